@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Build pypanda/lib/libpanda_<arch>.so for each ARCH given (default: i386).
+#
+#   ./build.sh [ARCH ...]
+#
+# Steps: fetch the Unicorn 2.1.4 sdist (QEMU's TCG) with pip into a cache
+# outside the repository and check its sha256; unpack it and apply
+# libpanda/engine/patches/*.patch in name order; build the static engine for
+# the arch; compile libpanda's C sources and link them with the engine into
+# one shared library that exports only panda_* symbols.  Every step is
+# skipped when its inputs have not changed, so a second run is quick.
+#
+# Environment: PYPANDA_CACHE (default ~/.cache/pypanda), JOBS (default nproc),
+# CC (default cc).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${PYPANDA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pypanda}
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+cc=${CC:-cc}
+
+ENGINE_VERSION=2.1.4
+ENGINE_SHA256=00567a70e323f749b419cd86bee4f9115beab7ebba32194581c090cbb7c59cff
+ENGINE_SDIST=unicorn-$ENGINE_VERSION.tar.gz
+
+say() { printf '[build.sh] %s\n' "$*" >&2; }
+die() { printf '[build.sh] error: %s\n' "$*" >&2; exit 1; }
+
+need() { # need TOOL DEBIAN-PACKAGE
+    command -v "$1" >/dev/null 2>&1 ||
+        die "'$1' is missing: install it (Debian: apt-get install $2)"
+}
+
+# guest arch -> the engine's UNICORN_ARCH and its static library
+engine_arch_of() {
+    case "$1" in
+    i386) echo x86 ;;
+    *) return 1 ;;
+    esac
+}
+
+check_tools() {
+    need "$cc" gcc
+    need cmake cmake
+    need make make
+    need patch patch
+    need sha256sum coreutils
+    need python3 python3
+    python3 -m pip --version >/dev/null 2>&1 ||
+        die "'python3 -m pip' is missing: install it (Debian: apt-get install python3-pip)"
+}
+
+fetch_engine() {
+    mkdir -p "$cache"
+    local sdist=$cache/$ENGINE_SDIST
+    if [ ! -f "$sdist" ]; then
+        say "fetching the engine: pip download unicorn==$ENGINE_VERSION (source)"
+        python3 -m pip download --quiet --no-binary :all: --no-deps \
+            "unicorn==$ENGINE_VERSION" -d "$cache" ||
+            die "pip could not download unicorn==$ENGINE_VERSION's source; check that PyPI is reachable"
+    fi
+    echo "$ENGINE_SHA256  $sdist" | sha256sum --check --quiet - ||
+        die "$sdist does not have the expected sha256; delete it and run again"
+}
+
+patches_id() { # changes whenever a patch is added, removed or edited
+    (cd "$here/libpanda/engine/patches" && cat /dev/null ./*.patch 2>/dev/null; ls) |
+        sha256sum | cut -c1-16
+}
+
+# Unpack and patch the engine source once per patch set.
+prepare_source() {
+    local id src
+    id=$(patches_id)
+    src=$cache/engine-$ENGINE_VERSION-$id
+    if [ ! -f "$src/.patched" ]; then
+        say "unpacking the engine and applying libpanda/engine/patches"
+        rm -rf "$src.tmp"
+        mkdir -p "$src.tmp"
+        tar -xzf "$cache/$ENGINE_SDIST" -C "$src.tmp" --strip-components=1
+        local p
+        for p in "$here"/libpanda/engine/patches/*.patch; do
+            [ -e "$p" ] || continue
+            say "  applying $(basename "$p")"
+            patch -d "$src.tmp/src" -p1 --forward --quiet <"$p" ||
+                die "patch $(basename "$p") does not apply to unicorn $ENGINE_VERSION"
+        done
+        touch "$src.tmp/.patched"
+        rm -rf "$src"
+        mv "$src.tmp" "$src"
+    fi
+    echo "$src"
+}
+
+build_engine() { # build_engine SRC UC_ARCH -> prints the build dir
+    local src=$1 uarch=$2 bld=$1/build-$2
+    if [ ! -f "$bld/CMakeCache.txt" ]; then
+        say "configuring the engine for $uarch"
+        cmake -S "$src/src" -B "$bld" -DCMAKE_BUILD_TYPE=Release \
+            -DUNICORN_ARCH="$uarch" -DBUILD_SHARED_LIBS=OFF \
+            -DUNICORN_LEGACY_STATIC_ARCHIVE=ON -DUNICORN_BUILD_TESTS=OFF \
+            -DUNICORN_INSTALL=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+            >"$bld.configure.log" 2>&1 ||
+            die "cmake failed for the engine; see $bld.configure.log"
+    fi
+    say "building the engine for $uarch"
+    cmake --build "$bld" -j "$jobs" >"$bld.build.log" 2>&1 ||
+        die "the engine build failed; see $bld.build.log"
+    echo "$bld"
+}
+
+build_libpanda() { # build_libpanda ARCH SRC BLD
+    local arch=$1 src=$2 bld=$3
+    local out=$here/pypanda/lib/libpanda_$arch.so
+    local objdir=$cache/obj-$arch-$(basename "$src")
+    local sources=("$here"/libpanda/src/*.c)
+    mkdir -p "$objdir" "$here/pypanda/lib"
+    local cflags=(-std=c11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Werror=implicit-function-declaration
+        -D_GNU_SOURCE -I"$here/libpanda/include" -I"$src/src/include")
+    local objs=() s o changed=0
+    for s in "${sources[@]}"; do
+        case "$(basename "$s")" in arch_*.c) [ "$(basename "$s")" = "arch_$arch.c" ] || continue ;; esac
+        o=$objdir/$(basename "${s%.c}").o
+        objs+=("$o")
+        if [ ! -f "$o" ] || [ -n "$(find "$s" "$here/libpanda/src/internal.h" "$here"/libpanda/include/panda \
+            -newer "$o" -print -quit)" ]; then
+            "$cc" "${cflags[@]}" -c "$s" -o "$o"
+            changed=1
+        fi
+    done
+    if [ "$changed" = 1 ] || [ ! -f "$out" ] || [ "$bld/libunicorn.a" -nt "$out" ] ||
+        [ "$here/libpanda/src/exports.map" -nt "$out" ]; then
+        say "linking $out"
+        "$cc" -shared -o "$out.tmp" "${objs[@]}" "$bld/libunicorn.a" \
+            -Wl,--version-script="$here/libpanda/src/exports.map" -Wl,--no-undefined \
+            -Wl,-soname,"libpanda_$arch.so" -lpthread -lm
+        mv "$out.tmp" "$out"
+    fi
+    say "ready: pypanda/lib/libpanda_$arch.so"
+}
+
+main() {
+    local arches=("$@")
+    [ ${#arches[@]} -gt 0 ] || arches=(i386)
+    local a
+    for a in "${arches[@]}"; do
+        engine_arch_of "$a" >/dev/null ||
+            die "unknown guest architecture '$a' (this build supports: i386)"
+    done
+    check_tools
+    fetch_engine
+    local src bld
+    src=$(prepare_source)
+    for a in "${arches[@]}"; do
+        bld=$(build_engine "$src" "$(engine_arch_of "$a")")
+        build_libpanda "$a" "$src" "$bld"
+    done
+}
+
+main "$@"

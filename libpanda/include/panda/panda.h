@@ -1,0 +1,141 @@
+/*
+ * pypanda public ABI (libpanda_<arch>.so).
+ *
+ * This header is the whole interface: pypanda's ctypes layer binds to
+ * nothing else, and only panda_* symbols are exported.  Conventions:
+ *  - fallible functions return panda_err (0 = PANDA_OK); panda_strerror()
+ *    names a code and panda_last_error() gives the instance's detail text;
+ *  - an instance is single-threaded except panda_stop() and
+ *    panda_end_analysis(), which any thread may call;
+ *  - memory the library returns is owned by the library.
+ *
+ * Versioning: PANDA_API_MAJOR changes when an existing declaration changes
+ * meaning or layout; PANDA_API_MINOR when declarations are added.  A caller
+ * built for MAJOR.x works with any library of the same MAJOR and a MINOR
+ * >= x (check with panda_version()).
+ */
+#ifndef PANDA_PANDA_H
+#define PANDA_PANDA_H
+
+#include "panda/types.h"
+#include "panda/callbacks.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PANDA_API_MAJOR 0
+#define PANDA_API_MINOR 1
+
+/* ---- library ---------------------------------------------------------- */
+
+PANDA_EXPORT void panda_version(uint32_t *major, uint32_t *minor);
+/* The guest architecture this library emulates ("i386", ...). */
+PANDA_EXPORT const char *panda_arch_name(void);
+PANDA_EXPORT const char *panda_strerror(panda_err err);
+/* PANDA's lower-case callback name ("before_block_exec"), NULL if unknown. */
+PANDA_EXPORT const char *panda_cb_name(panda_cb_type type);
+
+/* ---- instances --------------------------------------------------------- */
+
+/*
+ * Create an instance from QEMU-style options (argv without a program
+ * name): -m SIZE, -M MACHINE, -nographic, -display none.  On failure *out is
+ * NULL and err (if not NULL) receives the reason.
+ */
+PANDA_EXPORT panda_err panda_create(int argc, const char *const *argv,
+                                    panda_t **out, char *err, size_t errlen);
+PANDA_EXPORT void panda_destroy(panda_t *p);
+/* Detail of the last error this instance reported (never NULL). */
+PANDA_EXPORT const char *panda_last_error(panda_t *p);
+PANDA_EXPORT const char *panda_machine_name(panda_t *p);
+PANDA_EXPORT uint64_t panda_ram_size(panda_t *p);
+PANDA_EXPORT CPUState *panda_get_cpu(panda_t *p);
+/* Does this callback type fire on this instance's machine? */
+PANDA_EXPORT bool panda_cb_fires(panda_t *p, panda_cb_type type);
+
+/* ---- running ----------------------------------------------------------- */
+
+/*
+ * Run the guest until panda_end_analysis() or panda_stop(), a guest
+ * error, or (bare machine) a HLT.  Callbacks run on the calling thread.
+ * Calling it again continues where the last run stopped.
+ */
+PANDA_EXPORT panda_err panda_run(panda_t *p);
+/* Ask the running guest to stop at the next instruction boundary. */
+PANDA_EXPORT void panda_stop(panda_t *p);
+/* Like panda_stop(); also marks the analysis as finished. */
+PANDA_EXPORT void panda_end_analysis(panda_t *p);
+/* 1: the last run ended because the guest halted (bare machine: HLT). */
+PANDA_EXPORT bool panda_guest_halted(panda_t *p);
+/* Drop all translated code at the next safe point. */
+PANDA_EXPORT void panda_flush_tb(panda_t *p);
+PANDA_EXPORT void panda_enable_tb_chaining(panda_t *p);
+PANDA_EXPORT void panda_disable_tb_chaining(panda_t *p);
+PANDA_EXPORT void panda_enable_memcb(panda_t *p);
+PANDA_EXPORT void panda_disable_memcb(panda_t *p);
+
+/* ---- memory ------------------------------------------------------------ */
+
+/* Map RAM (page-rounded) at a guest-physical address. */
+PANDA_EXPORT panda_err panda_map_memory(panda_t *p, const char *name,
+                                        uint64_t size, uint64_t addr);
+PANDA_EXPORT panda_err panda_physical_memory_read(panda_t *p, hwaddr addr,
+                                                  void *buf, size_t len);
+PANDA_EXPORT panda_err panda_physical_memory_write(panda_t *p, hwaddr addr,
+                                                   const void *buf, size_t len);
+/* Through the guest's page tables as the CPU sees them now. */
+PANDA_EXPORT panda_err panda_virtual_memory_read(CPUState *cpu, target_ulong addr,
+                                                 void *buf, size_t len);
+PANDA_EXPORT panda_err panda_virtual_memory_write(CPUState *cpu, target_ulong addr,
+                                                  const void *buf, size_t len);
+PANDA_EXPORT panda_err panda_virt_to_phys(CPUState *cpu, target_ulong addr,
+                                          hwaddr *out);
+
+/* ---- registers --------------------------------------------------------- */
+
+/* Register ids are this library's: 0 .. panda_reg_count()-1. */
+PANDA_EXPORT int panda_reg_count(void);
+PANDA_EXPORT const char *panda_reg_name(int id);
+/* Case-insensitive name ("EAX", "eip", "pc", "cr3", "al") to id; -1 if unknown. */
+PANDA_EXPORT int panda_reg_id(const char *name);
+PANDA_EXPORT panda_err panda_reg_read(CPUState *cpu, int id, uint64_t *value);
+PANDA_EXPORT panda_err panda_reg_write(CPUState *cpu, int id, uint64_t value);
+PANDA_EXPORT target_ulong panda_current_pc(CPUState *cpu);
+
+/* ---- plugins and callbacks --------------------------------------------- */
+
+/*
+ * A plugin is a named owner of callbacks.  panda_plugin_create makes one
+ * (its handle is what PANDA calls the plugin's void *); 
+ * panda_load_external_plugin also calls init(handle), which registers the
+ * plugin's callbacks and returns true, as PANDA's init_plugin does.
+ */
+typedef struct panda_plugin panda_plugin;
+typedef bool (*panda_plugin_init_fn)(void *handle);
+
+PANDA_EXPORT panda_err panda_plugin_create(panda_t *p, const char *name,
+                                           panda_plugin **out);
+PANDA_EXPORT panda_err panda_load_external_plugin(panda_t *p, const char *name,
+                                                  panda_plugin_init_fn init,
+                                                  panda_plugin **out);
+/* Unregister the plugin's callbacks and free it. */
+PANDA_EXPORT void panda_unload_plugin(panda_plugin *plugin);
+
+/* cb is the union member that matches type; registering the same
+ * (plugin, type, function) twice is one registration. */
+PANDA_EXPORT panda_err panda_register_callback(panda_plugin *plugin,
+                                               panda_cb_type type, panda_cb cb);
+PANDA_EXPORT panda_err panda_unregister_callback(panda_plugin *plugin,
+                                                 panda_cb_type type, panda_cb cb);
+PANDA_EXPORT panda_err panda_enable_callback(panda_plugin *plugin,
+                                             panda_cb_type type, panda_cb cb);
+PANDA_EXPORT panda_err panda_disable_callback(panda_plugin *plugin,
+                                              panda_cb_type type, panda_cb cb);
+PANDA_EXPORT void panda_unregister_callbacks(panda_plugin *plugin);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,445 @@
+/*
+ * Callback registry and dispatch.
+ *
+ * Each callback type has a list of (plugin, function, enabled) entries.
+ * The engine calls one dispatcher per hook point (unicorn/panda_hooks.h);
+ * a dispatcher is installed only while its type has an enabled entry, so an
+ * unused type costs nothing.  Entries are never moved while a run may be
+ * dispatching: removal clears the slot, and a later registration reuses it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const cb_names[PANDA_CB_LAST] = {
+#define N(id, name) [PANDA_CB_##id] = name
+    N(BEFORE_BLOCK_TRANSLATE, "before_block_translate"),
+    N(AFTER_BLOCK_TRANSLATE, "after_block_translate"),
+    N(BEFORE_BLOCK_EXEC_INVALIDATE_OPT, "before_block_exec_invalidate_opt"),
+    N(BEFORE_TCG_CODEGEN, "before_tcg_codegen"),
+    N(BEFORE_BLOCK_EXEC, "before_block_exec"),
+    N(AFTER_BLOCK_EXEC, "after_block_exec"),
+    N(INSN_TRANSLATE, "insn_translate"),
+    N(INSN_EXEC, "insn_exec"),
+    N(AFTER_INSN_TRANSLATE, "after_insn_translate"),
+    N(AFTER_INSN_EXEC, "after_insn_exec"),
+    N(VIRT_MEM_BEFORE_READ, "virt_mem_before_read"),
+    N(VIRT_MEM_BEFORE_WRITE, "virt_mem_before_write"),
+    N(PHYS_MEM_BEFORE_READ, "phys_mem_before_read"),
+    N(PHYS_MEM_BEFORE_WRITE, "phys_mem_before_write"),
+    N(VIRT_MEM_AFTER_READ, "virt_mem_after_read"),
+    N(VIRT_MEM_AFTER_WRITE, "virt_mem_after_write"),
+    N(PHYS_MEM_AFTER_READ, "phys_mem_after_read"),
+    N(PHYS_MEM_AFTER_WRITE, "phys_mem_after_write"),
+    N(MMIO_AFTER_READ, "mmio_after_read"),
+    N(MMIO_BEFORE_WRITE, "mmio_before_write"),
+    N(HD_READ, "hd_read"),
+    N(HD_WRITE, "hd_write"),
+    N(GUEST_HYPERCALL, "guest_hypercall"),
+    N(MONITOR, "monitor"),
+    N(QMP, "qmp"),
+    N(CPU_RESTORE_STATE, "cpu_restore_state"),
+    N(BEFORE_LOADVM, "before_loadvm"),
+    N(ASID_CHANGED, "asid_changed"),
+    N(REPLAY_HD_TRANSFER, "replay_hd_transfer"),
+    N(REPLAY_NET_TRANSFER, "replay_net_transfer"),
+    N(REPLAY_SERIAL_RECEIVE, "replay_serial_receive"),
+    N(REPLAY_SERIAL_READ, "replay_serial_read"),
+    N(REPLAY_SERIAL_SEND, "replay_serial_send"),
+    N(REPLAY_SERIAL_WRITE, "replay_serial_write"),
+    N(REPLAY_BEFORE_DMA, "replay_before_dma"),
+    N(REPLAY_AFTER_DMA, "replay_after_dma"),
+    N(REPLAY_HANDLE_PACKET, "replay_handle_packet"),
+    N(AFTER_CPU_EXEC_ENTER, "after_cpu_exec_enter"),
+    N(BEFORE_CPU_EXEC_EXIT, "before_cpu_exec_exit"),
+    N(AFTER_MACHINE_INIT, "after_machine_init"),
+    N(AFTER_LOADVM, "after_loadvm"),
+    N(TOP_LOOP, "top_loop"),
+    N(DURING_MACHINE_INIT, "during_machine_init"),
+    N(MAIN_LOOP_WAIT, "main_loop_wait"),
+    N(PRE_SHUTDOWN, "pre_shutdown"),
+    N(UNASSIGNED_IO_READ, "unassigned_io_read"),
+    N(UNASSIGNED_IO_WRITE, "unassigned_io_write"),
+    N(BEFORE_HANDLE_EXCEPTION, "before_handle_exception"),
+    N(BEFORE_HANDLE_INTERRUPT, "before_handle_interrupt"),
+    N(START_BLOCK_EXEC, "start_block_exec"),
+    N(END_BLOCK_EXEC, "end_block_exec"),
+#undef N
+};
+
+PANDA_EXPORT const char *panda_cb_name(panda_cb_type type)
+{
+    return (unsigned)type < PANDA_CB_LAST ? cb_names[type] : NULL;
+}
+
+/* The types the bare machine delivers.  The rest are accepted and fire
+ * once the parts they describe (devices, record/replay, monitor) exist. */
+PANDA_EXPORT bool panda_cb_fires(panda_t *p, panda_cb_type type)
+{
+    (void)p;
+    switch (type) {
+    case PANDA_CB_BEFORE_BLOCK_TRANSLATE: case PANDA_CB_AFTER_BLOCK_TRANSLATE:
+    case PANDA_CB_BEFORE_BLOCK_EXEC_INVALIDATE_OPT: case PANDA_CB_BEFORE_BLOCK_EXEC:
+    case PANDA_CB_AFTER_BLOCK_EXEC: case PANDA_CB_INSN_TRANSLATE: case PANDA_CB_INSN_EXEC:
+    case PANDA_CB_AFTER_INSN_TRANSLATE: case PANDA_CB_AFTER_INSN_EXEC:
+    case PANDA_CB_VIRT_MEM_BEFORE_READ: case PANDA_CB_VIRT_MEM_BEFORE_WRITE:
+    case PANDA_CB_PHYS_MEM_BEFORE_READ: case PANDA_CB_PHYS_MEM_BEFORE_WRITE:
+    case PANDA_CB_VIRT_MEM_AFTER_READ: case PANDA_CB_VIRT_MEM_AFTER_WRITE:
+    case PANDA_CB_PHYS_MEM_AFTER_READ: case PANDA_CB_PHYS_MEM_AFTER_WRITE:
+    case PANDA_CB_GUEST_HYPERCALL: case PANDA_CB_CPU_RESTORE_STATE:
+    case PANDA_CB_ASID_CHANGED: case PANDA_CB_AFTER_MACHINE_INIT: case PANDA_CB_TOP_LOOP:
+        return true;
+    default:
+        return false;
+    }
+}
+
+#define HAS(p, t) ((p)->cbs[PANDA_CB_##t].live > 0)
+
+/* Call every enabled entry of a type: FOR_EACH_CB(p, t, e) { e->cb... } */
+#define FOR_EACH_CB(p, t, e)                                                 \
+    for (cb_entry *e = (p)->cbs[PANDA_CB_##t].v,                             \
+                  *e##_end = e + (p)->cbs[PANDA_CB_##t].n;                   \
+         e < e##_end; e++)                                                   \
+        if (e->enabled && e->cb.cbaddr)
+
+/* ---- dispatchers the engine calls -------------------------------------- */
+
+static bool d_before_tb_exec(void *opaque, const uc_panda_tb *utb)
+{
+    panda_t *p = opaque;
+    TranslationBlock *tb = (TranslationBlock *)utb;
+    bool invalidate = false;
+    FOR_EACH_CB(p, BEFORE_BLOCK_EXEC_INVALIDATE_OPT, e)
+        invalidate |= e->cb.before_block_exec_invalidate_opt(&p->cpu, tb);
+    if (invalidate) return true;
+    FOR_EACH_CB(p, BEFORE_BLOCK_EXEC, e)
+        e->cb.before_block_exec(&p->cpu, tb);
+    return false;
+}
+
+static void d_after_tb_exec(void *opaque, const uc_panda_tb *utb, int exit_code)
+{
+    panda_t *p = opaque;
+    FOR_EACH_CB(p, AFTER_BLOCK_EXEC, e)
+        e->cb.after_block_exec(&p->cpu, (TranslationBlock *)utb, (uint8_t)exit_code);
+}
+
+static void d_before_translate(void *opaque, uint64_t pc)
+{
+    panda_t *p = opaque;
+    FOR_EACH_CB(p, BEFORE_BLOCK_TRANSLATE, e)
+        e->cb.before_block_translate(&p->cpu, pc);
+}
+
+static void d_after_translate(void *opaque, const uc_panda_tb *utb)
+{
+    panda_t *p = opaque;
+    FOR_EACH_CB(p, AFTER_BLOCK_TRANSLATE, e)
+        e->cb.after_block_translate(&p->cpu, (TranslationBlock *)utb);
+}
+
+static bool d_insn_translate(void *opaque, uint64_t pc)
+{
+    panda_t *p = opaque;
+    bool want = false;
+    FOR_EACH_CB(p, INSN_TRANSLATE, e)
+        want |= e->cb.insn_translate(&p->cpu, pc);
+    return want;
+}
+
+static bool d_after_insn_translate(void *opaque, uint64_t pc)
+{
+    panda_t *p = opaque;
+    bool want = false;
+    FOR_EACH_CB(p, AFTER_INSN_TRANSLATE, e)
+        want |= e->cb.after_insn_translate(&p->cpu, pc);
+    return want;
+}
+
+static void d_insn_exec(void *opaque, uint64_t pc)
+{
+    panda_t *p = opaque;
+    FOR_EACH_CB(p, INSN_EXEC, e)
+        e->cb.insn_exec(&p->cpu, pc);
+}
+
+static void d_after_insn_exec(void *opaque, uint64_t pc)
+{
+    panda_t *p = opaque;
+    FOR_EACH_CB(p, AFTER_INSN_EXEC, e)
+        e->cb.after_insn_exec(&p->cpu, pc);
+}
+
+static void d_cpu_restore_state(void *opaque, const uc_panda_tb *utb)
+{
+    panda_t *p = opaque;
+    FOR_EACH_CB(p, CPU_RESTORE_STATE, e)
+        e->cb.cpu_restore_state(&p->cpu, (TranslationBlock *)utb);
+}
+
+static void d_mem_access(void *opaque, int kind, uint64_t pc, uint64_t vaddr,
+                         uint64_t paddr, uint32_t size, uint64_t *value)
+{
+    panda_t *p = opaque;
+    void *buf = value; /* little-endian host: the access's bytes */
+    switch (kind) {
+    case UC_PANDA_MEM_BEFORE_READ:
+        FOR_EACH_CB(p, VIRT_MEM_BEFORE_READ, e) e->cb.virt_mem_before_read(&p->cpu, pc, vaddr, size);
+        FOR_EACH_CB(p, PHYS_MEM_BEFORE_READ, e) e->cb.phys_mem_before_read(&p->cpu, pc, paddr, size);
+        break;
+    case UC_PANDA_MEM_AFTER_READ:
+        FOR_EACH_CB(p, VIRT_MEM_AFTER_READ, e) e->cb.virt_mem_after_read(&p->cpu, pc, vaddr, size, buf);
+        FOR_EACH_CB(p, PHYS_MEM_AFTER_READ, e) e->cb.phys_mem_after_read(&p->cpu, pc, paddr, size, buf);
+        break;
+    case UC_PANDA_MEM_BEFORE_WRITE:
+        FOR_EACH_CB(p, VIRT_MEM_BEFORE_WRITE, e) e->cb.virt_mem_before_write(&p->cpu, pc, vaddr, size, buf);
+        FOR_EACH_CB(p, PHYS_MEM_BEFORE_WRITE, e) e->cb.phys_mem_before_write(&p->cpu, pc, paddr, size, buf);
+        break;
+    case UC_PANDA_MEM_AFTER_WRITE:
+        FOR_EACH_CB(p, VIRT_MEM_AFTER_WRITE, e) e->cb.virt_mem_after_write(&p->cpu, pc, vaddr, size, buf);
+        FOR_EACH_CB(p, PHYS_MEM_AFTER_WRITE, e) e->cb.phys_mem_after_write(&p->cpu, pc, paddr, size, buf);
+        break;
+    }
+}
+
+static bool d_asid_changed(void *opaque, uint64_t old_asid, uint64_t new_asid)
+{
+    panda_t *p = opaque;
+    bool block = false;
+    FOR_EACH_CB(p, ASID_CHANGED, e)
+        block |= e->cb.asid_changed(&p->cpu, old_asid, new_asid);
+    return block;
+}
+
+void panda_run_top_loop(panda_t *p)
+{
+    FOR_EACH_CB(p, TOP_LOOP, e) e->cb.top_loop(&p->cpu);
+}
+
+void panda_run_after_machine_init(panda_t *p)
+{
+    FOR_EACH_CB(p, AFTER_MACHINE_INIT, e) e->cb.after_machine_init(&p->cpu);
+}
+
+/* ---- keeping the engine's hooks in step with the registry -------------- */
+
+static bool any_mem_cb(panda_t *p)
+{
+    for (int t = PANDA_CB_VIRT_MEM_BEFORE_READ; t <= PANDA_CB_PHYS_MEM_AFTER_WRITE; t++)
+        if (p->cbs[t].live) return true;
+    return false;
+}
+
+void panda_update_engine_hooks(panda_t *p)
+{
+    uc_panda_hooks h = {.opaque = p};
+    bool block_cbs = HAS(p, BEFORE_BLOCK_EXEC) || HAS(p, BEFORE_BLOCK_EXEC_INVALIDATE_OPT) ||
+                     HAS(p, AFTER_BLOCK_EXEC) || HAS(p, AFTER_INSN_TRANSLATE);
+    if (HAS(p, BEFORE_BLOCK_EXEC) || HAS(p, BEFORE_BLOCK_EXEC_INVALIDATE_OPT))
+        h.before_tb_exec = d_before_tb_exec;
+    if (HAS(p, AFTER_BLOCK_EXEC)) h.after_tb_exec = d_after_tb_exec;
+    if (HAS(p, BEFORE_BLOCK_TRANSLATE)) h.before_translate = d_before_translate;
+    if (HAS(p, AFTER_BLOCK_TRANSLATE)) h.after_translate = d_after_translate;
+    if (HAS(p, INSN_TRANSLATE)) h.insn_translate = d_insn_translate;
+    if (HAS(p, AFTER_INSN_TRANSLATE)) h.after_insn_translate = d_after_insn_translate;
+    if (HAS(p, INSN_EXEC)) h.insn_exec = d_insn_exec;
+    if (HAS(p, AFTER_INSN_EXEC)) h.after_insn_exec = d_after_insn_exec;
+    if (HAS(p, CPU_RESTORE_STATE)) h.cpu_restore_state = d_cpu_restore_state;
+    if (HAS(p, ASID_CHANGED)) h.asid_changed = d_asid_changed;
+    if (p->memcb_enabled && any_mem_cb(p)) h.mem_access = d_mem_access;
+
+    /* Translation depends on these: existing blocks must be retranslated. */
+    bool retranslate = (h.insn_translate != NULL) != (p->cur_hooks.insn_translate != NULL) ||
+                       (h.after_insn_translate != NULL) != (p->cur_hooks.after_insn_translate != NULL) ||
+                       (h.mem_access != NULL) != (p->cur_hooks.mem_access != NULL);
+    bool chaining = p->chaining_wanted && !block_cbs;
+    if (chaining != p->cur_chaining) {
+        retranslate = true; /* drop links made while chaining was on */
+        uc_panda_set_chaining(p->uc, chaining);
+        p->cur_chaining = chaining;
+    }
+    p->cur_hooks = h;
+    uc_panda_set_hooks(p->uc, &h);
+    if (retranslate) panda_flush_tb(p);
+}
+
+PANDA_EXPORT void panda_enable_memcb(panda_t *p) { p->memcb_enabled = true; panda_update_engine_hooks(p); }
+PANDA_EXPORT void panda_disable_memcb(panda_t *p) { p->memcb_enabled = false; panda_update_engine_hooks(p); }
+PANDA_EXPORT void panda_enable_tb_chaining(panda_t *p) { p->chaining_wanted = true; panda_update_engine_hooks(p); }
+PANDA_EXPORT void panda_disable_tb_chaining(panda_t *p) { p->chaining_wanted = false; panda_update_engine_hooks(p); }
+
+/* Room for a few registrations per type from the start, so that callbacks
+ * registered while the guest runs seldom need the array to move. */
+#define INITIAL_SLOTS 8
+
+void panda_callbacks_init(panda_t *p)
+{
+    for (int t = 0; t < PANDA_CB_LAST; t++) {
+        p->cbs[t].v = calloc(INITIAL_SLOTS, sizeof(cb_entry));
+        p->cbs[t].cap = p->cbs[t].v ? INITIAL_SLOTS : 0;
+    }
+    p->cur_chaining = true;
+    panda_update_engine_hooks(p);
+}
+
+void panda_callbacks_free(panda_t *p)
+{
+    while (p->plugins) panda_unload_plugin(p->plugins);
+    for (int t = 0; t < PANDA_CB_LAST; t++) free(p->cbs[t].v);
+}
+
+/* ---- plugins and registration ------------------------------------------ */
+
+PANDA_EXPORT panda_err panda_plugin_create(panda_t *p, const char *name, panda_plugin **out)
+{
+    if (!p || !name || !out) return PANDA_ERR_ARG;
+    panda_plugin *pl = calloc(1, sizeof(*pl));
+    if (!pl) return PANDA_ERR_NOMEM;
+    pl->panda = p;
+    snprintf(pl->name, sizeof(pl->name), "%s", name);
+    pl->next = p->plugins;
+    p->plugins = pl;
+    *out = pl;
+    return PANDA_OK;
+}
+
+PANDA_EXPORT panda_err panda_load_external_plugin(panda_t *p, const char *name,
+                                                  panda_plugin_init_fn init, panda_plugin **out)
+{
+    if (!init) return PANDA_ERR_ARG;
+    panda_plugin *pl;
+    panda_err e = panda_plugin_create(p, name, &pl);
+    if (e) return e;
+    if (!init(pl)) {
+        panda_unload_plugin(pl);
+        return panda_set_error(p, PANDA_ERR_CALLBACK, "plugin '%s': init returned false", name);
+    }
+    if (out) *out = pl;
+    return PANDA_OK;
+}
+
+PANDA_EXPORT void panda_unregister_callbacks(panda_plugin *pl)
+{
+    panda_t *p = pl->panda;
+    for (int t = 0; t < PANDA_CB_LAST; t++) {
+        cb_list *l = &p->cbs[t];
+        for (size_t i = 0; i < l->n; i++) {
+            if (l->v[i].plugin == pl && l->v[i].cb.cbaddr) {
+                if (l->v[i].enabled) l->live--;
+                l->v[i].cb.cbaddr = NULL;
+            }
+        }
+    }
+    panda_update_engine_hooks(p);
+}
+
+PANDA_EXPORT void panda_unload_plugin(panda_plugin *pl)
+{
+    if (!pl) return;
+    panda_t *p = pl->panda;
+    panda_unregister_callbacks(pl);
+    for (panda_plugin **pp = &p->plugins; *pp; pp = &(*pp)->next) {
+        if (*pp == pl) { *pp = pl->next; break; }
+    }
+    free(pl);
+}
+
+static cb_entry *find_entry(panda_plugin *pl, panda_cb_type type, panda_cb cb)
+{
+    cb_list *l = &pl->panda->cbs[type];
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i].plugin == pl && l->v[i].cb.cbaddr == cb.cbaddr) return &l->v[i];
+    return NULL;
+}
+
+static panda_err check_args(panda_plugin *pl, panda_cb_type type, panda_cb cb)
+{
+    if (!pl) return PANDA_ERR_ARG;
+    if ((unsigned)type >= PANDA_CB_LAST)
+        return panda_set_error(pl->panda, PANDA_ERR_CALLBACK, "unknown callback type %d", (int)type);
+    if (!cb.cbaddr)
+        return panda_set_error(pl->panda, PANDA_ERR_CALLBACK, "NULL function for %s", cb_names[type]);
+    return PANDA_OK;
+}
+
+PANDA_EXPORT panda_err panda_register_callback(panda_plugin *pl, panda_cb_type type, panda_cb cb)
+{
+    panda_err e = check_args(pl, type, cb);
+    if (e) return e;
+    panda_t *p = pl->panda;
+    cb_list *l = &p->cbs[type];
+    cb_entry *ent = find_entry(pl, type, cb);
+    if (!ent) {
+        for (size_t i = 0; i < l->n && !ent; i++)
+            if (!l->v[i].cb.cbaddr) ent = &l->v[i];
+    }
+    if (!ent) {
+        if (l->n == l->cap) {
+            /* Growing moves the array: only safe outside dispatch of this
+             * type, which holds because registration of a type from inside
+             * its own dispatcher reuses a free slot or is refused. */
+            if (p->running)
+                return panda_set_error(p, PANDA_ERR_STATE,
+                    "cannot add a %s callback while the guest runs with no free slot; register it before run()",
+                    cb_names[type]);
+            size_t cap = l->cap ? l->cap * 2 : 4;
+            cb_entry *v = realloc(l->v, cap * sizeof(*v));
+            if (!v) return PANDA_ERR_NOMEM;
+            l->v = v;
+            l->cap = cap;
+        }
+        ent = &l->v[l->n++];
+        ent->enabled = false;
+        ent->cb.cbaddr = NULL;
+    }
+    if (!(ent->cb.cbaddr && ent->enabled)) l->live++;
+    ent->plugin = pl;
+    ent->cb = cb;
+    ent->enabled = true;
+    panda_update_engine_hooks(p);
+    return PANDA_OK;
+}
+
+static panda_err set_enabled(panda_plugin *pl, panda_cb_type type, panda_cb cb, bool enabled)
+{
+    panda_err e = check_args(pl, type, cb);
+    if (e) return e;
+    cb_entry *ent = find_entry(pl, type, cb);
+    if (!ent)
+        return panda_set_error(pl->panda, PANDA_ERR_CALLBACK, "no such %s callback registered",
+                               cb_names[type]);
+    if (ent->enabled != enabled) {
+        ent->enabled = enabled;
+        if (enabled) pl->panda->cbs[type].live++;
+        else pl->panda->cbs[type].live--;
+        panda_update_engine_hooks(pl->panda);
+    }
+    return PANDA_OK;
+}
+
+PANDA_EXPORT panda_err panda_enable_callback(panda_plugin *pl, panda_cb_type type, panda_cb cb)
+{
+    return set_enabled(pl, type, cb, true);
+}
+
+PANDA_EXPORT panda_err panda_disable_callback(panda_plugin *pl, panda_cb_type type, panda_cb cb)
+{
+    return set_enabled(pl, type, cb, false);
+}
+
+PANDA_EXPORT panda_err panda_unregister_callback(panda_plugin *pl, panda_cb_type type, panda_cb cb)
+{
+    panda_err e = check_args(pl, type, cb);
+    if (e) return e;
+    cb_entry *ent = find_entry(pl, type, cb);
+    if (!ent)
+        return panda_set_error(pl->panda, PANDA_ERR_CALLBACK, "no such %s callback registered",
+                               cb_names[type]);
+    if (ent->enabled) pl->panda->cbs[type].live--;
+    ent->cb.cbaddr = NULL;
+    ent->enabled = false;
+    panda_update_engine_hooks(pl->panda);
+    return PANDA_OK;
+}

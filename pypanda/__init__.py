@@ -1,0 +1,24 @@
+"""pypanda: whole-system dynamic analysis in the spirit of PANDA, over ctypes.
+
+``from pypanda import *`` gives the original pypanda's names: :class:`Panda`,
+``pyp`` (``pyp.callback("int(CPUState*, TranslationBlock*)")``),
+:func:`progress`, and the C types callbacks receive.
+"""
+from .callbacks import CallbackType, callback_types
+from .errors import (CallbackError, GuestError, GuestExceptionError, GuestMemoryError,
+                     InvalidInstructionError, MappingError, MemoryAccessError, OptionError,
+                     PandaError, RegisterError, StateError, UnsupportedError)
+from .ffi import CPUState, MachineState, Monitor, TranslationBlock, pyp
+from .panda import Panda
+from .utils import progress
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Panda", "pyp", "progress",
+    "CPUState", "TranslationBlock", "Monitor", "MachineState",
+    "CallbackType", "callback_types",
+    "PandaError", "OptionError", "UnsupportedError", "StateError", "MemoryAccessError",
+    "MappingError", "RegisterError", "CallbackError", "GuestError",
+    "InvalidInstructionError", "GuestMemoryError", "GuestExceptionError",
+]

@@ -1,0 +1,72 @@
+"""Registers and the program counter, pandare's ``panda.arch``."""
+from __future__ import annotations
+
+import ctypes
+from typing import TYPE_CHECKING, Dict, Union
+
+from .errors import RegisterError
+
+if TYPE_CHECKING:
+    from .panda import Panda
+
+Reg = Union[str, int]
+
+
+class PandaArch:
+    """Register access for one Panda.  ``cpu`` is the ``CPUState*`` a
+    callback received, or ``panda.get_cpu()``.  Reads and writes act on the
+    live CPU: a value written in a callback is what the guest sees next."""
+
+    #: register name -> id, filled from libpanda
+    registers: Dict[str, int]
+
+    def __init__(self, panda: "Panda") -> None:
+        self._panda = panda
+        lib = panda._lib
+        self._lib = lib
+        self.registers = {}
+        for i in range(lib.panda_reg_count()):
+            self.registers[lib.panda_reg_name(i).decode()] = i
+        self.reg_pc = lib.panda_reg_id(b"pc")
+        self._value = ctypes.c_uint64()
+
+    def _id(self, reg: Reg) -> int:
+        if isinstance(reg, int):
+            if 0 <= reg < len(self.registers):
+                return reg
+            raise RegisterError(f"no register with id {reg}")
+        rid = self._lib.panda_reg_id(reg.encode())
+        if rid < 0:
+            raise RegisterError(
+                f"unknown register {reg!r} for {self._panda.arch_name}: "
+                f"known are {', '.join(self.registers)}")
+        return rid
+
+    def get_reg(self, cpu: object, reg: Reg) -> int:
+        """The value of ``reg`` (a name, case-insensitive, or an id)."""
+        v = self._value
+        self._panda._check(self._lib.panda_reg_read(cpu, self._id(reg), ctypes.byref(v)))
+        return v.value
+
+    def set_reg(self, cpu: object, reg: Reg, val: int) -> None:
+        """Set ``reg`` to ``val`` (masked to the register's width)."""
+        self._panda._check(self._lib.panda_reg_write(cpu, self._id(reg), val & 0xFFFFFFFFFFFFFFFF))
+
+    def get_pc(self, cpu: object) -> int:
+        return int(self._lib.panda_current_pc(cpu))
+
+    def set_pc(self, cpu: object, val: int) -> None:
+        self.set_reg(cpu, self.reg_pc, val)
+
+    def dump_regs(self, cpu: object) -> None:
+        """Print every register."""
+        for name in self.registers:
+            print(f"{name:>7}: 0x{self.get_reg(cpu, name):x}")
+
+
+class X86Arch(PandaArch):
+    """i386: EAX..EDI (ids 0..7, QEMU's order), EIP, EFLAGS, segments,
+    control registers, and the 16/8-bit parts."""
+
+    reg_sp = "ESP"
+    reg_retval = "EAX"

@@ -1,0 +1,435 @@
+"""The :class:`Panda` object: one emulated machine and the analysis on it."""
+from __future__ import annotations
+
+import ctypes
+import shlex
+import weakref
+from ctypes import POINTER, byref, c_char_p, c_uint64, c_void_p
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
+
+from . import _lib
+from .arch import PandaArch, X86Arch
+from .callbacks import CallbackType, callback_types
+from .errors import (CallbackError, OptionError, StateError, UnsupportedError,
+                     error_for)
+from .ffi import CPUState, callback_state
+from .utils import progress
+
+_ARCH_INFO = {
+    # arch: (bits, register size in bytes, arch class)
+    "i386": (32, 4, X86Arch),
+}
+
+
+def _destroy(lib: ctypes.CDLL, handle: c_void_p) -> None:
+    lib.panda_destroy(handle)
+
+
+class _Registration:
+    """A callback registered by name (pandare style)."""
+
+    __slots__ = ("name", "cbtype", "cfn", "plugin", "enabled")
+
+    def __init__(self, name: str, cbtype: CallbackType, cfn: Any, plugin: c_void_p, enabled: bool):
+        self.name, self.cbtype, self.cfn, self.plugin, self.enabled = name, cbtype, cfn, plugin, enabled
+
+
+def _not_yet(feature: str) -> NoReturn:
+    raise UnsupportedError(
+        f"{feature} is not available in this build of pypanda yet: it arrives with whole-system "
+        f"support (the 'pc' machine) and record/replay; today only the bare machine "
+        f"(extra_args='-M configurable') runs")
+
+
+class Panda:
+    """One emulated machine.
+
+    ``Panda(arch="i386", mem="128M", os_version=None, qcow=None, extra_args="")``
+    as in the original pypanda; pandare's keyword arguments are accepted
+    where they mean something here.  ``extra_args`` are QEMU-style options
+    (a string or a list): ``-M configurable`` selects the bare machine (a CPU
+    and the RAM you map with :meth:`map_memory`), ``-nographic`` and
+    ``-display none`` are accepted.  An unknown option, arch or memory size
+    raises :class:`~pypanda.errors.OptionError` here, not later.
+    """
+
+    def __init__(self, arch: str = "i386", mem: str = "128M", os_version: Optional[str] = None,
+                 qcow: Optional[str] = None, extra_args: Union[str, Sequence[str], None] = "",
+                 *, expect_prompt: Optional[str] = None, os: str = "linux",
+                 generic: Optional[str] = None, catch_exceptions: bool = True,
+                 libpanda_path: Optional[str] = None, verbose: bool = False) -> None:
+        if arch not in _ARCH_INFO:
+            raise OptionError(f"unknown arch {arch!r}: pypanda supports {', '.join(_ARCH_INFO)}")
+        if generic is not None:
+            _not_yet(f"Panda(generic={generic!r}) (prebuilt guest images)")
+        if qcow is not None:
+            _not_yet(f"Panda(qcow={qcow!r}) (disk images)")
+        self.arch_name = arch
+        self.bits, self.register_size, arch_cls = _ARCH_INFO[arch]
+        self.endianness = "little"
+        self.os_version = os_version
+        self.os = os
+        self.expect_prompt = expect_prompt
+        self.catch_exceptions = catch_exceptions
+        self.verbose = verbose
+        self.mem = mem
+        if extra_args is None:
+            extra: List[str] = []
+        elif isinstance(extra_args, str):
+            extra = shlex.split(extra_args)
+        else:
+            extra = [str(a) for a in extra_args]
+        self.panda_args = ["-m", str(mem)] + extra
+
+        self._lib = _lib.load_lib(arch, libpanda_path)
+        argv = (c_char_p * len(self.panda_args))(*[a.encode() for a in self.panda_args])
+        handle = c_void_p()
+        err = ctypes.create_string_buffer(512)
+        status = self._lib.panda_create(len(self.panda_args), argv, byref(handle), err, len(err))
+        if status:
+            raise error_for(status, err.value.decode(errors="replace"))
+        self._handle = handle
+        self._finalizer = weakref.finalize(self, _destroy, self._lib, handle)
+
+        self.callback = callback_types
+        self.arch: PandaArch = arch_cls(self)
+        self._cpu = ctypes.cast(self._lib.panda_get_cpu(handle), POINTER(CPUState))
+        self._registry: Dict[str, _Registration] = {}
+        self._seed_callbacks: Dict[Tuple[int, int, int], Any] = {}
+        self._plugins: Dict[str, Tuple[c_void_p, Any]] = {}
+        self._internal_plugin: Optional[c_void_p] = None
+
+    # ---- plumbing ---------------------------------------------------------
+
+    @property
+    def _as_parameter_(self) -> c_void_p:
+        return self._handle
+
+    def _check(self, status: int) -> None:
+        if status:
+            raise error_for(status, self._lib.panda_last_error(self._handle).decode(errors="replace"))
+
+    def close(self) -> None:
+        """Free the machine now (also done when the object is collected)."""
+        self._registry.clear()
+        self._seed_callbacks.clear()
+        self._finalizer()
+
+    def __enter__(self) -> "Panda":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # pandare's @panda.cb_<name> decorators, for every callback type
+        if name.startswith("cb_"):
+            cbt = callback_types.get(name[3:])
+            if cbt is not None:
+                return self._decorator_for(cbt)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    # ---- running ----------------------------------------------------------
+
+    def run(self) -> None:
+        """Run the guest until :meth:`end_analysis`, a guest error, or (bare
+        machine) a ``hlt``.  Callbacks run on this thread.  An exception
+        raised in a callback stops the run and is re-raised here with its
+        traceback; ``run()`` may be called again afterwards and continues
+        where the guest stopped."""
+        st = callback_state
+        if st.running is not None:
+            raise StateError("run() is already running on this thread")
+        if self.verbose:
+            progress("Running")
+        st.running, st.pending = self, None
+        try:
+            status = self._lib.panda_run(self._handle)
+        finally:
+            st.running = None
+            exc, st.pending = st.pending, None
+        if exc is not None:
+            raise exc
+        self._check(status)
+
+    def end_analysis(self) -> None:
+        """Stop the run at the next instruction boundary; ``run()`` returns.
+        Safe from a callback or from another thread."""
+        self._lib.panda_end_analysis(self._handle)
+
+    def stop_run(self) -> None:
+        """pandare's name for :meth:`end_analysis` without unloading."""
+        self._lib.panda_stop(self._handle)
+
+    @property
+    def guest_halted(self) -> bool:
+        """True if the last run ended because the guest executed HLT."""
+        return bool(self._lib.panda_guest_halted(self._handle))
+
+    def get_cpu(self) -> Any:
+        """The machine's ``CPUState*`` (as callbacks receive it)."""
+        return self._cpu
+
+    def current_pc(self, cpu: Any = None) -> int:
+        return self.arch.get_pc(cpu if cpu is not None else self._cpu)
+
+    def enable_memcb(self) -> None:
+        """Turn on the virt/phys_mem_* callbacks (off by default: they slow
+        every memory access down)."""
+        self._lib.panda_enable_memcb(self._handle)
+
+    def disable_memcb(self) -> None:
+        self._lib.panda_disable_memcb(self._handle)
+
+    def enable_tb_chaining(self) -> None:
+        """Let blocks jump to each other directly (the default).  Block
+        callbacks turn chaining off by themselves while registered."""
+        self._lib.panda_enable_tb_chaining(self._handle)
+
+    def disable_tb_chaining(self) -> None:
+        self._lib.panda_disable_tb_chaining(self._handle)
+
+    def flush_tb(self) -> None:
+        """Drop all translated code (retranslated on next execution)."""
+        self._lib.panda_flush_tb(self._handle)
+
+    def callback_fires(self, cbtype: Union[str, CallbackType]) -> bool:
+        """Whether callbacks of this type fire on this machine (all are
+        accepted; some fire only once the parts they describe exist)."""
+        cbt = callback_types[cbtype] if isinstance(cbtype, str) else cbtype
+        return bool(self._lib.panda_cb_fires(self._handle, cbt.number))
+
+    # ---- memory -----------------------------------------------------------
+
+    def map_memory(self, name: str, size: int, address: int) -> None:
+        """Map ``size`` bytes of RAM (rounded up to 4 KiB) at guest-physical
+        ``address`` (a multiple of 4 KiB).  The total may not exceed ``mem``."""
+        self._check(self._lib.panda_map_memory(self._handle, name.encode(), size, address))
+
+    def physical_memory_read(self, addr: int, length: int, fmt: str = "bytearray") -> Any:
+        """Read guest-physical memory; ``fmt`` is 'bytearray', 'int'
+        (little-endian), 'str' or 'ptrlist' (guest-word integers).
+        Raises ValueError (MemoryAccessError) if the range is not mapped."""
+        buf = ctypes.create_string_buffer(length)
+        self._check(self._lib.panda_physical_memory_read(self._handle, addr, buf, length))
+        return self._format(buf.raw, fmt)
+
+    def physical_memory_write(self, addr: int, buf: bytes) -> None:
+        data = bytes(buf)
+        self._check(self._lib.panda_physical_memory_write(self._handle, addr, data, len(data)))
+
+    def virtual_memory_read(self, cpu: Any, addr: int, length: int, fmt: str = "bytearray") -> Any:
+        """Read through the guest's page tables as the CPU sees them now."""
+        buf = ctypes.create_string_buffer(length)
+        self._check(self._lib.panda_virtual_memory_read(cpu, addr, buf, length))
+        return self._format(buf.raw, fmt)
+
+    def virtual_memory_write(self, cpu: Any, addr: int, buf: bytes) -> None:
+        data = bytes(buf)
+        self._check(self._lib.panda_virtual_memory_write(cpu, addr, data, len(data)))
+
+    def virt_to_phys(self, cpu: Any, addr: int) -> int:
+        out = c_uint64()
+        self._check(self._lib.panda_virt_to_phys(cpu, addr, byref(out)))
+        return out.value
+
+    def _format(self, raw: bytes, fmt: str) -> Any:
+        if fmt == "bytearray":
+            return bytearray(raw)
+        if fmt == "bytes":
+            return raw
+        if fmt == "int":
+            return int.from_bytes(raw, "little")
+        if fmt == "str":
+            return raw.split(b"\0", 1)[0].decode(errors="replace")
+        if fmt == "ptrlist":
+            w = self.register_size
+            return [int.from_bytes(raw[i:i + w], "little") for i in range(0, len(raw) - w + 1, w)]
+        raise OptionError(f"unknown fmt {fmt!r}: use bytearray, bytes, int, str or ptrlist")
+
+    def read_str(self, cpu: Any, ptr: int, max_length: int = 256) -> str:
+        """A NUL-terminated guest string at virtual address ``ptr``."""
+        out = bytearray()
+        while len(out) < max_length:
+            chunk = self.virtual_memory_read(cpu, ptr + len(out), min(64, max_length - len(out)), "bytes")
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                out += chunk[:nul]
+                break
+            out += chunk
+        return out.decode(errors="replace")
+
+    # ---- callbacks: the original pypanda's plugin pattern -----------------
+
+    def load_python_plugin(self, init_function: Any, name: str) -> int:
+        """Register a Python plugin: libpanda makes a plugin handle and calls
+        ``init_function(handle)`` (decorated ``@pyp.callback("bool(void*)")``),
+        which registers callbacks with ``register_callback(handle, ...)`` and
+        returns True.  Returns the handle."""
+        if not isinstance(init_function, _lib.PLUGIN_INIT) and not callable(init_function):
+            raise CallbackError("load_python_plugin needs init(handle) decorated with @pyp.callback('bool(void*)')")
+        if not hasattr(init_function, "argtypes_"):
+            init_function = callback_types.init(init_function)
+        callback_types.init.check(init_function)
+        init_ptr = ctypes.cast(init_function, _lib.PLUGIN_INIT)
+        plugin = c_void_p()
+        st = callback_state
+        st.pending = None
+        status = self._lib.panda_load_external_plugin(self._handle, name.encode(), init_ptr, byref(plugin))
+        exc, st.pending = st.pending, None
+        if exc is not None:
+            raise exc
+        self._check(status)
+        self._plugins[name] = (plugin, init_function)
+        return int(plugin.value or 0)
+
+    def register_callback(self, *args: Any, **kwargs: Any) -> None:
+        """Register a callback, in either style:
+
+        - the original pypanda's: ``register_callback(handle, panda.callback.X, fn)``
+          with ``handle`` from ``init(handle)`` and ``fn`` from ``pyp.callback``;
+        - pandare's: ``register_callback(panda.callback.X, fn, name, enabled=True)``.
+
+        ``fn`` may also be a plain Python function.  A function whose C
+        signature does not fit the type raises CallbackError (a TypeError).
+        """
+        if args and isinstance(args[0], CallbackType):
+            self._register_named(*args, **kwargs)
+            return
+        if len(args) != 3 or kwargs:
+            raise CallbackError("register_callback(handle, panda.callback.<name>, fn) or "
+                                "register_callback(panda.callback.<name>, fn, name)")
+        handle, cbtype, fn = args
+        cbt = self._cbtype(cbtype)
+        cfn = self._as_cfunction(cbt, fn)
+        plugin = c_void_p(handle)
+        self._check(self._lib.panda_register_callback(plugin, cbt.number, cfn))
+        self._seed_callbacks[(int(handle or 0), cbt.number, ctypes.cast(cfn, c_void_p).value)] = cfn
+
+    def _cbtype(self, cbtype: Any) -> CallbackType:
+        if isinstance(cbtype, CallbackType):
+            return cbtype
+        if isinstance(cbtype, str):
+            return callback_types[cbtype]
+        raise CallbackError(f"expected panda.callback.<name>, got {cbtype!r}")
+
+    @staticmethod
+    def _as_cfunction(cbt: CallbackType, fn: Any) -> Any:
+        if hasattr(fn, "argtypes_"):
+            cbt.check(fn)
+            return fn
+        if isinstance(fn, ctypes._CFuncPtr):  # type: ignore[attr-defined]
+            raise CallbackError(f"{cbt.name}: make the function with pyp.callback(...) so its signature is known")
+        if not callable(fn):
+            raise CallbackError(f"{cbt.name}: {fn!r} is not callable")
+        return cbt(fn)
+
+    # ---- callbacks: pandare's named style ---------------------------------
+
+    def _internal(self) -> c_void_p:
+        if self._internal_plugin is None:
+            plugin = c_void_p()
+            self._check(self._lib.panda_plugin_create(self._handle, b"pypanda", byref(plugin)))
+            self._internal_plugin = plugin
+        return self._internal_plugin
+
+    def _register_named(self, callback: CallbackType, function: Any, name: Optional[str] = None,
+                        enabled: bool = True, procname: Optional[str] = None) -> None:
+        if procname is not None:
+            _not_yet("procname= (needs OS introspection)")
+        cfn = self._as_cfunction(callback, function)
+        name = name or getattr(getattr(cfn, "pyfunc", function), "__name__", None) or f"cb{len(self._registry)}"
+        if name in self._registry:
+            self.delete_callback(name)
+        plugin = self._internal()
+        self._check(self._lib.panda_register_callback(plugin, callback.number, cfn))
+        self._registry[name] = _Registration(name, callback, cfn, plugin, True)
+        if not enabled:
+            self.disable_callback(name)
+
+    def _decorator_for(self, cbt: CallbackType) -> Callable[..., Any]:
+        def decorator(fn: Optional[Callable[..., Any]] = None, *, name: Optional[str] = None,
+                      procname: Optional[str] = None, enabled: bool = True) -> Any:
+            def register(f: Callable[..., Any]) -> Callable[..., Any]:
+                self._register_named(cbt, f, name or f.__name__, enabled=enabled, procname=procname)
+                return f
+            return register(fn) if fn is not None else register
+        decorator.__name__ = f"cb_{cbt.name}"
+        decorator.__doc__ = f"Register the decorated function as a {cbt.name} callback: {cbt.signature}"
+        return decorator
+
+    def _named(self, name: str) -> _Registration:
+        try:
+            return self._registry[name]
+        except KeyError:
+            raise CallbackError(f"no callback named {name!r} (registered: {', '.join(self._registry) or 'none'})") from None
+
+    def enable_callback(self, name: str) -> None:
+        reg = self._named(name)
+        self._check(self._lib.panda_enable_callback(reg.plugin, reg.cbtype.number, reg.cfn))
+        reg.enabled = True
+
+    def disable_callback(self, name: str, forever: bool = False) -> None:
+        reg = self._named(name)
+        if forever:
+            self.delete_callback(name)
+            return
+        self._check(self._lib.panda_disable_callback(reg.plugin, reg.cbtype.number, reg.cfn))
+        reg.enabled = False
+
+    def is_callback_enabled(self, name: str) -> bool:
+        return self._named(name).enabled
+
+    def delete_callback(self, name: str) -> None:
+        reg = self._named(name)
+        self._check(self._lib.panda_unregister_callback(reg.plugin, reg.cbtype.number, reg.cfn))
+        del self._registry[name]
+
+    def delete_callbacks(self) -> None:
+        for name in list(self._registry):
+            self.delete_callback(name)
+
+    # ---- features that need the whole system -------------------------------
+
+    def replay(self, path: str) -> NoReturn:
+        _not_yet("replay()")
+
+    def run_replay(self, replaypfx: str) -> NoReturn:
+        _not_yet("run_replay()")
+
+    def record(self, recording_name: str, snapshot_name: Optional[str] = None) -> NoReturn:
+        _not_yet("record()")
+
+    def end_record(self) -> NoReturn:
+        _not_yet("end_record()")
+
+    def record_cmd(self, guest_command: str, *args: Any, **kwargs: Any) -> NoReturn:
+        _not_yet("record_cmd()")
+
+    def rr_get_guest_instr_count(self) -> NoReturn:
+        _not_yet("rr_get_guest_instr_count()")
+
+    def run_serial_cmd(self, cmd: str, *args: Any, **kwargs: Any) -> NoReturn:
+        _not_yet("run_serial_cmd() (a serial console)")
+
+    def type_serial_cmd(self, cmd: str) -> NoReturn:
+        _not_yet("type_serial_cmd() (a serial console)")
+
+    def serial_read_until(self, byte_sequence: bytes) -> NoReturn:
+        _not_yet("serial_read_until() (a serial console)")
+
+    def run_monitor_cmd(self, cmd: str) -> NoReturn:
+        _not_yet("run_monitor_cmd() (the monitor)")
+
+    def snap(self, name: str) -> NoReturn:
+        _not_yet("snap() (snapshots)")
+
+    def revert_sync(self, name: str) -> NoReturn:
+        _not_yet("revert_sync() (snapshots)")
+
+    def delvm(self, name: str) -> NoReturn:
+        _not_yet("delvm() (snapshots)")
+
+    def queue_blocking(self, func: Callable[..., Any], queue: bool = True) -> NoReturn:
+        _not_yet("queue_blocking() (guest-driving threads)")
+

@@ -10,8 +10,12 @@
 # one shared library that exports only panda_* symbols.  Every step is
 # skipped when its inputs have not changed, so a second run is quick.
 #
+#   ./build.sh --verify-patches
+#       apply the patches to a fresh copy of the engine source and report
+#       each one; builds nothing.
+#
 # Environment: PYPANDA_CACHE (default ~/.cache/pypanda), JOBS (default nproc),
-# CC (default cc).
+# CC (default cc), PYPANDA_PATCH_DIR (default libpanda/engine/patches).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +26,7 @@ cc=${CC:-cc}
 ENGINE_VERSION=2.1.4
 ENGINE_SHA256=00567a70e323f749b419cd86bee4f9115beab7ebba32194581c090cbb7c59cff
 ENGINE_SDIST=unicorn-$ENGINE_VERSION.tar.gz
+patch_dir=${PYPANDA_PATCH_DIR:-$here/libpanda/engine/patches}
 
 say() { printf '[build.sh] %s\n' "$*" >&2; }
 die() { printf '[build.sh] error: %s\n' "$*" >&2; exit 1; }
@@ -64,8 +69,27 @@ fetch_engine() {
 }
 
 patches_id() { # changes whenever a patch is added, removed or edited
-    (cd "$here/libpanda/engine/patches" && cat /dev/null ./*.patch 2>/dev/null; ls) |
+    (cd "$patch_dir" && cat /dev/null ./*.patch 2>/dev/null; ls) |
         sha256sum | cut -c1-16
+}
+
+apply_patches() { # apply_patches SRC: every patch, in name order
+    local p
+    for p in "$patch_dir"/*.patch; do
+        [ -e "$p" ] || continue
+        say "  applying $(basename "$p")"
+        patch -d "$1" -p1 --forward --quiet --no-backup-if-mismatch <"$p" >&2 ||
+            die "patch $(basename "$p") does not apply to unicorn $ENGINE_VERSION"
+    done
+}
+
+verify_patches() {
+    local tmp
+    tmp=$(mktemp -d)
+    trap "rm -rf '$tmp'" EXIT
+    tar -xzf "$cache/$ENGINE_SDIST" -C "$tmp" --strip-components=1
+    apply_patches "$tmp/src"
+    say "all patches in $patch_dir apply"
 }
 
 # Unpack and patch the engine source once per patch set.
@@ -78,13 +102,7 @@ prepare_source() {
         rm -rf "$src.tmp"
         mkdir -p "$src.tmp"
         tar -xzf "$cache/$ENGINE_SDIST" -C "$src.tmp" --strip-components=1
-        local p
-        for p in "$here"/libpanda/engine/patches/*.patch; do
-            [ -e "$p" ] || continue
-            say "  applying $(basename "$p")"
-            patch -d "$src.tmp/src" -p1 --forward --quiet <"$p" ||
-                die "patch $(basename "$p") does not apply to unicorn $ENGINE_VERSION"
-        done
+        apply_patches "$src.tmp/src"
         touch "$src.tmp/.patched"
         rm -rf "$src"
         mv "$src.tmp" "$src"
@@ -140,6 +158,13 @@ build_libpanda() { # build_libpanda ARCH SRC BLD
 }
 
 main() {
+    if [ "${1:-}" = --verify-patches ]; then
+        need patch patch
+        need python3 python3
+        fetch_engine
+        verify_patches
+        return
+    fi
     local arches=("$@")
     [ ${#arches[@]} -gt 0 ] || arches=(i386)
     local a

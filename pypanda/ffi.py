@@ -91,15 +91,15 @@ _STRUCTS: Dict[str, Any] = {
 
 def _ctype_of(text: str) -> Any:
     """One C type (an optional parameter name is ignored) -> ctypes type."""
-    t = re.sub(r"\b(const|volatile|struct|restrict)\b", " ", text)
-    t = re.sub(r"\s*\*\s*", "*", t).strip()
-    t = re.sub(r"\s+", " ", t)
-    stars = len(t) - len(t.rstrip("*"))
-    base = t.rstrip("*").strip()
-    words = base.split(" ")
-    # drop a trailing parameter name: "CPUState *env" / "uint8_t value"
-    if len(words) > 1 and " ".join(words) not in _SCALARS and " ".join(words[:-1]) in {**_SCALARS, **_STRUCTS}:
-        base = " ".join(words[:-1])
+    t = re.sub(r"\b(const|volatile|struct|restrict)\b", " ", text).replace("*", " * ")
+    tokens = t.split()
+    if tokens and tokens[-1] != "*" and "*" in tokens:
+        tokens = tokens[:-1]  # "CPUState *env": drop the parameter name
+    stars = tokens.count("*")
+    words = [w for w in tokens if w != "*"]
+    base = " ".join(words)
+    if not stars and len(words) > 1 and base not in _SCALARS and " ".join(words[:-1]) in {**_SCALARS, **_STRUCTS}:
+        base = " ".join(words[:-1])  # "uint8_t value"
     if base in _STRUCTS:
         if stars == 0:
             raise CallbackError(f"struct {base} is passed by pointer: write '{base}*'")

@@ -59,31 +59,52 @@ PANDA_EXPORT panda_err panda_physical_memory_write(panda_t *p, hwaddr addr, cons
     return PANDA_OK;
 }
 
+/*
+ * Host access through the guest's page tables, page by page, like a
+ * debugger's: a page the guest may only read can still be written here.
+ */
+static panda_err virtual_rw(CPUState *cpu, target_ulong addr, void *buf, size_t len,
+                            bool write)
+{
+    if (!cpu || (!buf && len)) return PANDA_ERR_ARG;
+    panda_t *p = cpu->panda;
+    uint8_t *bytes = buf;
+    while (len) {
+        uint64_t pa;
+        size_t chunk = PAGE_SIZE - (addr & (PAGE_SIZE - 1));
+        if (chunk > len) chunk = len;
+        if (uc_vmem_translate(p->uc, addr, UC_PROT_READ, &pa))
+            return panda_set_error(p, PANDA_ERR_UNMAPPED,
+                                   "virtual %s: 0x%llx has no translation",
+                                   write ? "write" : "read", (unsigned long long)addr);
+        uc_err ue = write ? uc_mem_write(p->uc, pa, bytes, chunk)
+                          : uc_mem_read(p->uc, pa, bytes, chunk);
+        if (ue)
+            return unmapped(p, write ? "virtual write" : "virtual read", addr, chunk);
+        addr += chunk;
+        bytes += chunk;
+        len -= chunk;
+    }
+    return PANDA_OK;
+}
+
 PANDA_EXPORT panda_err panda_virtual_memory_read(CPUState *cpu, target_ulong addr, void *buf,
                                                  size_t len)
 {
-    if (!cpu || (!buf && len)) return PANDA_ERR_ARG;
-    if (len == 0) return PANDA_OK;
-    if (uc_vmem_read(cpu->panda->uc, addr, UC_PROT_NONE, buf, len))
-        return unmapped(cpu->panda, "virtual read", addr, len);
-    return PANDA_OK;
+    return virtual_rw(cpu, addr, buf, len, false);
 }
 
 PANDA_EXPORT panda_err panda_virtual_memory_write(CPUState *cpu, target_ulong addr,
                                                   const void *buf, size_t len)
 {
-    if (!cpu || (!buf && len)) return PANDA_ERR_ARG;
-    if (len == 0) return PANDA_OK;
-    if (uc_vmem_write(cpu->panda->uc, addr, UC_PROT_NONE, (void *)buf, len))
-        return unmapped(cpu->panda, "virtual write", addr, len);
-    return PANDA_OK;
+    return virtual_rw(cpu, addr, (void *)buf, len, true);
 }
 
 PANDA_EXPORT panda_err panda_virt_to_phys(CPUState *cpu, target_ulong addr, hwaddr *out)
 {
     if (!cpu || !out) return PANDA_ERR_ARG;
     uint64_t pa;
-    if (uc_vmem_translate(cpu->panda->uc, addr, UC_PROT_NONE, &pa))
+    if (uc_vmem_translate(cpu->panda->uc, addr, UC_PROT_READ, &pa))
         return panda_set_error(cpu->panda, PANDA_ERR_UNMAPPED,
                                "virt_to_phys: 0x%llx has no translation", (unsigned long long)addr);
     *out = pa;

@@ -1,0 +1,65 @@
+/*
+ * The PC machine's device interface.
+ *
+ * Devices are one small file each, named after the chip they model.  A
+ * device sees only offsets from its base port (Firecracker's BusDevice
+ * model): the bus owns the address map, rejects overlaps, and answers an
+ * access no device claims as open bus (all ones on read, ignored on write),
+ * counting it.  The guest is hostile: every device bounds-checks what it is
+ * given and never aborts; an access it does not model is counted and
+ * ignored.
+ *
+ * Time is virtual: devices never read a host clock.  A device with a timer
+ * reports its next deadline (panda_vtime, ns) and is told to catch up to
+ * "now"; the machine's run loop turns deadlines into instruction budgets.
+ */
+#ifndef PANDA_DEVICES_BUS_H
+#define PANDA_DEVICES_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Virtual time in nanoseconds since machine reset. */
+typedef uint64_t panda_vtime;
+#define PANDA_VTIME_NEVER UINT64_MAX
+
+typedef struct bus_device {
+    const char *name;
+    void *opaque;
+    /* size is 1, 2 or 4 (bytes); offset is relative to the range's base */
+    uint32_t (*read)(void *opaque, uint32_t offset, unsigned size);
+    void (*write)(void *opaque, uint32_t offset, uint32_t value, unsigned size);
+} bus_device;
+
+#define IO_BUS_MAX_RANGES 32
+
+typedef struct io_bus {
+    struct io_bus_range {
+        uint32_t base, len;
+        bus_device dev;
+    } ranges[IO_BUS_MAX_RANGES];
+    int nranges;
+    uint64_t unclaimed_reads, unclaimed_writes; /* open-bus accesses */
+} io_bus;
+
+void io_bus_init(io_bus *bus);
+/* 0 on success; -1 if len is 0, the range wraps, overlaps another, or the
+ * table is full. */
+int io_bus_add(io_bus *bus, uint32_t base, uint32_t len, bus_device dev);
+uint32_t io_bus_read(io_bus *bus, uint32_t port, unsigned size);
+void io_bus_write(io_bus *bus, uint32_t port, uint32_t value, unsigned size);
+
+/* An interrupt line a device drives: level 1 raised, 0 lowered. */
+typedef struct irq_line {
+    void (*set)(void *opaque, int line, int level);
+    void *opaque;
+    int line;
+} irq_line;
+
+static inline void irq_set(const irq_line *irq, int level)
+{
+    if (irq->set) irq->set(irq->opaque, irq->line, level);
+}
+
+#endif

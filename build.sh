@@ -131,17 +131,17 @@ build_libpanda() { # build_libpanda ARCH SRC BLD
     local arch=$1 src=$2 bld=$3
     local out=$here/pypanda/lib/libpanda_$arch.so
     local objdir=$cache/obj-$arch-$(basename "$src")
-    local sources=("$here"/libpanda/src/*.c)
+    local sources=("$here"/libpanda/src/*.c "$here"/libpanda/devices/*.c)
     mkdir -p "$objdir" "$here/pypanda/lib"
     local cflags=(-std=c11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Werror=implicit-function-declaration
-        -D_GNU_SOURCE -I"$here/libpanda/include" -I"$src/src/include")
+        -D_GNU_SOURCE -I"$here/libpanda/include" -I"$here/libpanda/devices" -I"$src/src/include")
     local objs=() s o changed=0
     for s in "${sources[@]}"; do
         case "$(basename "$s")" in arch_*.c) [ "$(basename "$s")" = "arch_$arch.c" ] || continue ;; esac
         o=$objdir/$(basename "${s%.c}").o
         objs+=("$o")
         if [ ! -f "$o" ] || [ -n "$(find "$s" "$here/libpanda/src/internal.h" "$here"/libpanda/include/panda \
-            -newer "$o" -print -quit)" ]; then
+            "$here"/libpanda/devices/*.h -newer "$o" -print -quit)" ]; then
             "$cc" "${cflags[@]}" -c "$s" -o "$o"
             changed=1
         fi

@@ -48,7 +48,7 @@ class PlatformWheel(bdist_wheel):
 
 setup(
     packages=["pypanda"],
-    package_data={"pypanda": ["lib/libpanda_*.so", "py.typed"]},
+    package_data={"pypanda": ["lib/libpanda_*.so", "py.typed", "data/*.sh"]},
     # Only package_data goes in the wheel; MANIFEST.in only shapes the sdist.
     include_package_data=False,
     distclass=BinaryDistribution,

@@ -73,6 +73,16 @@ _PROTOTYPES = [
     ("panda_enable_callback", panda_err, [plugin_p, c_int, c_void_p]),
     ("panda_disable_callback", panda_err, [plugin_p, c_int, c_void_p]),
     ("panda_unregister_callbacks", None, [plugin_p]),
+    ("panda_serial_write", panda_err, [panda_p, c_void_p, c_size_t]),
+    ("panda_serial_read", c_size_t, [panda_p, c_void_p, c_size_t]),
+    ("panda_serial_wait", c_size_t, [panda_p, c_int]),
+    ("panda_serial_output_total", c_uint64, [panda_p]),
+    ("panda_serial_output_icount", c_uint64, [panda_p]),
+    ("panda_monitor_cmd", panda_err, [panda_p, c_char_p, c_void_p, c_size_t]),
+    ("panda_monitor_printf", None, [c_void_p, c_char_p]),
+    ("panda_instr_count", c_uint64, [panda_p]),
+    ("panda_vtime_ns", c_uint64, [panda_p]),
+    ("panda_open_bus_count", c_uint64, [panda_p]),
 ]
 
 

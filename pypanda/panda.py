@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import ctypes
+import json
+import os
+import queue
+import re
 import shlex
+import threading
 import weakref
+from pathlib import Path
 from ctypes import POINTER, byref, c_char_p, c_uint64, c_void_p
 from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
 
 from . import _lib
 from .arch import PandaArch, X86Arch
 from .callbacks import CallbackType, callback_types
-from .errors import (CallbackError, OptionError, StateError, UnsupportedError,
+from .console import GuestStopped, SerialConsole, clean
+from .errors import (CallbackError, OptionError, PandaError, StateError, UnsupportedError,
                      error_for)
 from .ffi import CPUState, callback_state
 from .utils import progress
@@ -36,9 +43,38 @@ class _Registration:
 
 def _not_yet(feature: str) -> NoReturn:
     raise UnsupportedError(
-        f"{feature} is not available in this build of pypanda yet: it arrives with whole-system "
-        f"support (the 'pc' machine) and record/replay; today only the bare machine "
-        f"(extra_args='-M configurable') runs")
+        f"{feature} is not available in this build of pypanda yet (record/replay and "
+        f"snapshots are the next steps)")
+
+
+#: Guest images made by ``python -m pypanda.guest`` (scripts/build_guest.sh).
+GENERIC_IMAGES = ("i386",)
+
+
+def guest_dir(name: str) -> Path:
+    """Where the generic guest image ``name`` is cached."""
+    override = os.environ.get("PYPANDA_GUEST_DIR")
+    if override:
+        return Path(override)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "pypanda" / "guest" / name
+
+
+def _generic_args(name: str) -> Tuple[List[str], str]:
+    """QEMU-style options that boot a generic image, and its prompt."""
+    if name not in GENERIC_IMAGES:
+        raise OptionError(f"unknown generic image {name!r}: available are {', '.join(GENERIC_IMAGES)}")
+    d = guest_dir(name)
+    meta = d / "guest.json"
+    if not (d / "vmlinuz").exists() or not (d / "initrd.gz").exists() or not meta.exists():
+        raise PandaError(
+            f"the generic {name} guest is not built in {d}: build it once with "
+            f"'python -m pypanda.guest' (downloads Debian's kernel and busybox; needs apt-get)")
+    info = json.loads(meta.read_text())
+    cmdline = info.get("cmdline") or info.get("kernel_cmdline") or \
+        "console=ttyS0 acpi=off noapic nolapic pci=off i8042.noaux quiet cryptomgr.notests noisapnp 8250.nr_uarts=1"
+    return (["-M", "pc", "-cpu", "qemu32", "-kernel", str(d / "vmlinuz"), "-initrd", str(d / "initrd.gz"),
+             "-append", cmdline], r"guest# ")
 
 
 class Panda:
@@ -57,11 +93,14 @@ class Panda:
                  qcow: Optional[str] = None, extra_args: Union[str, Sequence[str], None] = "",
                  *, expect_prompt: Optional[str] = None, os: str = "linux",
                  generic: Optional[str] = None, catch_exceptions: bool = True,
-                 libpanda_path: Optional[str] = None, verbose: bool = False) -> None:
+                 libpanda_path: Optional[str] = None, verbose: Optional[bool] = None) -> None:
+        generic_args: List[str] = []
+        if generic is not None:
+            arch = generic
+            generic_args, prompt = _generic_args(generic)
+            expect_prompt = expect_prompt or prompt
         if arch not in _ARCH_INFO:
             raise OptionError(f"unknown arch {arch!r}: pypanda supports {', '.join(_ARCH_INFO)}")
-        if generic is not None:
-            _not_yet(f"Panda(generic={generic!r}) (prebuilt guest images)")
         if qcow is not None:
             _not_yet(f"Panda(qcow={qcow!r}) (disk images)")
         self.arch_name = arch
@@ -71,7 +110,8 @@ class Panda:
         self.os = os
         self.expect_prompt = expect_prompt
         self.catch_exceptions = catch_exceptions
-        self.verbose = verbose
+        self.verbose = generic is not None if verbose is None else verbose
+        self.generic = generic
         self.mem = mem
         if extra_args is None:
             extra: List[str] = []
@@ -79,7 +119,7 @@ class Panda:
             extra = shlex.split(extra_args)
         else:
             extra = [str(a) for a in extra_args]
-        self.panda_args = ["-m", str(mem)] + extra
+        self.panda_args = ["-m", str(mem)] + generic_args + extra
 
         self._lib = _lib.load_lib(arch, libpanda_path)
         argv = (c_char_p * len(self.panda_args))(*[a.encode() for a in self.panda_args])
@@ -98,6 +138,12 @@ class Panda:
         self._seed_callbacks: Dict[Tuple[int, int, int], Any] = {}
         self._plugins: Dict[str, Tuple[c_void_p, Any]] = {}
         self._internal_plugin: Optional[c_void_p] = None
+        self.serial_console = SerialConsole(self)
+        self._driver_queue: "queue.Queue[Callable[[], Any]]" = queue.Queue()
+        self._driver: Optional[threading.Thread] = None
+        self._driver_exc: Optional[BaseException] = None
+        self._prompt_seen = False
+        self._is_pc = self._lib.panda_machine_name(handle) == b"pc"
 
     # ---- plumbing ---------------------------------------------------------
 
@@ -132,25 +178,153 @@ class Panda:
     # ---- running ----------------------------------------------------------
 
     def run(self) -> None:
-        """Run the guest until :meth:`end_analysis`, a guest error, or (bare
-        machine) a ``hlt``.  Callbacks run on this thread.  An exception
-        raised in a callback stops the run and is re-raised here with its
+        """Run the guest until :meth:`end_analysis`, a guest error, the guest
+        powering off (pc machine), or a ``hlt`` (bare machine).  Callbacks run
+        on this thread; functions queued with :meth:`queue_blocking` run on a
+        helper thread meanwhile.  An exception raised in a callback or a
+        queued function stops the run and is re-raised here with its
         traceback; ``run()`` may be called again afterwards and continues
         where the guest stopped."""
         st = callback_state
         if st.running is not None:
             raise StateError("run() is already running on this thread")
         if self.verbose:
-            progress("Running")
+            progress(f"Running {self.generic or self.arch_name} guest" +
+                     (" (booting Linux)" if self._is_pc and not self._prompt_seen else ""))
         st.running, st.pending = self, None
+        self._driver_exc = None
+        if self._is_pc:
+            self.serial_console.start()
+        self._start_driver()
         try:
             status = self._lib.panda_run(self._handle)
         finally:
             st.running = None
             exc, st.pending = st.pending, None
+            if self._is_pc:
+                self.serial_console.stop()
+            self._stop_driver()
         if exc is not None:
             raise exc
+        if self._driver_exc is not None:
+            exc, self._driver_exc = self._driver_exc, None
+            raise exc
         self._check(status)
+        if self.verbose and self.guest_halted and self._is_pc:
+            progress(f"guest stopped: {self.stop_reason}")
+
+    # ---- driving the guest from a helper thread (pandare's model) ----------
+
+    def queue_blocking(self, func: Callable[[], Any], queue: bool = True) -> Callable[[], Any]:
+        """Decorator: run ``func()`` on pypanda's driver thread once ``run()``
+        is running (at once if it already is).  There it may block: type
+        commands, wait for their output, send monitor commands.  An exception
+        it raises stops the run and is re-raised by ``run()``."""
+        if queue:
+            self._driver_queue.put(func)
+            if self._driver is not None:
+                pass  # the running driver thread picks it up
+        return func
+
+    def _start_driver(self) -> None:
+        if self._driver_queue.empty():
+            return
+        self._driver_stop = threading.Event()
+        self._driver = threading.Thread(target=self._driver_loop, name="pypanda-driver", daemon=True)
+        self._driver.start()
+
+    def _driver_loop(self) -> None:
+        while not self._driver_stop.is_set():
+            try:
+                func = self._driver_queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                func()
+            except BaseException as exc:  # noqa: B902 - re-raised by run()
+                if self._driver_exc is None:
+                    self._driver_exc = exc
+                self.end_analysis()
+                return
+
+    def _stop_driver(self) -> None:
+        if self._driver is None:
+            return
+        self._driver_stop.set()
+        self._driver.join()
+        self._driver = None
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the guest stopped (pc machine), e.g. it powered off."""
+        return self._lib.panda_last_error(self._handle).decode(errors="replace") if self.guest_halted else ""
+
+    def _prompt_regex(self) -> "re.Pattern[bytes]":
+        if not self.expect_prompt:
+            raise StateError("no prompt to wait for: pass expect_prompt= (a regex) to Panda()")
+        return re.compile(self.expect_prompt.encode() if isinstance(self.expect_prompt, str)
+                          else self.expect_prompt)
+
+    def _wait_for_first_prompt(self, timeout: Optional[float]) -> None:
+        if self._prompt_seen:
+            return
+        self.serial_console.read_until(self._prompt_regex(), timeout)
+        self._prompt_seen = True
+        if self.verbose:
+            progress(f"guest prompt after {self.instr_count():,} instructions")
+
+    def run_serial_cmd(self, cmd: str, no_timeout: bool = False, timeout: Optional[float] = None) -> str:
+        """Type ``cmd`` and Enter on the serial console, wait for the prompt,
+        and return what the command printed (pandare's semantics; waits for
+        the guest's first prompt first).  From a queued function."""
+        self._driving("run_serial_cmd")
+        limit = None if no_timeout else (timeout if timeout is not None else 30.0)
+        self._wait_for_first_prompt(None if no_timeout else max(limit or 0, 300.0))
+        self.serial_console.write(cmd.encode() + b"\n")
+        out, match = self.serial_console.read_until(self._prompt_regex(), limit)
+        text = clean(out[:match.start()])   # the echoed command, then its output
+        echo, _, body = text.partition("\n")
+        return body.rstrip("\n")
+
+    def type_serial_cmd(self, cmd: str) -> None:
+        """Type ``cmd`` on the serial console (no Enter unless it ends in \\n)."""
+        self._driving("type_serial_cmd")
+        self.serial_console.write(cmd.encode())
+
+    def serial_read_until(self, byte_sequence: bytes, timeout: Optional[float] = 300.0) -> bytes:
+        """Console output up to and including ``byte_sequence``."""
+        self._driving("serial_read_until")
+        out, _ = self.serial_console.read_until(byte_sequence, timeout)
+        return out
+
+    @property
+    def serial_log(self) -> str:
+        """Everything the guest printed on its serial console so far."""
+        return clean(bytes(self.serial_console.log))
+
+    def run_monitor_cmd(self, cmd: str) -> str:
+        """Run a monitor command and return its reply.  libpanda answers
+        ``info registers``, ``stop``, ``cont`` and ``q``; other commands go to
+        monitor callbacks.  Not from a callback (the emulation thread serves
+        monitor commands between slices)."""
+        if callback_state.running is self:
+            raise StateError("run_monitor_cmd cannot be called from a callback; call it from a "
+                             "function queued with @panda.queue_blocking")
+        out = ctypes.create_string_buffer(65536)
+        self._check(self._lib.panda_monitor_cmd(self._handle, cmd.encode(), out, len(out)))
+        return out.value.decode(errors="replace")
+
+    def instr_count(self) -> int:
+        """Guest instructions retired so far (exact on the pc machine)."""
+        return int(self._lib.panda_instr_count(self._handle))
+
+    def _driving(self, what: str) -> None:
+        if not self._is_pc:
+            raise UnsupportedError(f"{what}: the {self._lib.panda_machine_name(self._handle).decode()} "
+                                   f"machine has no serial console; use the pc machine (-M pc)")
+        if callback_state.running is self:
+            raise StateError(f"{what} blocks until the guest answers, so it cannot run in a callback: "
+                             f"call it from a function queued with @panda.queue_blocking")
 
     def end_analysis(self) -> None:
         """Stop the run at the next instruction boundary; ``run()`` returns.
@@ -389,7 +563,7 @@ class Panda:
         for name in list(self._registry):
             self.delete_callback(name)
 
-    # ---- features that need the whole system -------------------------------
+    # ---- record/replay and snapshots: the next steps --------------------------
 
     def replay(self, path: str) -> NoReturn:
         _not_yet("replay()")
@@ -406,20 +580,9 @@ class Panda:
     def record_cmd(self, guest_command: str, *args: Any, **kwargs: Any) -> NoReturn:
         _not_yet("record_cmd()")
 
-    def rr_get_guest_instr_count(self) -> NoReturn:
-        _not_yet("rr_get_guest_instr_count()")
-
-    def run_serial_cmd(self, cmd: str, *args: Any, **kwargs: Any) -> NoReturn:
-        _not_yet("run_serial_cmd() (a serial console)")
-
-    def type_serial_cmd(self, cmd: str) -> NoReturn:
-        _not_yet("type_serial_cmd() (a serial console)")
-
-    def serial_read_until(self, byte_sequence: bytes) -> NoReturn:
-        _not_yet("serial_read_until() (a serial console)")
-
-    def run_monitor_cmd(self, cmd: str) -> NoReturn:
-        _not_yet("run_monitor_cmd() (the monitor)")
+    def rr_get_guest_instr_count(self) -> int:
+        """pandare's name: the guest's instruction count (no replay yet)."""
+        return self.instr_count()
 
     def snap(self, name: str) -> NoReturn:
         _not_yet("snap() (snapshots)")
@@ -429,7 +592,4 @@ class Panda:
 
     def delvm(self, name: str) -> NoReturn:
         _not_yet("delvm() (snapshots)")
-
-    def queue_blocking(self, func: Callable[..., Any], queue: bool = True) -> NoReturn:
-        _not_yet("queue_blocking() (guest-driving threads)")
 

@@ -249,6 +249,7 @@ void panda_update_engine_hooks(panda_t *p)
     if (HAS(p, CPU_RESTORE_STATE)) h.cpu_restore_state = d_cpu_restore_state;
     if (HAS(p, ASID_CHANGED)) h.asid_changed = d_asid_changed;
     if (p->memcb_enabled && any_mem_cb(p)) h.mem_access = d_mem_access;
+    pc_engine_hooks(p, &h);
 
     /* Translation depends on these: existing blocks must be retranslated. */
     bool retranslate = (h.insn_translate != NULL) != (p->cur_hooks.insn_translate != NULL) ||

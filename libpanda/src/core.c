@@ -7,6 +7,8 @@
 
 #include "internal.h"
 
+#include <unicorn/x86.h>
+
 _Static_assert(sizeof(TranslationBlock) == sizeof(uc_panda_tb),
                "TranslationBlock mirrors uc_panda_tb");
 _Static_assert(offsetof(TranslationBlock, engine_tb) ==
@@ -14,6 +16,9 @@ _Static_assert(offsetof(TranslationBlock, engine_tb) ==
                "TranslationBlock mirrors uc_panda_tb");
 
 #define DEFAULT_RAM_SIZE (128ull << 20)
+/* The RTC's time at virtual time 0 unless -rtc base= says otherwise: fixed,
+ * so that runs are reproducible (2026-01-01T00:00:00Z). */
+#define DEFAULT_RTC_BASE 1767225600
 
 static const char *const error_names[PANDA_ERR_COUNT] = {
     [PANDA_OK] = "success",
@@ -90,41 +95,103 @@ static void set_errbuf(char *err, size_t errlen, const char *msg)
     if (err && errlen) snprintf(err, errlen, "%s", msg);
 }
 
+/* QEMU's -cpu names for the models that can boot the reference kernel
+ * (it needs an i686 with cmov, cx8 and pae). */
+static const struct { const char *name; int model; } cpu_models[] = {
+    {"qemu32", UC_CPU_X86_QEMU32}, {"kvm32", UC_CPU_X86_KVM32},
+    {"pentium2", UC_CPU_X86_PENTIUM2}, {"pentium3", UC_CPU_X86_PENTIUM3},
+    {"coreduo", UC_CPU_X86_COREDUO}, {"core2duo", UC_CPU_X86_CORE2DUO},
+    {"n270", UC_CPU_X86_N270},
+};
+
+/* "2026-01-01T12:00:00" (UTC) -> seconds since 1970, or -1. */
+static int64_t parse_utc(const char *s)
+{
+    int y, mo, d, h = 0, mi = 0, sec = 0;
+    int n = sscanf(s, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &sec);
+    if (n != 3 && n != 6) return -1;
+    if (y < 1970 || y > 2099 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
+        return -1;
+    /* days from civil (proleptic Gregorian) */
+    int yy = y - (mo <= 2);
+    int era = yy / 400;
+    int yoe = yy - era * 400;
+    int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = (int64_t)era * 146097 + doe - 719468;
+    return days * 86400 + h * 3600 + mi * 60 + sec;
+}
+
+static char *dup_opt(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
 static panda_err parse_options(panda_t *p, int argc, const char *const *argv)
 {
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (!a) return panda_set_error(p, PANDA_ERR_ARG, "option %d is NULL", i);
+#define NEEDS(what)                                                                  \
+        if (!next) return panda_set_error(p, PANDA_ERR_OPTION, "%s needs %s", a, what); \
+        i++
         if (!strcmp(a, "-m")) {
-            if (!next) return panda_set_error(p, PANDA_ERR_OPTION, "-m needs a size (e.g. -m 128M)");
+            NEEDS("a size (e.g. -m 128M)");
             p->ram_size = parse_size(next);
             if (!p->ram_size)
                 return panda_set_error(p, PANDA_ERR_OPTION,
                     "bad memory size '%s' for -m: use a number with an optional K, M or G suffix, e.g. 128M", next);
-            i++;
         } else if (!strcmp(a, "-M") || !strcmp(a, "-machine")) {
-            if (!next) return panda_set_error(p, PANDA_ERR_OPTION, "%s needs a machine name (e.g. -M configurable)", a);
+            NEEDS("a machine name (e.g. -M pc)");
             snprintf(p->machine, sizeof(p->machine), "%s", next);
-            i++;
+        } else if (!strcmp(a, "-kernel") || !strcmp(a, "-initrd") || !strcmp(a, "-append")) {
+            NEEDS(a[1] == 'a' ? "the kernel command line" : "a file");
+            char **slot = a[1] == 'k' ? &p->kernel : a[1] == 'i' ? &p->initrd : &p->append;
+            free(*slot);
+            if (!(*slot = dup_opt(next))) return PANDA_ERR_NOMEM;
+        } else if (!strcmp(a, "-cpu")) {
+            NEEDS("a CPU model (e.g. -cpu qemu32)");
+            size_t k, n = sizeof(cpu_models) / sizeof(cpu_models[0]);
+            for (k = 0; k < n && strcmp(cpu_models[k].name, next); k++) {}
+            if (k == n)
+                return panda_set_error(p, PANDA_ERR_OPTION,
+                    "unknown CPU model '%s' (available: qemu32, kvm32, pentium2, pentium3, coreduo, core2duo, n270)", next);
+            p->cpu_model = cpu_models[k].model;
+        } else if (!strcmp(a, "-rtc")) {
+            NEEDS("base=YYYY-MM-DDTHH:MM:SS");
+            int64_t t = strncmp(next, "base=", 5) ? -1 : parse_utc(next + 5);
+            if (t < 0)
+                return panda_set_error(p, PANDA_ERR_OPTION,
+                    "bad -rtc '%s': use base=YYYY-MM-DDTHH:MM:SS (UTC); the clock then follows virtual time", next);
+            p->rtc_base = t;
+        } else if (!strcmp(a, "-serial")) {
+            NEEDS("stdio or none");
+            if (!strcmp(next, "stdio")) p->console.echo_stdout = true;
+            else if (!strcmp(next, "none") || !strcmp(next, "null")) p->console.echo_stdout = false;
+            else
+                return panda_set_error(p, PANDA_ERR_OPTION,
+                    "-serial takes stdio or none here, not '%s' (the console is also read through the API)", next);
+        } else if (!strcmp(a, "-no-reboot")) {
+            p->no_reboot = true;
         } else if (!strcmp(a, "-nographic")) {
             /* no display exists: nothing to turn off */
         } else if (!strcmp(a, "-display")) {
-            if (!next || strcmp(next, "none"))
+            NEEDS("none");
+            if (strcmp(next, "none"))
                 return panda_set_error(p, PANDA_ERR_OPTION, "-display takes only 'none': pypanda has no display");
-            i++;
         } else {
             return panda_set_error(p, PANDA_ERR_OPTION,
-                "unknown option '%s' (this build understands -m, -M, -nographic, -display none)", a);
+                "unknown option '%s' (this build understands -m, -M, -kernel, -initrd, -append, -cpu, -rtc, -serial, -no-reboot, -nographic, -display none)", a);
         }
+#undef NEEDS
     }
-    if (!strcmp(p->machine, "configurable"))
+    if (!strcmp(p->machine, "configurable") || !strcmp(p->machine, "pc"))
         return PANDA_OK;
-    if (!strcmp(p->machine, "pc") || !strcmp(p->machine, "q35"))
-        return panda_set_error(p, PANDA_ERR_UNSUPPORTED,
-            "machine '%s' is not available yet: this build has only the bare machine; use -M configurable and map_memory()",
-            p->machine);
-    return panda_set_error(p, PANDA_ERR_OPTION, "unknown machine '%s' (available: configurable)", p->machine);
+    return panda_set_error(p, PANDA_ERR_OPTION, "unknown machine '%s' (available: pc, configurable)", p->machine);
 }
 
 static bool on_cpuid(uc_engine *uc, void *opaque);
@@ -144,18 +211,30 @@ PANDA_EXPORT panda_err panda_create(int argc, const char *const *argv,
     }
     p->ram_size = DEFAULT_RAM_SIZE;
     p->chaining_wanted = true;
+    p->rtc_base = DEFAULT_RTC_BASE;
+    p->cpu_model = UC_CPU_X86_QEMU32;
+    console_init(&p->console);
+    monitor_init(p);
     snprintf(p->machine, sizeof(p->machine), "%s", panda_arch.default_machine);
     panda_err e = parse_options(p, argc, argv);
+    if (!e && strcmp(p->machine, "pc") && (p->kernel || p->initrd || p->append))
+        e = panda_set_error(p, PANDA_ERR_OPTION, "-kernel, -initrd and -append need -M pc");
     if (e) {
         set_errbuf(err, errlen, p->error);
-        free(p);
+        panda_destroy(p);
         return e;
     }
     uc_err ue = uc_open(panda_arch.uc_arch, panda_arch.uc_mode, &p->uc);
     if (ue) {
         snprintf(p->error, sizeof(p->error), "engine: %s", uc_strerror(ue));
         set_errbuf(err, errlen, p->error);
-        free(p);
+        panda_destroy(p);
+        return PANDA_ERR_ENGINE;
+    }
+    /* The CPU model must be chosen before the engine initialises. */
+    if (!strcmp(p->machine, "pc") && uc_ctl_set_cpu_model(p->uc, p->cpu_model)) {
+        set_errbuf(err, errlen, "the engine does not have the requested CPU model");
+        panda_destroy(p);
         return PANDA_ERR_ENGINE;
     }
     /* No address ends a run: runs end on request, HLT or error. */
@@ -166,6 +245,14 @@ PANDA_EXPORT panda_err panda_create(int argc, const char *const *argv,
     p->cpu.env_ptr = uc_panda_cpu_env(p->uc);
     uc_hook_add(p->uc, &p->cpuid_hook, UC_HOOK_INSN, (void *)on_cpuid, p, 1, 0,
                 UC_X86_INS_CPUID);
+    if (!strcmp(p->machine, "pc")) {
+        e = pc_create(p);
+        if (e) {
+            set_errbuf(err, errlen, p->error);
+            panda_destroy(p);
+            return e;
+        }
+    }
     panda_callbacks_init(p);
     *out = p;
     return PANDA_OK;
@@ -175,7 +262,13 @@ PANDA_EXPORT void panda_destroy(panda_t *p)
 {
     if (!p) return;
     panda_callbacks_free(p);
-    uc_close(p->uc);
+    pc_destroy(p);
+    if (p->uc) uc_close(p->uc);
+    console_free(&p->console);
+    monitor_free(p);
+    free(p->kernel);
+    free(p->initrd);
+    free(p->append);
     free(p);
 }
 
@@ -211,6 +304,11 @@ PANDA_EXPORT void panda_stop(panda_t *p)
 {
     atomic_store(&p->stop_requested, true);
     if (p->running) uc_emu_stop(p->uc);
+    /* wake a run paused by the monitor, and console waiters */
+    pthread_mutex_lock(&p->monitor_lock);
+    pthread_cond_broadcast(&p->monitor_cond);
+    pthread_mutex_unlock(&p->monitor_lock);
+    console_wake(&p->console);
 }
 
 PANDA_EXPORT void panda_end_analysis(panda_t *p) { panda_stop(p); }
@@ -234,6 +332,10 @@ static panda_err engine_error(panda_t *p, uc_err ue)
         return panda_set_error(p, PANDA_ERR_GUEST_MEMORY, "%s (pc 0x%llx)", uc_strerror(ue),
                                (unsigned long long)pc);
     case UC_ERR_EXCEPTION:
+        if (p->pc)
+            return panda_set_error(p, PANDA_ERR_GUEST_EXCEPTION,
+                "the guest triple-faulted (a fault while delivering a double fault) at pc 0x%llx",
+                (unsigned long long)pc);
         return panda_set_error(p, PANDA_ERR_GUEST_EXCEPTION,
             "unhandled CPU exception at pc 0x%llx (the bare machine delivers no interrupts)",
             (unsigned long long)pc);
@@ -250,6 +352,9 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
     if (p->mapped_bytes == 0)
         return panda_set_error(p, PANDA_ERR_STATE,
             "no memory is mapped: call map_memory() and load guest code before run()");
+    if (p->pc && p->pc_finished)
+        return panda_set_error(p, PANDA_ERR_STATE, "the guest has %s; create a new Panda to run again",
+                               pc_stop_reason(p));
     p->running = true;
     p->halted = false;
     p->error[0] = 0;
@@ -261,6 +366,8 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
         panda_run_after_machine_init(p);
     }
     while (!atomic_load(&p->stop_requested)) {
+        monitor_serve(p);
+        if (atomic_load(&p->stop_requested)) break;
         panda_run_top_loop(p);
         if (atomic_load(&p->stop_requested)) break;
         atomic_store(&p->restart_requested, false);
@@ -268,18 +375,37 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
             p->flush_pending = false;
             uc_ctl_flush_tb(p->uc);
         }
+        uint64_t budget = p->pc ? pc_before_slice(p) : 0;
         uint64_t pc = panda_current_pc(&p->cpu);
-        uc_err ue = uc_emu_start(p->uc, pc, 0, 0, 0);
+        uc_err ue = uc_emu_start(p->uc, pc, 0, 0, budget);
         if (ue != UC_ERR_OK) {
             result = engine_error(p, ue);
+            if (p->pc) p->pc_finished = true;
             break;
+        }
+        if (p->pc) {
+            slice_result r = pc_after_slice(p);
+            if (r == SLICE_GUEST_OFF || r == SLICE_GUEST_RESET) {
+                p->halted = true;
+                p->pc_finished = true;
+                snprintf(p->error, sizeof(p->error), "%s", pc_stop_reason(p));
+                break;
+            }
+            continue;
         }
         if (atomic_load(&p->restart_requested) || atomic_load(&p->stop_requested))
             continue;
-        /* Returned on its own: the guest executed HLT. */
+        /* Bare machine: returned on its own, the guest executed HLT. */
         p->halted = true;
         break;
     }
     p->running = false;
+    console_wake(&p->console);
+    monitor_serve(p); /* answer what arrived as the run ended */
     return result;
+}
+
+PANDA_EXPORT uint64_t panda_instr_count(panda_t *p)
+{
+    return p ? uc_panda_icount(p->uc) : 0;
 }

@@ -2,6 +2,7 @@
 #ifndef LIBPANDA_INTERNAL_H
 #define LIBPANDA_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include <unicorn/unicorn.h>
@@ -47,12 +48,46 @@ struct panda_plugin {
     panda_plugin *next;
 };
 
+/* Bytes between the guest's serial port and the host (console.c); the
+ * only state shared with other threads, so it has its own lock. */
+typedef struct panda_console {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    uint8_t *in;          /* typed by the host, not yet taken by the UART */
+    size_t in_len, in_cap;
+    uint8_t *out;         /* sent by the guest, not yet read by the host */
+    size_t out_len, out_cap;
+    uint64_t out_total;   /* bytes the guest has sent since creation */
+    uint64_t last_out_icount; /* instruction count when the last one was sent */
+    bool echo_stdout;     /* -serial stdio */
+} panda_console;
+
+typedef struct pc_machine pc_machine;
+
+/* A monitor command waiting for the emulation thread (monitor.c); the
+ * Monitor that PANDA's monitor callbacks receive. */
+typedef struct Monitor panda_monitor_req;
+
 struct panda {
     uc_engine *uc;
     CPUState cpu;
     char machine[32];
     uint64_t ram_size;
     uint64_t mapped_bytes;
+
+    /* options of the pc machine */
+    char *kernel, *initrd, *append;
+    int64_t rtc_base;        /* seconds since 1970 at virtual time 0 */
+    int cpu_model;           /* UC_CPU_X86_* */
+    bool no_reboot;
+    pc_machine *pc;          /* NULL on the bare machine */
+    panda_console console;
+
+    /* monitor commands from other threads, served between slices */
+    pthread_mutex_t monitor_lock;
+    pthread_cond_t monitor_cond;
+    panda_monitor_req *monitor_queue;
+    bool paused;             /* monitor "stop" */
 
     cb_list cbs[PANDA_CB_LAST];
     panda_plugin *plugins;
@@ -63,8 +98,9 @@ struct panda {
     bool cur_chaining;       /* what the engine does */
     uc_panda_hooks cur_hooks;
     bool machine_initialized;
-    bool running;
+    atomic_bool running;     /* read by other threads (console, monitor) */
     bool halted;
+    bool pc_finished;        /* the guest powered off, reset or died */
     bool flush_pending;      /* drop translated code before the next slice */
     atomic_bool stop_requested;
     atomic_bool restart_requested; /* stop only to apply flush_pending */
@@ -81,8 +117,48 @@ void panda_callbacks_free(panda_t *p);
 void panda_update_engine_hooks(panda_t *p);
 void panda_run_top_loop(panda_t *p);
 void panda_run_after_machine_init(panda_t *p);
+/* The machine's own engine hooks (interrupt acknowledge, TSC, CPUID). */
+void pc_engine_hooks(panda_t *p, uc_panda_hooks *h);
 
 /* Ask the running engine to return so that state can change safely. */
 void panda_request_restart(panda_t *p);
+
+/* The run loop's view of a machine (core.c drives, the machine answers). */
+typedef enum slice_result {
+    SLICE_CONTINUE,       /* run the next slice */
+    SLICE_GUEST_OFF,      /* the guest powered off or halted for good */
+    SLICE_GUEST_RESET,    /* the guest asked for a reset (-no-reboot: end) */
+} slice_result;
+
+/* machine_pc.c */
+panda_err pc_create(panda_t *p);
+void pc_destroy(panda_t *p);
+/* instructions the next slice may run (0: no limit) */
+uint64_t pc_before_slice(panda_t *p);
+slice_result pc_after_slice(panda_t *p);
+uint64_t pc_vtime(panda_t *p);
+const char *pc_stop_reason(panda_t *p);
+void pc_console_input_arrived(panda_t *p);
+
+/* linux_boot.c: load a bzImage (and initrd) for the 32-bit boot protocol
+ * and point the CPU at it. */
+panda_err linux_boot_load(panda_t *p);
+
+/* console.c */
+void console_init(panda_console *c);
+void console_free(panda_console *c);
+void console_guest_output(panda_console *c, uint8_t byte);
+/* Take up to len bytes of pending host input; returns how many. */
+size_t console_take_input(panda_console *c, uint8_t *buf, size_t len);
+bool console_has_input(panda_console *c);
+/* Wait up to timeout_ms for input or a wake-up; false on timeout. */
+bool console_wait_input(panda_console *c, int timeout_ms);
+void console_wake(panda_console *c);
+
+/* monitor.c */
+void monitor_init(panda_t *p);
+void monitor_free(panda_t *p);
+/* Serve queued monitor commands (emulation thread, between slices). */
+void monitor_serve(panda_t *p);
 
 #endif

@@ -40,8 +40,10 @@ PANDA_EXPORT const char *panda_cb_name(panda_cb_type type);
 
 /*
  * Create an instance from QEMU-style options (argv without a program
- * name): -m SIZE, -M MACHINE, -nographic, -display none.  On failure *out is
- * NULL and err (if not NULL) receives the reason.
+ * name): -m SIZE, -M pc|configurable, -kernel FILE, -initrd FILE,
+ * -append CMDLINE, -cpu MODEL, -rtc base=TIME, -serial stdio|none,
+ * -no-reboot, -nographic, -display none.  On failure *out is NULL and err
+ * (if not NULL) receives the reason.
  */
 PANDA_EXPORT panda_err panda_create(int argc, const char *const *argv,
                                     panda_t **out, char *err, size_t errlen);
@@ -58,15 +60,17 @@ PANDA_EXPORT bool panda_cb_fires(panda_t *p, panda_cb_type type);
 
 /*
  * Run the guest until panda_end_analysis() or panda_stop(), a guest
- * error, or (bare machine) a HLT.  Callbacks run on the calling thread.
- * Calling it again continues where the last run stopped.
+ * error, the guest powering off or resetting (pc), or a HLT (bare
+ * machine).  Callbacks run on the calling thread.  Calling it again
+ * continues where the last run stopped.
  */
 PANDA_EXPORT panda_err panda_run(panda_t *p);
 /* Ask the running guest to stop at the next instruction boundary. */
 PANDA_EXPORT void panda_stop(panda_t *p);
 /* Like panda_stop(); also marks the analysis as finished. */
 PANDA_EXPORT void panda_end_analysis(panda_t *p);
-/* 1: the last run ended because the guest halted (bare machine: HLT). */
+/* 1: the last run ended because the guest halted (bare machine: HLT;
+ * pc: powered off or reset; panda_last_error() says which). */
 PANDA_EXPORT bool panda_guest_halted(panda_t *p);
 /* Drop all translated code at the next safe point. */
 PANDA_EXPORT void panda_flush_tb(panda_t *p);
@@ -102,6 +106,33 @@ PANDA_EXPORT int panda_reg_id(const char *name);
 PANDA_EXPORT panda_err panda_reg_read(CPUState *cpu, int id, uint64_t *value);
 PANDA_EXPORT panda_err panda_reg_write(CPUState *cpu, int id, uint64_t value);
 PANDA_EXPORT target_ulong panda_current_pc(CPUState *cpu);
+
+/* ---- the pc machine's console, monitor and clock ------------------------ */
+
+/* Queue bytes for the guest's serial port (COM1), as if typed; any thread.
+ * They enter the UART's receive FIFO as the guest makes room. */
+PANDA_EXPORT panda_err panda_serial_write(panda_t *p, const void *buf, size_t len);
+/* Take up to len bytes the guest sent; any thread; returns how many. */
+PANDA_EXPORT size_t panda_serial_read(panda_t *p, void *buf, size_t len);
+/* Wait up to timeout_ms until output is available or the run ends;
+ * returns the bytes available. */
+PANDA_EXPORT size_t panda_serial_wait(panda_t *p, int timeout_ms);
+/* Bytes the guest has sent since the instance was created. */
+PANDA_EXPORT uint64_t panda_serial_output_total(panda_t *p);
+/* The guest's instruction count when it sent its last byte. */
+PANDA_EXPORT uint64_t panda_serial_output_icount(panda_t *p);
+/* Run a monitor command from any thread and put its reply in out.  Handled
+ * here: "info registers", "stop", "cont", "q"; others go to the monitor
+ * callbacks. */
+PANDA_EXPORT panda_err panda_monitor_cmd(panda_t *p, const char *cmd, char *out, size_t outlen);
+/* Append text to a monitor command's reply (from a monitor callback). */
+PANDA_EXPORT void panda_monitor_printf(Monitor *mon, const char *text);
+/* Guest instructions retired so far (the pc machine counts exactly). */
+PANDA_EXPORT uint64_t panda_instr_count(panda_t *p);
+/* Virtual time in ns: instructions plus time skipped while idle. */
+PANDA_EXPORT uint64_t panda_vtime_ns(panda_t *p);
+/* Accesses to ports and physical addresses that nothing answers. */
+PANDA_EXPORT uint64_t panda_open_bus_count(panda_t *p);
 
 /* ---- plugins and callbacks --------------------------------------------- */
 

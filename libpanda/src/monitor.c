@@ -1,0 +1,136 @@
+/*
+ * The monitor: text commands from any thread, answered by the emulation
+ * thread between slices (or at once when the guest is not running).
+ * libpanda answers "info registers", "stop", "cont" and "q"; anything else
+ * goes to PANDA's monitor callbacks, which reply with panda_monitor_printf.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+struct Monitor {
+    panda_t *panda;
+    const char *cmd;
+    char *out;
+    size_t outlen, outpos;
+    bool done;
+    struct Monitor *next;
+};
+
+void monitor_init(panda_t *p)
+{
+    pthread_mutex_init(&p->monitor_lock, NULL);
+    pthread_cond_init(&p->monitor_cond, NULL);
+    p->monitor_queue = NULL;
+}
+
+void monitor_free(panda_t *p)
+{
+    pthread_cond_destroy(&p->monitor_cond);
+    pthread_mutex_destroy(&p->monitor_lock);
+}
+
+PANDA_EXPORT void panda_monitor_printf(Monitor *mon, const char *text)
+{
+    if (!mon || !text || !mon->out || mon->outpos + 1 >= mon->outlen) return;
+    int n = snprintf(mon->out + mon->outpos, mon->outlen - mon->outpos, "%s", text);
+    if (n > 0) {
+        mon->outpos += (size_t)n;
+        if (mon->outpos >= mon->outlen) mon->outpos = mon->outlen - 1;
+    }
+}
+
+static void printf_to(Monitor *mon, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void printf_to(Monitor *mon, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    panda_monitor_printf(mon, line);
+}
+
+static void info_registers(panda_t *p, Monitor *mon)
+{
+    for (int i = 0; i < panda_nregs; i++) {
+        uint64_t v = 0;
+        panda_reg_read(&p->cpu, i, &v);
+        printf_to(mon, "%s=%08llx%s", panda_regs[i].name, (unsigned long long)v,
+                  (i + 1) % 4 == 0 || i + 1 == panda_nregs ? "\n" : " ");
+    }
+    printf_to(mon, "HLT=%d\n", p->halted ? 1 : 0);
+}
+
+/* Runs on the emulation thread (or the caller's when not running). */
+static void execute(panda_t *p, Monitor *mon)
+{
+    const char *cmd = mon->cmd;
+    while (*cmd == ' ') cmd++;
+    if (!strcmp(cmd, "info registers")) {
+        info_registers(p, mon);
+    } else if (!strcmp(cmd, "stop")) {
+        p->paused = true;
+    } else if (!strcmp(cmd, "cont") || !strcmp(cmd, "c")) {
+        p->paused = false;
+    } else if (!strcmp(cmd, "q") || !strcmp(cmd, "quit")) {
+        p->paused = false;
+        panda_stop(p);
+    } else {
+        bool any = false;
+        cb_list *l = &p->cbs[PANDA_CB_MONITOR];
+        for (size_t i = 0; i < l->n; i++) {
+            if (l->v[i].enabled && l->v[i].cb.cbaddr) {
+                any = true;
+                l->v[i].cb.monitor(mon, cmd);
+            }
+        }
+        if (!any) printf_to(mon, "unknown command: '%s'\n", cmd);
+    }
+}
+
+void monitor_serve(panda_t *p)
+{
+    pthread_mutex_lock(&p->monitor_lock);
+    for (;;) {
+        while (p->monitor_queue) {
+            Monitor *mon = p->monitor_queue;
+            p->monitor_queue = mon->next;
+            pthread_mutex_unlock(&p->monitor_lock);
+            execute(p, mon);
+            pthread_mutex_lock(&p->monitor_lock);
+            mon->done = true;
+            pthread_cond_broadcast(&p->monitor_cond);
+        }
+        /* "stop": hold the guest until "cont", "q" or a stop request */
+        if (!p->paused || !p->running || atomic_load(&p->stop_requested)) break;
+        pthread_cond_wait(&p->monitor_cond, &p->monitor_lock);
+    }
+    pthread_mutex_unlock(&p->monitor_lock);
+}
+
+PANDA_EXPORT panda_err panda_monitor_cmd(panda_t *p, const char *cmd, char *out, size_t outlen)
+{
+    if (!p || !cmd || (!out && outlen)) return PANDA_ERR_ARG;
+    Monitor mon = {.panda = p, .cmd = cmd, .out = out, .outlen = outlen};
+    if (out && outlen) out[0] = 0;
+    pthread_mutex_lock(&p->monitor_lock);
+    if (!p->running) {
+        pthread_mutex_unlock(&p->monitor_lock);
+        execute(p, &mon);
+        return PANDA_OK;
+    }
+    mon.next = NULL;
+    Monitor **tail = &p->monitor_queue;
+    while (*tail) tail = &(*tail)->next;
+    *tail = &mon;
+    pthread_cond_broadcast(&p->monitor_cond);
+    /* the run loop serves it between slices, also when it ends */
+    while (!mon.done) pthread_cond_wait(&p->monitor_cond, &p->monitor_lock);
+    pthread_mutex_unlock(&p->monitor_lock);
+    return PANDA_OK;
+}

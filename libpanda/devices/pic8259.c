@@ -16,8 +16,10 @@
  * its line and keeps the request until it is acknowledged even if the line
  * falls first (what PC emulators do; devices may pulse).  A level-triggered
  * input (LTIM or ELCR) requests for as long as its line is high.  The
- * cascade input IR2 of the master follows the slave's INT output as a
- * level, which cannot lose a second slave request behind the first.
+ * master's cascade input IR2 latches the rising edge of the slave's INT
+ * output like any edge input and also requests while INT is high, so a
+ * second slave request queued behind the first is never lost, and a slave
+ * request withdrawn before INTA gives the slave's spurious IRQ15.
  *
  * pic8259_intack: the highest-priority unmasked request above the
  * in-service level is moved from IRR to ISR (unless AEOI) and base + irq is
@@ -57,6 +59,7 @@ struct chip {
 struct pic8259 {
     irq_line intr;
     int intr_level;
+    int slave_out; /* the slave's INT output as last seen */
     struct chip chips[2];
     uint64_t delivered[16];
     uint64_t spurious;
@@ -70,16 +73,11 @@ static uint8_t level_mask(const struct chip *c)
     return c->ltim ? 0xFF : c->elcr;
 }
 
-static uint8_t chip_irr(const pic8259 *pic, const struct chip *c)
+static uint8_t chip_irr(const struct chip *c)
 {
     uint8_t lv = level_mask(c);
-    uint8_t irr = (uint8_t)((c->irr & ~lv) | (c->line & lv));
-    if (c->master) {
-        /* IR2 is the slave's INT output, a level */
-        irr &= (uint8_t)~4u;
-        (void)pic;
-    }
-    return irr;
+    if (c->master) lv &= (uint8_t)~4u; /* IR2: see master_irr */
+    return (uint8_t)((c->irr & ~lv) | (c->line & lv));
 }
 
 static int get_priority(const struct chip *c, uint8_t mask)
@@ -113,14 +111,14 @@ static int chip_get_irq_with(const struct chip *c, uint8_t irr)
 static int slave_get_irq(const pic8259 *pic)
 {
     const struct chip *s = &pic->chips[1];
-    return chip_get_irq_with(s, chip_irr(pic, s));
+    return chip_get_irq_with(s, chip_irr(s));
 }
 
 static uint8_t master_irr(const pic8259 *pic)
 {
     const struct chip *m = &pic->chips[0];
-    uint8_t irr = chip_irr(pic, m);
-    if (slave_get_irq(pic) >= 0) irr |= 4;
+    uint8_t irr = chip_irr(m); /* bit 2: the latched rising edge of slave INT */
+    if (slave_get_irq(pic) >= 0) irr |= 4; /* ... or its current level */
     return irr;
 }
 
@@ -137,6 +135,9 @@ static bool master_cascades(const pic8259 *pic)
 
 static void update(pic8259 *pic)
 {
+    int slave_out = slave_get_irq(pic) >= 0;
+    if (slave_out && !pic->slave_out) pic->chips[0].irr |= 4; /* edge on IR2 */
+    pic->slave_out = slave_out;
     int level = master_get_irq(pic) >= 0;
     if (level != pic->intr_level) {
         pic->intr_level = level;
@@ -220,7 +221,7 @@ static uint8_t chip_read(pic8259 *pic, int idx, uint32_t offset)
     if (c->poll) return poll_read(pic, idx);
     if (offset == 1) return c->imr;
     if (c->read_isr) return c->isr;
-    return idx == 0 ? master_irr(pic) : chip_irr(pic, c);
+    return idx == 0 ? master_irr(pic) : chip_irr(c);
 }
 
 static void ocw2(pic8259 *pic, struct chip *c, uint8_t val)

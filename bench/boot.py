@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Boot to the shell, run `uname -a`, power off: pypanda against Debian's QEMU.
+
+Same kernel, initrd and command line (the reference guest built by
+`python -m pypanda.guest`), three runs each in one invocation, medians and
+the ratio pypanda / QEMU (target now: <= 1.5; goal: <= 1.0).  QEMU is
+qemu-system-i386 from Debian's qemu-system-x86 (`-M pc -cpu qemu32`, TCG),
+driven over a pipe; it counts SeaBIOS and its option ROMs too, which
+pypanda's direct boot does not have.  With acpi=off, `poweroff -f` only
+halts, so QEMU is ended once "System halted" appears.
+
+Usage: python bench/boot.py [RUNS]
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+from pypanda import Panda
+from pypanda.panda import guest_dir
+
+PROMPT = b"guest# "
+
+
+def pypanda_once() -> tuple:
+    panda = Panda(generic="i386", verbose=False)
+    out = {}
+
+    @panda.queue_blocking
+    def drive():
+        out["uname"] = panda.run_serial_cmd("uname -a")
+        out["prompt_icount"] = panda.instr_count()
+        panda.type_serial_cmd("poweroff -f\n")
+
+    t0 = time.monotonic()
+    panda.run()
+    wall = time.monotonic() - t0
+    assert "i686" in out["uname"], out
+    icount = panda.instr_count()
+    panda.close()
+    return wall, out["prompt_icount"], icount
+
+
+def qemu_once(qemu: str, d, cmdline: str) -> float:
+    cmd = [qemu, "-M", "pc", "-cpu", "qemu32", "-m", "128M", "-accel", "tcg",
+           "-kernel", str(d / "vmlinuz"), "-initrd", str(d / "initrd.gz"), "-append", cmdline,
+           "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    buf = b""
+
+    def wait_for(marker: bytes, limit: float = 120.0) -> None:
+        nonlocal buf
+        end = time.monotonic() + limit
+        while marker not in buf:
+            if time.monotonic() > end:
+                raise TimeoutError(f"QEMU never printed {marker!r}: {buf[-300:]!r}")
+            r, _, _ = select.select([proc.stdout], [], [], 0.5)
+            if r:
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    raise RuntimeError(f"QEMU exited: {buf[-300:]!r}")
+                buf += chunk
+
+    try:
+        wait_for(PROMPT)
+        proc.stdin.write(b"uname -a\n")
+        proc.stdin.flush()
+        wait_for(b"i686")
+        wait_for(PROMPT)
+        proc.stdin.write(b"poweroff -f\n")
+        proc.stdin.flush()
+        wait_for(b"System halted")
+        wall = time.monotonic() - t0
+    finally:
+        proc.kill()
+        proc.wait()
+    return wall
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    d = guest_dir("i386")
+    if not (d / "guest.json").exists():
+        sys.exit("build the reference guest first: python -m pypanda.guest")
+    cmdline = json.loads((d / "guest.json").read_text())["cmdline"]
+    qemu = shutil.which("qemu-system-i386")
+    if not qemu:
+        sys.exit("the reference needs Debian's QEMU: apt-get install qemu-system-x86")
+    ours, theirs, counts = [], [], []
+    for i in range(runs):
+        wall, prompt_icount, icount = pypanda_once()
+        ours.append(wall)
+        counts.append((prompt_icount, icount))
+        print(f"pypanda run {i + 1}: {wall:6.2f} s  ({prompt_icount:,} instructions to the prompt, "
+              f"{icount:,} in all)", flush=True)
+    for i in range(runs):
+        wall = qemu_once(qemu, d, cmdline)
+        theirs.append(wall)
+        print(f"QEMU    run {i + 1}: {wall:6.2f} s", flush=True)
+    a, b = statistics.median(ours), statistics.median(theirs)
+    print(f"median: pypanda {a:.2f} s, QEMU {b:.2f} s; ratio pypanda/QEMU = {a / b:.2f} "
+          f"(target <= 1.5, goal <= 1.0)")
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@ bare machine."""
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 from typing import Callable, Dict, Tuple
@@ -23,20 +24,20 @@ def _tool(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def asm(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Tuple[bytes, Dict[str, int]]]:
-    """asm(source) -> (machine code, {label: address}) for code linked at
-    CODE_ADDR.  Uses GNU as --32 and ld, as a guest toolchain would."""
+    """asm(source, base=CODE_ADDR) -> (machine code, {label: address}) for
+    code linked at base.  Uses GNU as --32 and ld, as a guest toolchain would."""
     as_, ld, objcopy, nm = _tool("as"), _tool("ld"), _tool("objcopy"), _tool("nm")
     workdir = tmp_path_factory.mktemp("asm")
     counter = [0]
 
-    def assemble(source: str) -> Tuple[bytes, Dict[str, int]]:
+    def assemble(source: str, base: int = CODE_ADDR) -> Tuple[bytes, Dict[str, int]]:
         counter[0] += 1
-        base = workdir / f"prog{counter[0]}"
-        src = base.with_suffix(".s")
+        stem = workdir / f"prog{counter[0]}"
+        src = stem.with_suffix(".s")
         src.write_text(".code32\n.globl _start\n_start:\n" + source + "\n")
-        obj, elf, binf = base.with_suffix(".o"), base.with_suffix(".elf"), base.with_suffix(".bin")
+        obj, elf, binf = stem.with_suffix(".o"), stem.with_suffix(".elf"), stem.with_suffix(".bin")
         subprocess.run([as_, "--32", "-o", str(obj), str(src)], check=True)
-        subprocess.run([ld, "-m", "elf_i386", "-Ttext", hex(CODE_ADDR), "-e", "_start",
+        subprocess.run([ld, "-m", "elf_i386", "-Ttext", hex(base), "-e", "_start",
                         "-o", str(elf), str(obj)], check=True)
         subprocess.run([objcopy, "-O", "binary", "-j", ".text", str(elf), str(binf)], check=True)
         symbols = {}
@@ -84,3 +85,20 @@ loop:
 done:
     hlt
 """
+
+
+def fake_bzimage(code: bytes) -> bytes:
+    """A minimal bzImage: one setup sector with the boot-protocol header,
+    then 32-bit code loaded at 1 MiB."""
+    setup = bytearray(1024)
+    setup[0x1f1] = 1                                  # setup_sects
+    struct.pack_into("<H", setup, 0x1fe, 0xAA55)
+    setup[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", setup, 0x206, 0x020f)      # protocol 2.15
+    setup[0x211] = 0x01                               # LOADED_HIGH
+    struct.pack_into("<I", setup, 0x214, 0x100000)
+    struct.pack_into("<I", setup, 0x22c, 0x7fffffff)  # initrd_addr_max
+    struct.pack_into("<I", setup, 0x238, 2048)        # cmdline_size
+    struct.pack_into("<I", setup, 0x260, 0x10000)     # init_size
+    setup[0x201] = 0x6a                               # header length
+    return bytes(setup) + code

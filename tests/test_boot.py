@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-import struct
 import time
 
 import pytest
 
 from pypanda import GuestExceptionError, OptionError, Panda
 from pypanda.panda import guest_dir
+
+from conftest import fake_bzimage
 
 pytestmark = pytest.mark.slow
 
@@ -171,23 +172,6 @@ def test_not_a_bzimage(tmp_path):
 def test_pc_machine_needs_a_kernel():
     with pytest.raises(OptionError, match="give -kernel"):
         Panda(arch="i386", extra_args=["-M", "pc"])
-
-
-def fake_bzimage(code: bytes) -> bytes:
-    """A minimal bzImage: one setup sector with the boot-protocol header,
-    then 32-bit code loaded at 1 MiB."""
-    setup = bytearray(1024)
-    setup[0x1f1] = 1                                  # setup_sects
-    struct.pack_into("<H", setup, 0x1fe, 0xAA55)
-    setup[0x202:0x206] = b"HdrS"
-    struct.pack_into("<H", setup, 0x206, 0x020f)      # protocol 2.15
-    setup[0x211] = 0x01                               # LOADED_HIGH
-    struct.pack_into("<I", setup, 0x214, 0x100000)
-    struct.pack_into("<I", setup, 0x22c, 0x7fffffff)  # initrd_addr_max
-    struct.pack_into("<I", setup, 0x238, 2048)        # cmdline_size
-    struct.pack_into("<I", setup, 0x260, 0x10000)     # init_size
-    setup[0x201] = 0x6a                               # header length
-    return bytes(setup) + code
 
 
 def test_triple_fault_names_fault_and_pc(tmp_path):

@@ -52,6 +52,7 @@ struct pc_machine {
     port80 *p80;
     uc_hook in_hook, out_hook;
     uint64_t idle_ns;             /* virtual time skipped while halted */
+    uint64_t max_slice;
     uint64_t open_bus_reads, open_bus_writes; /* unmapped physical memory */
     int idle_slices;
     bool reset_requested;
@@ -178,6 +179,9 @@ panda_err pc_create(panda_t *p)
     if (!pc) return PANDA_ERR_NOMEM;
     pc->p = p;
     p->pc = pc;
+    /* A testing knob: results must not depend on how a run is sliced. */
+    const char *slice = getenv("PYPANDA_MAX_SLICE");
+    pc->max_slice = slice && strtoull(slice, NULL, 10) ? strtoull(slice, NULL, 10) : MAX_SLICE;
 
     uc_err ue = uc_mem_map(p->uc, 0, p->ram_size, UC_PROT_ALL);
     if (ue) return panda_set_error(p, PANDA_ERR_ENGINE, "mapping RAM: %s", uc_strerror(ue));
@@ -269,9 +273,9 @@ uint64_t pc_before_slice(panda_t *p)
     devices_catch_up(pc);
     feed_uart(pc);
     panda_vtime now = pc_vtime(p), deadline = next_deadline(pc);
-    uint64_t budget = deadline == PANDA_VTIME_NEVER || deadline <= now ? MAX_SLICE : deadline - now;
-    if (deadline <= now) budget = 1;
-    return budget < MAX_SLICE ? budget : MAX_SLICE;
+    uint64_t budget = deadline == PANDA_VTIME_NEVER ? pc->max_slice
+                      : deadline <= now ? 1 : deadline - now;
+    return budget < pc->max_slice ? budget : pc->max_slice;
 }
 
 static bool interrupts_enabled(panda_t *p)

@@ -63,7 +63,7 @@ static void info_registers(panda_t *p, Monitor *mon)
         printf_to(mon, "%s=%08llx%s", panda_regs[i].name, (unsigned long long)v,
                   (i + 1) % 4 == 0 || i + 1 == panda_nregs ? "\n" : " ");
     }
-    printf_to(mon, "HLT=%d\n", p->halted ? 1 : 0);
+    printf_to(mon, "HLT=%d\n", uc_panda_halted(p->uc) ? 1 : 0);
 }
 
 /* Runs on the emulation thread (or the caller's when not running). */

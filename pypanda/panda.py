@@ -314,6 +314,11 @@ class Panda:
         self._check(self._lib.panda_monitor_cmd(self._handle, cmd.encode(), out, len(out)))
         return out.value.decode(errors="replace")
 
+    def monitor_printf(self, mon: Any, text: str) -> None:
+        """From a ``monitor`` callback: append ``text`` to the reply that
+        ``run_monitor_cmd`` returns."""
+        self._lib.panda_monitor_printf(mon, text.encode())
+
     def instr_count(self) -> int:
         """Guest instructions retired so far (exact on the pc machine)."""
         return int(self._lib.panda_instr_count(self._handle))

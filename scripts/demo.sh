@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job: build libpanda, then run the example analysis
-# (examples/bare_machine.py: an x86 program on the bare machine, watched by
-# Python callbacks).
+# The main job: build libpanda and the reference guest, boot Debian's i386
+# kernel to a shell and run an example analysis on it
+# (examples/boot_analysis.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=$(scripts/bootstrap.sh)
 ./build.sh
-exec "$python" examples/bare_machine.py
+"$python" -m pypanda.guest >/dev/null
+exec "$python" examples/boot_analysis.py

@@ -308,12 +308,19 @@ def test_hlt_stays_halted_across_runs_until_an_interrupt(program):
         out %al, $0x20
         iret
     """, gates={0x24: "uart_handler"})
-    seen = {}
+    seen = {"monitor": []}
+
+    @panda.cb_monitor
+    def monitor(mon, cmd):
+        seen["monitor"].append(cmd.decode())
+        panda.monitor_printf(mon, "pong " + cmd.decode().split()[-1])
+        return 1
 
     @panda.queue_blocking
     def wait_then_stop():
         time.sleep(0.3)
         seen["registers"] = panda.run_monitor_cmd("info registers")
+        seen["reply"] = panda.run_monitor_cmd("pypanda_ping 7")
         seen["icount"] = panda.instr_count()
         time.sleep(0.2)
         seen["icount_later"] = panda.instr_count()
@@ -321,6 +328,8 @@ def test_hlt_stays_halted_across_runs_until_an_interrupt(program):
 
     panda.run()
     assert "HLT=1" in seen["registers"]
+    assert seen["monitor"] == ["pypanda_ping 7"]   # what libpanda does not handle
+    assert seen["reply"] == "pong 7"
     assert seen["icount"] == seen["icount_later"]
     assert not panda.guest_halted          # stopped by us, not powered off
     icount = panda.instr_count()

@@ -301,6 +301,8 @@ static void control_word(pit8254 *pit, uint8_t val, panda_vtime now)
     c->bcd = val & 1;
     c->write_hi = false;
     c->read_hi = false;
+    c->latch_state = 0;       /* "all control logic is reset" */
+    c->status_latched = false;
     c->loaded = false;
     c->null_count = true;
     stop_counting(c);

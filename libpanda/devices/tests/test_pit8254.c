@@ -112,7 +112,7 @@ static void test_linux_periodic(void)
         pit8254_run_until(pit, dl); /* idempotent */
         CHECK_EQ(irq0.raises, raises + 1);
     }
-    CHECK_EQ(prev - t0, 4000227611ull); /* 1000 * 4773 / 1193182 s, ceil */
+    CHECK_EQ(prev - t0, 4000227962ull); /* ceil(1000 * 4773e9 / 1193182) ns */
 
     /* several periods at once: one pulse (the PIC would merge them) */
     int raises = irq0.raises;
@@ -223,16 +223,24 @@ static void test_latch_and_readback(void)
     dev_outb(P, 3, 0xE2);
     CHECK_EQ(dev_inb(P, 0), 0xB4);
     CHECK_EQ(read_word(0), 3000);
-    /* a latched status survives further latch commands until read */
+    /* a latched status or count is held until read: later latches are
+     * ignored */
     dev_outb(P, 3, 0xE2);
-    program(0, 3, 100);
+    clk.t = ns_for_ticks(10000 + 9999); /* OUT low now */
     dev_outb(P, 3, 0xE2);
     CHECK_EQ(dev_inb(P, 0), 0xB4);
+    dev_outb(P, 3, 0xE2);
+    CHECK_EQ(dev_inb(P, 0), 0x34);
+    /* a control word resets the latches */
+    dev_outb(P, 3, 0xC2);
+    program(0, 3, 100);
+    dev_outb(P, 3, 0xE2);
+    CHECK_EQ(dev_inb(P, 0), 0xB6);
     CHECK_EQ(read_word(0), 100);
     /* null count: after the control word until the count is written */
     dev_outb(P, 3, 0x74); /* ch1 mode 2 */
     dev_outb(P, 3, 0xE4);
-    CHECK_EQ(dev_inb(P, 1), 0x74 | 0x80 | 0x40 - 0x40 + 0x40 - 0x40 + 0x40 - 0x40 + 0x40 & 0xF4 ? 0xF4 : 0);
+    CHECK_EQ(dev_inb(P, 1), 0xF4); /* OUT high, null count, word, mode 2 */
     dev_outb(P, 1, 0x10);
     dev_outb(P, 1, 0x00);
     dev_outb(P, 3, 0xE4);

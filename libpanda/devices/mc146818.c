@@ -260,14 +260,19 @@ static uint64_t periodic_index(const mc146818 *rtc, panda_vtime t)
     return vtime_to_ticks(t, RTC_HZ) / periodic_ticks(rtc);
 }
 
+/* The alarm compares the alarm bytes with the time bytes as the chip
+ * does; only the time of day matters, which is u mod 86400 in UTC. */
 static bool alarm_matches(const mc146818 *rtc, int64_t u)
 {
-    static const int pairs[3][2] = {{REG_SEC_ALARM, REG_SEC}, {REG_MIN_ALARM, REG_MIN},
-                                    {REG_HOUR_ALARM, REG_HOUR}};
+    int64_t tod = u % 86400;
+    if (tod < 0) tod += 86400;
+    const uint8_t now[3] = {to_reg(rtc, (int)(tod % 60)), to_reg(rtc, (int)(tod / 60 % 60)),
+                            hour_to_reg(rtc, (int)(tod / 3600))};
+    const uint8_t alarm[3] = {rtc->cmos[REG_SEC_ALARM], rtc->cmos[REG_MIN_ALARM],
+                              rtc->cmos[REG_HOUR_ALARM]};
     for (int i = 0; i < 3; i++) {
-        uint8_t a = rtc->cmos[pairs[i][0]];
-        if ((a & 0xC0) == 0xC0) continue;
-        if (a != time_byte(rtc, pairs[i][1], u)) return false;
+        if ((alarm[i] & 0xC0) == 0xC0) continue; /* don't care */
+        if (alarm[i] != now[i]) return false;
     }
     return true;
 }
@@ -343,15 +348,11 @@ static void data_write(mc146818 *rtc, uint8_t val, panda_vtime now)
         break;
     case REG_B: {
         bool was_set = set_mode(rtc);
-        if (val & B_SET) {
-            val &= (uint8_t)~B_UIE;
-            if (!was_set) freeze(rtc, now);
-            rtc->cmos[REG_B] = val;
-        } else {
-            rtc->cmos[REG_B] = val;
-            /* parse the frozen bytes in the new format */
-            if (was_set) thaw(rtc, now);
-        }
+        if (val & B_SET) val &= (uint8_t)~B_UIE;
+        rtc->cmos[REG_B] = val;
+        /* freeze and thaw in the format the guest now reads and writes */
+        if ((val & B_SET) && !was_set) freeze(rtc, now);
+        if (!(val & B_SET) && was_set) thaw(rtc, now);
         update_irq(rtc);
         break;
     }

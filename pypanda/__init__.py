@@ -7,7 +7,8 @@
 from .callbacks import CallbackType, callback_types
 from .errors import (CallbackError, GuestError, GuestExceptionError, GuestMemoryError,
                      InvalidInstructionError, MappingError, MemoryAccessError, OptionError,
-                     PandaError, RegisterError, StateError, UnsupportedError)
+                     PandaError, RecordingError, RegisterError, ReplayDivergedError,
+                     SnapshotError, StateError, UnsupportedError)
 from .ffi import CPUState, MachineState, Monitor, TranslationBlock, pyp
 from .panda import Panda
 from .utils import progress
@@ -21,4 +22,5 @@ __all__ = [
     "PandaError", "OptionError", "UnsupportedError", "StateError", "MemoryAccessError",
     "MappingError", "RegisterError", "CallbackError", "GuestError",
     "InvalidInstructionError", "GuestMemoryError", "GuestExceptionError",
+    "SnapshotError", "RecordingError", "ReplayDivergedError",
 ]

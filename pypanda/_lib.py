@@ -19,7 +19,7 @@ from typing import Optional
 from .errors import OptionError, PandaError
 
 API_MAJOR = 0
-API_MINOR = 1
+API_MINOR = 2
 
 #: Guest architectures pypanda knows how to build.
 KNOWN_ARCHES = ("i386",)
@@ -83,6 +83,18 @@ _PROTOTYPES = [
     ("panda_instr_count", c_uint64, [panda_p]),
     ("panda_vtime_ns", c_uint64, [panda_p]),
     ("panda_open_bus_count", c_uint64, [panda_p]),
+    ("panda_snap", panda_err, [panda_p, c_char_p]),
+    ("panda_revert", panda_err, [panda_p, c_char_p]),
+    ("panda_delvm", panda_err, [panda_p, c_char_p]),
+    ("panda_snapshot_save_file", panda_err, [panda_p, c_char_p]),
+    ("panda_snapshot_load_file", panda_err, [panda_p, c_char_p]),
+    ("panda_record_begin", panda_err, [panda_p, c_char_p]),
+    ("panda_record_end", panda_err, [panda_p]),
+    ("panda_replay_begin", panda_err, [panda_p, c_char_p]),
+    ("panda_replay_end", None, [panda_p]),
+    ("panda_rr_mode", c_int, [panda_p]),
+    ("panda_replay_progress", ctypes.c_double, [panda_p]),
+    ("panda_replay_finished", c_bool, [panda_p]),
 ]
 
 

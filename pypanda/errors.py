@@ -25,6 +25,10 @@ PANDA_ERR_GUEST_INSN = 11
 PANDA_ERR_GUEST_MEMORY = 12
 PANDA_ERR_GUEST_EXCEPTION = 13
 PANDA_ERR_ENGINE = 14
+PANDA_ERR_SNAPSHOT = 15
+PANDA_ERR_RECORDING = 16
+PANDA_ERR_DIVERGED = 17
+PANDA_ERR_IO = 18
 
 
 class PandaError(Exception):
@@ -76,7 +80,21 @@ class GuestMemoryError(GuestError):
 
 
 class GuestExceptionError(GuestError):
-    """The guest raised a CPU exception that nothing delivers."""
+    """The guest raised a CPU exception that nothing delivers (on the pc
+    machine: a triple fault)."""
+
+
+class SnapshotError(PandaError, ValueError):
+    """A snapshot is missing, corrupt, or does not fit this machine."""
+
+
+class RecordingError(PandaError, ValueError):
+    """A recording is missing, incomplete, corrupt, or of another guest."""
+
+
+class ReplayDivergedError(PandaError, RuntimeError):
+    """A replay left the path of its recording; the message names the first
+    instruction count where it differs."""
 
 
 _BY_CODE: Dict[int, Type[PandaError]] = {
@@ -92,7 +110,17 @@ _BY_CODE: Dict[int, Type[PandaError]] = {
     PANDA_ERR_GUEST_INSN: InvalidInstructionError,
     PANDA_ERR_GUEST_MEMORY: GuestMemoryError,
     PANDA_ERR_GUEST_EXCEPTION: GuestExceptionError,
+    PANDA_ERR_SNAPSHOT: SnapshotError,
+    PANDA_ERR_RECORDING: RecordingError,
+    PANDA_ERR_DIVERGED: ReplayDivergedError,
 }
+
+
+class PandaIOError(PandaError, OSError):
+    """A file could not be read or written."""
+
+
+_BY_CODE[PANDA_ERR_IO] = PandaIOError
 
 
 def error_for(code: int, message: str) -> PandaError:

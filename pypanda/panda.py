@@ -188,7 +188,8 @@ class Panda:
         st = callback_state
         if st.running is not None:
             raise StateError("run() is already running on this thread")
-        if self.verbose:
+        replaying = self._is_pc and self._lib.panda_rr_mode(self._handle) == 2
+        if self.verbose and not replaying:
             progress(f"Running {self.generic or self.arch_name} guest" +
                      (" (booting Linux)" if self._is_pc and not self._prompt_seen else ""))
         st.running, st.pending = self, None
@@ -196,11 +197,20 @@ class Panda:
         if self._is_pc:
             self.serial_console.start()
         self._start_driver()
+        replay_progress = None
+        if replaying and self.verbose is not False:
+            stop_progress = threading.Event()
+            replay_progress = threading.Thread(target=self._replay_progress, args=(stop_progress,),
+                                               daemon=True)
+            replay_progress.start()
         try:
             status = self._lib.panda_run(self._handle)
         finally:
             st.running = None
             exc, st.pending = st.pending, None
+            if replay_progress is not None:
+                stop_progress.set()
+                replay_progress.join()
             if self._is_pc:
                 self.serial_console.stop()
             self._stop_driver()
@@ -212,6 +222,9 @@ class Panda:
         self._check(status)
         if self.verbose and self.guest_halted and self._is_pc:
             progress(f"guest stopped: {self.stop_reason}")
+        if self.verbose is not False and self.replay_finished:
+            progress(f"{getattr(self, '_replay_name', 'replay')}: 100% (instruction "
+                     f"{self.instr_count():,}): replay complete")
 
     # ---- driving the guest from a helper thread (pandare's model) ----------
 
@@ -568,33 +581,134 @@ class Panda:
         for name in list(self._registry):
             self.delete_callback(name)
 
-    # ---- record/replay and snapshots: the next steps --------------------------
+    # ---- snapshots (pc machine) ---------------------------------------------
 
-    def replay(self, path: str) -> NoReturn:
-        _not_yet("replay()")
+    def _state_cmd(self, cmd: str, what: str) -> None:
+        """Change the machine's state between slices: through the monitor
+        while the guest runs, at once otherwise."""
+        if callback_state.running is self:
+            raise StateError(f"{what} cannot be called from a callback: call it from a function "
+                             f"queued with @panda.queue_blocking, or before/after run()")
+        out = ctypes.create_string_buffer(4096)
+        status = self._lib.panda_monitor_cmd(self._handle, cmd.encode(), out, len(out))
+        if status:
+            raise error_for(status, out.value.decode(errors="replace").removeprefix("error: ").strip())
 
-    def run_replay(self, replaypfx: str) -> NoReturn:
-        _not_yet("run_replay()")
+    @staticmethod
+    def _name(name: str) -> str:
+        if not name or any(c.isspace() for c in name):
+            raise OptionError(f"bad name {name!r}: use a non-empty name without spaces")
+        return name
 
-    def record(self, recording_name: str, snapshot_name: Optional[str] = None) -> NoReturn:
-        _not_yet("record()")
+    def snap(self, name: str) -> None:
+        """Save the whole machine (CPU, RAM, devices, clock) as ``name``, in
+        memory.  From the driver thread or while stopped."""
+        self._state_cmd(f"savevm {self._name(name)}", "snap")
 
-    def end_record(self) -> NoReturn:
-        _not_yet("end_record()")
+    def revert_sync(self, name: str) -> str:
+        """Restore the machine to snapshot ``name`` (pandare's name; returns
+        an empty string, raises SnapshotError if there is no such snapshot)."""
+        self._state_cmd(f"loadvm {self._name(name)}", "revert_sync")
+        self._prompt_seen = True
+        return ""
 
-    def record_cmd(self, guest_command: str, *args: Any, **kwargs: Any) -> NoReturn:
-        _not_yet("record_cmd()")
+    def delvm(self, name: str) -> None:
+        """Forget snapshot ``name``."""
+        self._state_cmd(f"delvm {self._name(name)}", "delvm")
+
+    delvm_sync = delvm
+
+    def save_snapshot(self, path: str) -> None:
+        """Write the whole machine to a file (while stopped)."""
+        self._check(self._lib.panda_snapshot_save_file(self._handle, os.fsencode(path)))
+
+    def load_snapshot(self, path: str) -> None:
+        """Restore the machine from a file written by :meth:`save_snapshot`."""
+        self._check(self._lib.panda_snapshot_load_file(self._handle, os.fsencode(path)))
+
+    # ---- record and replay (pc machine) ------------------------------------
+
+    def record(self, recording_name: str, snapshot_name: Optional[str] = None) -> None:
+        """Start recording to ``recording_name``-rr-snp and -rr-nondet.log
+        (after reverting to ``snapshot_name`` if given).  From the driver
+        thread while the guest runs, or before run()."""
+        if snapshot_name is not None:
+            self.revert_sync(snapshot_name)
+        self._state_cmd(f"begin_record {self._name(recording_name)}", "record")
+
+    def end_record(self) -> None:
+        """Finish the recording: the log is complete only after this."""
+        self._state_cmd("end_record", "end_record")
+
+    def record_cmd(self, guest_command: str, copy_directory: Optional[str] = None,
+                   iso_name: Optional[str] = None, setup_command: Optional[str] = None,
+                   recording_name: str = "recording", snap_name: Optional[str] = None,
+                   ignore_errors: bool = False) -> str:
+        """pandare's record_cmd: (revert to ``snap_name``,) run
+        ``setup_command``, type ``guest_command``, start recording, press
+        Enter, wait for the prompt, stop recording.  Returns the command's
+        output.  From a function queued with ``@panda.queue_blocking``."""
+        if copy_directory is not None or iso_name is not None:
+            _not_yet("record_cmd(copy_directory=...) (a CD-ROM drive)")
+        self._driving("record_cmd")
+        if snap_name is not None:
+            self.revert_sync(snap_name)
+        self._wait_for_first_prompt(300.0)
+        if setup_command:
+            self.run_serial_cmd(setup_command)
+        self.serial_console.write(guest_command.encode())
+        self.serial_console.read_until(guest_command.encode(), 30.0)   # its echo
+        self.record(recording_name)
+        self.serial_console.write(b"\n")
+        out, match = self.serial_console.read_until(self._prompt_regex(), None)
+        self.end_record()
+        return clean(out[:match.start()]).partition("\n")[2].rstrip("\n")
+
+    def recording_exists(self, name: str) -> bool:
+        return os.path.exists(f"{name}-rr-snp") and os.path.exists(f"{name}-rr-nondet.log")
+
+    def run_replay(self, replaypfx: str) -> None:
+        """Replay the recording ``replaypfx`` (``replaypfx``-rr-snp and
+        -rr-nondet.log): restore its snapshot, feed its inputs at exactly
+        their instruction counts, and return when it ends.  Raises
+        RecordingError for a missing, incomplete or foreign recording and
+        ReplayDivergedError if the guest leaves the recorded path.  Each
+        replay starts from the recording's snapshot, so replays may follow
+        each other in one process."""
+        if self.verbose is not False:
+            progress(f"replaying {replaypfx}")
+        self._check(self._lib.panda_replay_begin(self._handle, os.fsencode(replaypfx)))
+        self._replay_name = replaypfx
+        self.run()
+
+    def replay(self, path: str) -> None:
+        """The original pypanda's name for :meth:`run_replay`."""
+        self.run_replay(path)
+
+    def end_replay(self) -> None:
+        """Stop the replay under way (from a callback or another thread)."""
+        if self._lib.panda_rr_mode(self._handle) != 2:
+            raise StateError("end_replay: not replaying")
+        self._lib.panda_replay_end(self._handle)
+
+    @property
+    def replay_finished(self) -> bool:
+        """True if the last run ended at the end of its recording."""
+        return bool(self._lib.panda_replay_finished(self._handle))
+
+    def _replay_progress(self, stop: threading.Event) -> None:
+        shown = -1
+        while not stop.wait(0.25):
+            frac = self._lib.panda_replay_progress(self._handle)
+            if frac < 0:
+                return
+            step = int(frac * 10)
+            if step > shown:
+                shown = step
+                progress(f"{getattr(self, '_replay_name', 'replay')}: {step * 10:3d}% "
+                         f"(instruction {self.instr_count():,})")
 
     def rr_get_guest_instr_count(self) -> int:
-        """pandare's name: the guest's instruction count (no replay yet)."""
+        """pandare's name: the guest's instruction count, which is the
+        position in the recording while replaying."""
         return self.instr_count()
-
-    def snap(self, name: str) -> NoReturn:
-        _not_yet("snap() (snapshots)")
-
-    def revert_sync(self, name: str) -> NoReturn:
-        _not_yet("revert_sync() (snapshots)")
-
-    def delvm(self, name: str) -> NoReturn:
-        _not_yet("delvm() (snapshots)")
-

@@ -43,8 +43,10 @@ def test_features_not_there_say_so():
     with pytest.raises(UnsupportedError, match="disk images"):
         Panda(arch="i386", qcow="/tmp/x.qcow2", extra_args=BARE)
     p = Panda(arch="i386", extra_args=BARE)
-    with pytest.raises(NotImplementedError, match="record/replay"):
+    with pytest.raises(NotImplementedError, match="replay needs the pc machine"):
         p.replay("/tmp/rec")
+    with pytest.raises(NotImplementedError, match="snapshots need the pc machine"):
+        p.snap("s")
     with pytest.raises(NotImplementedError, match="no serial console"):
         p.run_serial_cmd("ls")
 

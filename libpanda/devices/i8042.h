@@ -16,4 +16,9 @@ bus_device i8042_data_device(i8042 *kbc);   /* 0x60 */
 bus_device i8042_status_device(i8042 *kbc); /* 0x64 */
 uint64_t i8042_unmodelled(const i8042 *kbc);
 
+/* Snapshot support: the device's state as bytes (same build only). */
+size_t i8042_state_size(void);
+void i8042_state_save(const i8042 *dev, void *buf);
+void i8042_state_load(i8042 *dev, const void *buf);
+
 #endif

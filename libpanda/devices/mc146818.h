@@ -18,4 +18,9 @@ panda_vtime mc146818_next_deadline(mc146818 *rtc);
 void mc146818_run_until(mc146818 *rtc, panda_vtime now);
 uint64_t mc146818_unmodelled(const mc146818 *rtc);
 
+/* Snapshot support: the device's state as bytes (same build only). */
+size_t mc146818_state_size(void);
+void mc146818_state_save(const mc146818 *dev, void *buf);
+void mc146818_state_load(mc146818 *dev, const void *buf);
+
 #endif

@@ -12,6 +12,8 @@
  * the access size (Linux's 16-bit vendor-ID read after CONFIG_ADDRESS
  * 0x80001000 gets 0xFFFF); every write is dropped.  Both are counted.
  */
+#include <string.h>
+
 #include "pci_absent.h"
 
 #include <stdlib.h>
@@ -85,4 +87,22 @@ bus_device pci_absent_address_device(pci_absent *pci)
 bus_device pci_absent_data_device(pci_absent *pci)
 {
     return (bus_device){"pci-config-data", pci, data_read, data_write};
+}
+
+/* ---- snapshots: the state is the struct, its wiring (IRQ lines, clock,
+ * callbacks: this process's pointers) excepted ---- */
+
+size_t pci_absent_state_size(void)
+{
+    return sizeof(pci_absent);
+}
+
+void pci_absent_state_save(const pci_absent *dev, void *buf)
+{
+    memcpy(buf, dev, sizeof(*dev));
+}
+
+void pci_absent_state_load(pci_absent *dev, const void *buf)
+{
+    memcpy(dev, buf, sizeof(*dev));
 }

@@ -13,4 +13,9 @@ void pci_absent_free(pci_absent *pci);
 bus_device pci_absent_address_device(pci_absent *pci); /* 0xCF8-0xCFB */
 bus_device pci_absent_data_device(pci_absent *pci);    /* 0xCFC-0xCFF */
 
+/* Snapshot support: the device's state as bytes (same build only). */
+size_t pci_absent_state_size(void);
+void pci_absent_state_save(const pci_absent *dev, void *buf);
+void pci_absent_state_load(pci_absent *dev, const void *buf);
+
 #endif

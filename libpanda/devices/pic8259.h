@@ -27,4 +27,9 @@ int pic8259_intack(pic8259 *pic);
 uint64_t pic8259_delivered(const pic8259 *pic, int irq);
 uint64_t pic8259_unmodelled(const pic8259 *pic);
 
+/* Snapshot support: the device's state as bytes (same build only). */
+size_t pic8259_state_size(void);
+void pic8259_state_save(const pic8259 *dev, void *buf);
+void pic8259_state_load(pic8259 *dev, const void *buf);
+
 #endif

@@ -24,4 +24,9 @@ panda_vtime pit8254_next_deadline(pit8254 *pit);
 void pit8254_run_until(pit8254 *pit, panda_vtime now);
 uint64_t pit8254_unmodelled(const pit8254 *pit);
 
+/* Snapshot support: the device's state as bytes (same build only). */
+size_t pit8254_state_size(void);
+void pit8254_state_save(const pit8254 *dev, void *buf);
+void pit8254_state_load(pit8254 *dev, const void *buf);
+
 #endif

@@ -4,6 +4,8 @@
  * wider access is split into byte cycles (bytewise.h): bytes past 0x80
  * read 0xFF and are dropped on write.
  */
+#include <string.h>
+
 #include "port80.h"
 
 #include <stdlib.h>
@@ -61,4 +63,22 @@ bus_device port80_device(port80 *p)
 uint64_t port80_writes(const port80 *p)
 {
     return p ? p->writes : 0;
+}
+
+/* ---- snapshots: the state is the struct, its wiring (IRQ lines, clock,
+ * callbacks: this process's pointers) excepted ---- */
+
+size_t port80_state_size(void)
+{
+    return sizeof(port80);
+}
+
+void port80_state_save(const port80 *dev, void *buf)
+{
+    memcpy(buf, dev, sizeof(*dev));
+}
+
+void port80_state_load(port80 *dev, const void *buf)
+{
+    memcpy(dev, buf, sizeof(*dev));
 }

@@ -27,4 +27,9 @@ size_t uart16550_receive(uart16550 *uart, const uint8_t *buf, size_t len);
 size_t uart16550_rx_room(const uart16550 *uart);
 uint64_t uart16550_unmodelled(const uart16550 *uart);
 
+/* Snapshot support: the device's state as bytes (same build only). */
+size_t uart16550_state_size(void);
+void uart16550_state_save(const uart16550 *dev, void *buf);
+void uart16550_state_load(uart16550 *dev, const void *buf);
+
 #endif

@@ -77,7 +77,6 @@ PANDA_EXPORT const char *panda_cb_name(panda_cb_type type)
  * once the parts they describe (devices, record/replay, monitor) exist. */
 PANDA_EXPORT bool panda_cb_fires(panda_t *p, panda_cb_type type)
 {
-    (void)p;
     switch (type) {
     case PANDA_CB_BEFORE_BLOCK_TRANSLATE: case PANDA_CB_AFTER_BLOCK_TRANSLATE:
     case PANDA_CB_BEFORE_BLOCK_EXEC_INVALIDATE_OPT: case PANDA_CB_BEFORE_BLOCK_EXEC:
@@ -90,6 +89,10 @@ PANDA_EXPORT bool panda_cb_fires(panda_t *p, panda_cb_type type)
     case PANDA_CB_GUEST_HYPERCALL: case PANDA_CB_CPU_RESTORE_STATE:
     case PANDA_CB_ASID_CHANGED: case PANDA_CB_AFTER_MACHINE_INIT: case PANDA_CB_TOP_LOOP:
         return true;
+    case PANDA_CB_MONITOR: case PANDA_CB_BEFORE_LOADVM: case PANDA_CB_AFTER_LOADVM:
+    case PANDA_CB_REPLAY_SERIAL_RECEIVE: case PANDA_CB_REPLAY_SERIAL_READ:
+    case PANDA_CB_REPLAY_SERIAL_SEND: case PANDA_CB_REPLAY_SERIAL_WRITE:
+        return p && p->pc;
     default:
         return false;
     }
@@ -211,6 +214,36 @@ static bool d_asid_changed(void *opaque, uint64_t old_asid, uint64_t new_asid)
     FOR_EACH_CB(p, ASID_CHANGED, e)
         block |= e->cb.asid_changed(&p->cpu, old_asid, new_asid);
     return block;
+}
+
+void panda_cb_replay_serial(panda_t *p, panda_cb_type type, uint64_t fifo, uint32_t port, uint8_t byte)
+{
+    switch (type) {
+    case PANDA_CB_REPLAY_SERIAL_RECEIVE:
+        FOR_EACH_CB(p, REPLAY_SERIAL_RECEIVE, e) e->cb.replay_serial_receive(&p->cpu, fifo, byte);
+        break;
+    case PANDA_CB_REPLAY_SERIAL_READ:
+        FOR_EACH_CB(p, REPLAY_SERIAL_READ, e) e->cb.replay_serial_read(&p->cpu, fifo, port, byte);
+        break;
+    case PANDA_CB_REPLAY_SERIAL_SEND:
+        FOR_EACH_CB(p, REPLAY_SERIAL_SEND, e) e->cb.replay_serial_send(&p->cpu, fifo, byte);
+        break;
+    case PANDA_CB_REPLAY_SERIAL_WRITE:
+        FOR_EACH_CB(p, REPLAY_SERIAL_WRITE, e) e->cb.replay_serial_write(&p->cpu, fifo, port, byte);
+        break;
+    default:
+        break;
+    }
+}
+
+void panda_run_before_loadvm(panda_t *p)
+{
+    FOR_EACH_CB(p, BEFORE_LOADVM, e) e->cb.before_loadvm();
+}
+
+void panda_run_after_loadvm(panda_t *p)
+{
+    FOR_EACH_CB(p, AFTER_LOADVM, e) e->cb.after_loadvm(&p->cpu);
 }
 
 void panda_run_top_loop(panda_t *p)

@@ -36,6 +36,10 @@ static const char *const error_names[PANDA_ERR_COUNT] = {
     [PANDA_ERR_GUEST_MEMORY] = "guest accessed unmapped or protected memory",
     [PANDA_ERR_GUEST_EXCEPTION] = "unhandled guest CPU exception",
     [PANDA_ERR_ENGINE] = "CPU engine error",
+    [PANDA_ERR_SNAPSHOT] = "bad snapshot",
+    [PANDA_ERR_RECORDING] = "bad recording",
+    [PANDA_ERR_DIVERGED] = "replay diverged",
+    [PANDA_ERR_IO] = "file error",
 };
 
 PANDA_EXPORT void panda_version(uint32_t *major, uint32_t *minor)
@@ -262,8 +266,11 @@ PANDA_EXPORT void panda_destroy(panda_t *p)
 {
     if (!p) return;
     panda_callbacks_free(p);
-    pc_destroy(p);
+    if (rr_mode(p) == RR_RECORD) rr_record_end(p);
+    rr_replay_end(p);
+    snapshots_free(p);
     if (p->uc) uc_close(p->uc);
+    pc_destroy(p); /* after the engine, which maps the pc's RAM */
     console_free(&p->console);
     monitor_free(p);
     free(p->kernel);
@@ -357,6 +364,7 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
                                pc_stop_reason(p));
     p->running = true;
     p->halted = false;
+    p->replay_finished = false;
     p->error[0] = 0;
     atomic_store(&p->stop_requested, false);
     panda_err result = PANDA_OK;
@@ -375,7 +383,20 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
             p->flush_pending = false;
             uc_ctl_flush_tb(p->uc);
         }
-        uint64_t budget = p->pc ? pc_before_slice(p) : 0;
+        uint64_t budget = 0;
+        if (p->pc) {
+            slice_result r = pc_before_slice(p, &budget);
+            if (r == SLICE_REPLAY_DONE) {
+                p->replay_finished = true;
+                rr_replay_end(p);
+                break;
+            }
+            if (r == SLICE_ERROR) {
+                result = PANDA_ERR_DIVERGED;
+                rr_replay_end(p);
+                break;
+            }
+        }
         uint64_t pc = panda_current_pc(&p->cpu);
         uc_err ue = uc_emu_start(p->uc, pc, 0, 0, budget);
         if (ue != UC_ERR_OK) {
@@ -385,6 +406,30 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
         }
         if (p->pc) {
             slice_result r = pc_after_slice(p);
+            if (r == SLICE_ERROR) {
+                result = PANDA_ERR_DIVERGED;
+                rr_replay_end(p);
+                break;
+            }
+            if (rr_mode(p) == RR_REPLAY && (r == SLICE_GUEST_OFF || r == SLICE_GUEST_RESET)) {
+                /* the recording may end just here (it was ended after the
+                 * guest stopped); anywhere else the replay went astray */
+                uint8_t buf[RR_MAX_FEED];
+                size_t n;
+                if (rr_replay_step(p, buf, &n) == RR_DONE) {
+                    p->replay_finished = true;
+                } else {
+                    result = panda_set_error(p, PANDA_ERR_DIVERGED,
+                        "replay diverged: %s at instruction count %llu, before the recording's end",
+                        pc_stop_reason(p), (unsigned long long)uc_panda_icount(p->uc));
+                }
+                rr_replay_end(p);
+                if (!result) {
+                    p->halted = true;
+                    snprintf(p->error, sizeof(p->error), "%s", pc_stop_reason(p));
+                }
+                break;
+            }
             if (r == SLICE_GUEST_OFF || r == SLICE_GUEST_RESET) {
                 p->halted = true;
                 p->pc_finished = true;
@@ -400,6 +445,10 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
         break;
     }
     p->running = false;
+    if (p->replay_abandoned) {
+        p->replay_abandoned = false;
+        rr_replay_end(p);
+    }
     console_wake(&p->console);
     monitor_serve(p); /* answer what arrived as the run ended */
     return result;
@@ -409,3 +458,76 @@ PANDA_EXPORT uint64_t panda_instr_count(panda_t *p)
 {
     return p ? uc_panda_icount(p->uc) : 0;
 }
+
+/* ---- snapshots and record/replay ---------------------------------------- */
+
+#define NEEDS_STOPPED(p, what)                                                          \
+    do {                                                                                \
+        if ((p)->running)                                                               \
+            return panda_set_error(p, PANDA_ERR_STATE,                                  \
+                "%s while the guest runs: send it as a monitor command instead", what); \
+    } while (0)
+
+PANDA_EXPORT panda_err panda_snap(panda_t *p, const char *name)
+{
+    NEEDS_STOPPED(p, "panda_snap");
+    return name ? snapshot_save_named(p, name) : PANDA_ERR_ARG;
+}
+
+PANDA_EXPORT panda_err panda_revert(panda_t *p, const char *name)
+{
+    NEEDS_STOPPED(p, "panda_revert");
+    return name ? snapshot_load_named(p, name) : PANDA_ERR_ARG;
+}
+
+PANDA_EXPORT panda_err panda_delvm(panda_t *p, const char *name)
+{
+    return name ? snapshot_delete_named(p, name) : PANDA_ERR_ARG;
+}
+
+PANDA_EXPORT panda_err panda_snapshot_save_file(panda_t *p, const char *path)
+{
+    NEEDS_STOPPED(p, "panda_snapshot_save_file");
+    return path ? snapshot_save_file(p, path) : PANDA_ERR_ARG;
+}
+
+PANDA_EXPORT panda_err panda_snapshot_load_file(panda_t *p, const char *path)
+{
+    NEEDS_STOPPED(p, "panda_snapshot_load_file");
+    return path ? snapshot_load_file(p, path) : PANDA_ERR_ARG;
+}
+
+PANDA_EXPORT panda_err panda_record_begin(panda_t *p, const char *name)
+{
+    NEEDS_STOPPED(p, "panda_record_begin");
+    return name ? rr_record_begin(p, name) : PANDA_ERR_ARG;
+}
+
+PANDA_EXPORT panda_err panda_record_end(panda_t *p)
+{
+    NEEDS_STOPPED(p, "panda_record_end");
+    return rr_record_end(p);
+}
+
+PANDA_EXPORT panda_err panda_replay_begin(panda_t *p, const char *name)
+{
+    NEEDS_STOPPED(p, "panda_replay_begin");
+    return name ? rr_replay_begin(p, name) : PANDA_ERR_ARG;
+}
+
+PANDA_EXPORT void panda_replay_end(panda_t *p)
+{
+    if (rr_mode(p) != RR_REPLAY) return;
+    if (p->running) {
+        p->replay_abandoned = true;
+        panda_stop(p);
+    } else {
+        rr_replay_end(p);
+    }
+}
+
+PANDA_EXPORT int panda_rr_mode(panda_t *p) { return rr_mode(p); }
+
+PANDA_EXPORT double panda_replay_progress(panda_t *p) { return rr_progress(p); }
+
+PANDA_EXPORT bool panda_replay_finished(panda_t *p) { return p->replay_finished; }

@@ -63,6 +63,8 @@ typedef struct panda_console {
 } panda_console;
 
 typedef struct pc_machine pc_machine;
+typedef struct panda_rr panda_rr;
+struct panda_snapshot;
 
 /* A monitor command waiting for the emulation thread (monitor.c); the
  * Monitor that PANDA's monitor callbacks receive. */
@@ -82,6 +84,8 @@ struct panda {
     bool no_reboot;
     pc_machine *pc;          /* NULL on the bare machine */
     panda_console console;
+    panda_rr *rr;                       /* recording or replaying (rr.c) */
+    struct panda_snapshot *snapshots;   /* named, in memory (snapshot.c) */
 
     /* monitor commands from other threads, served between slices */
     pthread_mutex_t monitor_lock;
@@ -101,6 +105,8 @@ struct panda {
     atomic_bool running;     /* read by other threads (console, monitor) */
     bool halted;
     bool pc_finished;        /* the guest powered off, reset or died */
+    bool replay_finished;    /* the last run ended at its recording's end */
+    bool replay_abandoned;   /* panda_replay_end() during the run */
     bool flush_pending;      /* drop translated code before the next slice */
     atomic_bool stop_requested;
     atomic_bool restart_requested; /* stop only to apply flush_pending */
@@ -128,17 +134,61 @@ typedef enum slice_result {
     SLICE_CONTINUE,       /* run the next slice */
     SLICE_GUEST_OFF,      /* the guest powered off or halted for good */
     SLICE_GUEST_RESET,    /* the guest asked for a reset (-no-reboot: end) */
+    SLICE_REPLAY_DONE,    /* the replay reached the end of its recording */
+    SLICE_ERROR,          /* p->error says what (e.g. the replay diverged) */
 } slice_result;
 
 /* machine_pc.c */
 panda_err pc_create(panda_t *p);
 void pc_destroy(panda_t *p);
-/* instructions the next slice may run (0: no limit) */
-uint64_t pc_before_slice(panda_t *p);
+/* Before a slice: devices catch up, input enters; *budget is how many
+ * instructions the slice may run. */
+slice_result pc_before_slice(panda_t *p, uint64_t *budget);
 slice_result pc_after_slice(panda_t *p);
 uint64_t pc_vtime(panda_t *p);
 const char *pc_stop_reason(panda_t *p);
 void pc_console_input_arrived(panda_t *p);
+
+/* machine_pc.c: what snapshots need */
+uint8_t *pc_ram(panda_t *p);
+uint64_t pc_idle_ns(panda_t *p);
+void pc_set_idle_ns(panda_t *p, uint64_t ns);
+size_t pc_devices_state_size(panda_t *p);
+void pc_devices_save(panda_t *p, uint8_t *buf);
+void pc_devices_load(panda_t *p, const uint8_t *buf);
+
+/* snapshot.c */
+uint64_t panda_fnv1a(const void *data, size_t len);
+panda_err snapshot_take(panda_t *p, uint8_t **out, size_t *len);
+panda_err snapshot_restore(panda_t *p, const uint8_t *data, size_t len, const char *what);
+panda_err snapshot_write_file(panda_t *p, const char *path, const uint8_t *data, size_t len);
+panda_err panda_read_file(panda_t *p, const char *path, uint8_t **data, size_t *len);
+panda_err snapshot_save_named(panda_t *p, const char *name);
+panda_err snapshot_load_named(panda_t *p, const char *name);
+panda_err snapshot_delete_named(panda_t *p, const char *name);
+panda_err snapshot_save_file(panda_t *p, const char *path);
+panda_err snapshot_load_file(panda_t *p, const char *path);
+void snapshots_free(panda_t *p);
+
+/* rr.c */
+enum { RR_OFF = 0, RR_RECORD, RR_REPLAY };
+enum { RR_NONE, RR_FED, RR_DONE, RR_DIVERGED };
+#define RR_MAX_FEED 64
+int rr_mode(panda_t *p);
+panda_err rr_record_begin(panda_t *p, const char *name);
+panda_err rr_record_end(panda_t *p);
+void rr_record_serial(panda_t *p, const uint8_t *data, size_t len);
+panda_err rr_replay_begin(panda_t *p, const char *name);
+void rr_replay_end(panda_t *p);
+uint64_t rr_budget(panda_t *p, uint64_t budget);
+int rr_replay_step(panda_t *p, uint8_t *buf, size_t *len);
+bool rr_event_due_at(panda_t *p, uint64_t icount, uint64_t *vtime);
+double rr_progress(panda_t *p);
+
+/* callbacks.c: dispatch for machine events */
+void panda_cb_replay_serial(panda_t *p, panda_cb_type type, uint64_t fifo, uint32_t port, uint8_t byte);
+void panda_run_before_loadvm(panda_t *p);
+void panda_run_after_loadvm(panda_t *p);
 
 /* linux_boot.c: load a bzImage (and initrd) for the 32-bit boot protocol
  * and point the CPU at it. */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
@@ -51,6 +52,7 @@ struct pc_machine {
     pci_absent *pci;
     port80 *p80;
     uc_hook in_hook, out_hook;
+    uint8_t *ram;                 /* guest-physical 0 .. ram_size */
     uint64_t idle_ns;             /* virtual time skipped while halted */
     uint64_t max_slice;
     uint64_t open_bus_reads, open_bus_writes; /* unmapped physical memory */
@@ -105,23 +107,43 @@ static void uart_tx(void *opaque, uint8_t byte)
     console_guest_output(&p->console, byte);
 }
 
-/* Move typed bytes into the UART's receive FIFO as far as it has room. */
+/* Move typed bytes into the UART's receive FIFO as far as it has room.
+ * Input enters only here, between slices, so a recording can say exactly
+ * where; in replay the host's typing is ignored and the log feeds. */
 static void feed_uart(pc_machine *pc)
 {
     uint8_t buf[16];
+    if (rr_mode(pc->p) == RR_REPLAY) return;
     size_t room = uart16550_rx_room(pc->uart);
     if (room == 0) return;
     if (room > sizeof(buf)) room = sizeof(buf);
     size_t n = console_take_input(&pc->p->console, buf, room);
-    if (n) uart16550_receive(pc->uart, buf, n);
+    if (n) {
+        rr_record_serial(pc->p, buf, n);
+        uart16550_receive(pc->uart, buf, n);
+    }
+}
+
+/* PANDA's replay_serial_* callbacks: COM1's base port stands for its FIFO. */
+static void uart_rx_push(void *opaque, uint8_t byte)
+{
+    panda_t *p = opaque;
+    if (rr_mode(p) == RR_REPLAY) panda_cb_replay_serial(p, PANDA_CB_REPLAY_SERIAL_RECEIVE, COM1, 0, byte);
 }
 
 static void uart_rx_read(void *opaque, uint32_t port, uint8_t byte)
 {
-    (void)port;
-    (void)byte;
     panda_t *p = opaque;
-    feed_uart(p->pc);
+    if (rr_mode(p) == RR_REPLAY) panda_cb_replay_serial(p, PANDA_CB_REPLAY_SERIAL_READ, COM1, port, byte);
+}
+
+static void uart_tx_write(void *opaque, uint32_t port, uint8_t byte)
+{
+    panda_t *p = opaque;
+    if (rr_mode(p) != RR_REPLAY) return;
+    panda_cb_replay_serial(p, PANDA_CB_REPLAY_SERIAL_WRITE, COM1, port, byte);
+    /* the byte leaves at once: no transmit delay is modelled */
+    panda_cb_replay_serial(p, PANDA_CB_REPLAY_SERIAL_SEND, COM1, 0, byte);
 }
 
 static uint32_t port_in(uc_engine *uc, uint32_t port, int size, void *opaque)
@@ -183,7 +205,15 @@ panda_err pc_create(panda_t *p)
     const char *slice = getenv("PYPANDA_MAX_SLICE");
     pc->max_slice = slice && strtoull(slice, NULL, 10) ? strtoull(slice, NULL, 10) : MAX_SLICE;
 
-    uc_err ue = uc_mem_map(p->uc, 0, p->ram_size, UC_PROT_ALL);
+    /* RAM is ours (the engine maps it), so snapshots read and write it
+     * directly; anonymous memory is zero and costs nothing until touched. */
+    pc->ram = mmap(NULL, p->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (pc->ram == MAP_FAILED) {
+        pc->ram = NULL;
+        return panda_set_error(p, PANDA_ERR_NOMEM, "cannot allocate %llu MiB of guest RAM",
+                               (unsigned long long)(p->ram_size >> 20));
+    }
+    uc_err ue = uc_mem_map_ptr(p->uc, 0, p->ram_size, UC_PROT_ALL, pc->ram);
     if (ue) return panda_set_error(p, PANDA_ERR_ENGINE, "mapping RAM: %s", uc_strerror(ue));
     p->mapped_bytes = p->ram_size;
     /* Physical addresses above RAM read as open bus, counted, never fatal. */
@@ -201,7 +231,8 @@ panda_err pc_create(panda_t *p)
     pc->pit = pit8254_new(irq0, vtime_cb, p);
     pc->rtc = mc146818_new(irq8, vtime_cb, p, p->rtc_base,
                            p->ram_size > 0x100000 ? (uint32_t)((p->ram_size - 0x100000) >> 10) : 0);
-    uart16550_hooks uh = {.opaque = p, .tx = uart_tx, .rx_read = uart_rx_read};
+    uart16550_hooks uh = {.opaque = p, .tx = uart_tx, .rx_fifo_push = uart_rx_push,
+                          .rx_read = uart_rx_read, .tx_write = uart_tx_write};
     pc->uart = uart16550_new(irq4, COM1, uh);
     pc->kbc = i8042_new(irq1, kbc_reset, p);
     pc->pci = pci_absent_new();
@@ -240,6 +271,7 @@ void pc_destroy(panda_t *p)
     i8042_free(pc->kbc);
     pci_absent_free(pc->pci);
     port80_free(pc->p80);
+    if (pc->ram) munmap(pc->ram, p->ram_size);
     free(pc);
     p->pc = NULL;
 }
@@ -267,15 +299,33 @@ static void devices_catch_up(pc_machine *pc)
     mc146818_run_until(pc->rtc, now);
 }
 
-uint64_t pc_before_slice(panda_t *p)
+slice_result pc_before_slice(panda_t *p, uint64_t *budget_out)
 {
     pc_machine *pc = p->pc;
     devices_catch_up(pc);
-    feed_uart(pc);
+    if (rr_mode(p) == RR_REPLAY) {
+        uint8_t buf[RR_MAX_FEED];
+        size_t n;
+        int r;
+        while ((r = rr_replay_step(p, buf, &n)) == RR_FED) {
+            if (uart16550_receive(pc->uart, buf, n) != n) {
+                panda_set_error(p, PANDA_ERR_DIVERGED,
+                    "replay diverged at instruction count %llu: the UART has no room for the recorded input",
+                    (unsigned long long)uc_panda_icount(p->uc));
+                return SLICE_ERROR;
+            }
+        }
+        if (r == RR_DONE) return SLICE_REPLAY_DONE;
+        if (r == RR_DIVERGED) return SLICE_ERROR;
+    } else {
+        feed_uart(pc);
+    }
     panda_vtime now = pc_vtime(p), deadline = next_deadline(pc);
     uint64_t budget = deadline == PANDA_VTIME_NEVER ? pc->max_slice
                       : deadline <= now ? 1 : deadline - now;
-    return budget < pc->max_slice ? budget : pc->max_slice;
+    if (budget > pc->max_slice) budget = pc->max_slice;
+    *budget_out = rr_budget(p, budget);
+    return SLICE_CONTINUE;
 }
 
 static bool interrupts_enabled(panda_t *p)
@@ -304,6 +354,20 @@ slice_result pc_after_slice(panda_t *p)
         return SLICE_GUEST_OFF;
     }
     /* Idle: nothing happens until the next deadline or outside input. */
+    panda_vtime now = pc_vtime(p), deadline = next_deadline(pc);
+    if (rr_mode(p) == RR_REPLAY) {
+        uint64_t due;
+        if (rr_event_due_at(p, uc_panda_icount(p->uc), &due) && due <= now)
+            return SLICE_CONTINUE;          /* fed (or found diverged) next */
+        if (deadline == PANDA_VTIME_NEVER) {
+            panda_set_error(p, PANDA_ERR_DIVERGED,
+                "replay diverged at instruction count %llu: the guest waits for input with no timer armed",
+                (unsigned long long)uc_panda_icount(p->uc));
+            return SLICE_ERROR;
+        }
+        pc->idle_ns += deadline - now;
+        return SLICE_CONTINUE;
+    }
     if (++pc->idle_slices > IDLE_SLICES_BEFORE_WAIT && !console_has_input(&p->console))
         console_wait_input(&p->console, IDLE_WAIT_MS);
     if (console_has_input(&p->console)) {
@@ -311,7 +375,6 @@ slice_result pc_after_slice(panda_t *p)
         feed_uart(pc);
         return SLICE_CONTINUE;
     }
-    panda_vtime now = pc_vtime(p), deadline = next_deadline(pc);
     if (deadline == PANDA_VTIME_NEVER) {
         /* no timer armed: only input can wake the guest */
         console_wait_input(&p->console, 10);
@@ -342,4 +405,48 @@ PANDA_EXPORT uint64_t panda_open_bus_count(panda_t *p)
     pc_machine *pc = p->pc;
     return pc->bus.unclaimed_reads + pc->bus.unclaimed_writes + pc->open_bus_reads +
            pc->open_bus_writes;
+}
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+uint8_t *pc_ram(panda_t *p) { return p->pc->ram; }
+uint64_t pc_idle_ns(panda_t *p) { return p->pc->idle_ns; }
+
+void pc_set_idle_ns(panda_t *p, uint64_t ns)
+{
+    pc_machine *pc = p->pc;
+    pc->idle_ns = ns;
+    pc->idle_slices = 0;
+    pc->reset_requested = false;
+    pc->off = false;
+}
+
+/* every device, in a fixed order */
+#define PC_DEVICES(X) X(pic8259, pic) X(pit8254, pit) X(mc146818, rtc) \
+    X(uart16550, uart) X(i8042, kbc) X(pci_absent, pci) X(port80, p80)
+
+size_t pc_devices_state_size(panda_t *p)
+{
+    (void)p;
+    size_t n = 0;
+#define SIZE(type, field) n += type##_state_size();
+    PC_DEVICES(SIZE)
+#undef SIZE
+    return n;
+}
+
+void pc_devices_save(panda_t *p, uint8_t *buf)
+{
+    pc_machine *pc = p->pc;
+#define SAVE(type, field) type##_state_save(pc->field, buf); buf += type##_state_size();
+    PC_DEVICES(SAVE)
+#undef SAVE
+}
+
+void pc_devices_load(panda_t *p, const uint8_t *buf)
+{
+    pc_machine *pc = p->pc;
+#define LOAD(type, field) type##_state_load(pc->field, buf); buf += type##_state_size();
+    PC_DEVICES(LOAD)
+#undef LOAD
 }

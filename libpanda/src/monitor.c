@@ -18,6 +18,7 @@ struct Monitor {
     char *out;
     size_t outlen, outpos;
     bool done;
+    panda_err status;
     struct Monitor *next;
 };
 
@@ -66,12 +67,43 @@ static void info_registers(panda_t *p, Monitor *mon)
     printf_to(mon, "HLT=%d\n", uc_panda_halted(p->uc) ? 1 : 0);
 }
 
-/* Runs on the emulation thread (or the caller's when not running). */
+/* "savevm NAME" and friends: the argument after the command word. */
+static const char *arg_of(const char *cmd, const char *word)
+{
+    size_t n = strlen(word);
+    if (strncmp(cmd, word, n) || (cmd[n] != ' ' && cmd[n] != 0)) return NULL;
+    cmd += n;
+    while (*cmd == ' ') cmd++;
+    return cmd;
+}
+
+static void report(panda_t *p, Monitor *mon, panda_err e)
+{
+    mon->status = e;
+    if (e) printf_to(mon, "error: %s\n", p->error);
+}
+
+/* Runs on the emulation thread (or the caller's when not running), so
+ * state can change between slices. */
 static void execute(panda_t *p, Monitor *mon)
 {
-    const char *cmd = mon->cmd;
+    const char *cmd = mon->cmd, *arg;
     while (*cmd == ' ') cmd++;
-    if (!strcmp(cmd, "info registers")) {
+    mon->status = PANDA_OK;
+    if ((arg = arg_of(cmd, "savevm")) && *arg) {
+        report(p, mon, snapshot_save_named(p, arg));
+    } else if ((arg = arg_of(cmd, "loadvm")) && *arg) {
+        report(p, mon, snapshot_load_named(p, arg));
+    } else if ((arg = arg_of(cmd, "delvm")) && *arg) {
+        report(p, mon, snapshot_delete_named(p, arg));
+    } else if ((arg = arg_of(cmd, "begin_record")) && *arg) {
+        report(p, mon, rr_record_begin(p, arg));
+    } else if (arg_of(cmd, "end_record")) {
+        report(p, mon, rr_record_end(p));
+    } else if (arg_of(cmd, "end_replay")) {
+        if (rr_mode(p) != RR_REPLAY) report(p, mon, panda_set_error(p, PANDA_ERR_STATE, "not replaying"));
+        else panda_replay_end(p);
+    } else if (!strcmp(cmd, "info registers")) {
         info_registers(p, mon);
     } else if (!strcmp(cmd, "stop")) {
         p->paused = true;
@@ -122,7 +154,7 @@ PANDA_EXPORT panda_err panda_monitor_cmd(panda_t *p, const char *cmd, char *out,
     if (!p->running) {
         pthread_mutex_unlock(&p->monitor_lock);
         execute(p, &mon);
-        return PANDA_OK;
+        return mon.status;
     }
     mon.next = NULL;
     Monitor **tail = &p->monitor_queue;
@@ -132,5 +164,5 @@ PANDA_EXPORT panda_err panda_monitor_cmd(panda_t *p, const char *cmd, char *out,
     /* the run loop serves it between slices, also when it ends */
     while (!mon.done) pthread_cond_wait(&p->monitor_cond, &p->monitor_lock);
     pthread_mutex_unlock(&p->monitor_lock);
-    return PANDA_OK;
+    return mon.status;
 }

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define PANDA_API_MAJOR 0
-#define PANDA_API_MINOR 1
+#define PANDA_API_MINOR 2
 
 /* ---- library ---------------------------------------------------------- */
 
@@ -133,6 +133,36 @@ PANDA_EXPORT uint64_t panda_instr_count(panda_t *p);
 PANDA_EXPORT uint64_t panda_vtime_ns(panda_t *p);
 /* Accesses to ports and physical addresses that nothing answers. */
 PANDA_EXPORT uint64_t panda_open_bus_count(panda_t *p);
+
+/* ---- snapshots and record/replay (pc machine) ---------------------------- */
+/*
+ * These act on a stopped machine; while it runs, send the monitor commands
+ * "savevm NAME", "loadvm NAME", "delvm NAME", "begin_record NAME",
+ * "end_record" and "end_replay", which run between slices.
+ */
+
+/* A snapshot of the whole machine (CPU, RAM, devices, clock), by name in
+ * memory or in a file. */
+PANDA_EXPORT panda_err panda_snap(panda_t *p, const char *name);
+PANDA_EXPORT panda_err panda_revert(panda_t *p, const char *name);
+PANDA_EXPORT panda_err panda_delvm(panda_t *p, const char *name);
+PANDA_EXPORT panda_err panda_snapshot_save_file(panda_t *p, const char *path);
+PANDA_EXPORT panda_err panda_snapshot_load_file(panda_t *p, const char *path);
+/* Record from now: writes NAME-rr-snp, then NAME-rr-nondet.log as input
+ * arrives; panda_record_end completes the log. */
+PANDA_EXPORT panda_err panda_record_begin(panda_t *p, const char *name);
+PANDA_EXPORT panda_err panda_record_end(panda_t *p);
+/* Load NAME's snapshot and log; the next panda_run replays them and
+ * returns at the recording's end (or fails with PANDA_ERR_DIVERGED). */
+PANDA_EXPORT panda_err panda_replay_begin(panda_t *p, const char *name);
+/* Stop a replay early (any thread). */
+PANDA_EXPORT void panda_replay_end(panda_t *p);
+/* 0 off, 1 recording, 2 replaying */
+PANDA_EXPORT int panda_rr_mode(panda_t *p);
+/* Fraction of the replay done, or -1 when not replaying. */
+PANDA_EXPORT double panda_replay_progress(panda_t *p);
+/* Did the last run end at its recording's end? */
+PANDA_EXPORT bool panda_replay_finished(panda_t *p);
 
 /* ---- plugins and callbacks --------------------------------------------- */
 

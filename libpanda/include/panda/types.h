@@ -79,6 +79,10 @@ typedef enum panda_err {
     PANDA_ERR_GUEST_MEMORY,   /* the guest accessed unmapped or protected memory */
     PANDA_ERR_GUEST_EXCEPTION,/* the guest raised a CPU exception nothing handles */
     PANDA_ERR_ENGINE,         /* any other error from the CPU engine */
+    PANDA_ERR_SNAPSHOT,       /* a snapshot is missing, corrupt or does not fit */
+    PANDA_ERR_RECORDING,      /* a recording is missing, incomplete, corrupt or of another guest */
+    PANDA_ERR_DIVERGED,       /* a replay left the path of its recording */
+    PANDA_ERR_IO,             /* a file could not be read or written */
     PANDA_ERR_COUNT
 } panda_err;
 

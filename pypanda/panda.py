@@ -143,6 +143,7 @@ class Panda:
         self._driver: Optional[threading.Thread] = None
         self._driver_exc: Optional[BaseException] = None
         self._prompt_seen = False
+        self._running_flag = False
         self._is_pc = self._lib.panda_machine_name(handle) == b"pc"
 
     # ---- plumbing ---------------------------------------------------------
@@ -194,6 +195,7 @@ class Panda:
                      (" (booting Linux)" if self._is_pc and not self._prompt_seen else ""))
         st.running, st.pending = self, None
         self._driver_exc = None
+        self._running_flag = True
         if self._is_pc:
             self.serial_console.start()
         self._start_driver()
@@ -207,6 +209,7 @@ class Panda:
             status = self._lib.panda_run(self._handle)
         finally:
             st.running = None
+            self._running_flag = False
             exc, st.pending = st.pending, None
             if replay_progress is not None:
                 stop_progress.set()
@@ -534,7 +537,8 @@ class Panda:
         if name in self._registry:
             self.delete_callback(name)
         plugin = self._internal()
-        self._check(self._lib.panda_register_callback(plugin, callback.number, cfn))
+        self._with_guest_paused(lambda: self._check(
+            self._lib.panda_register_callback(plugin, callback.number, cfn)))
         self._registry[name] = _Registration(name, callback, cfn, plugin, True)
         if not enabled:
             self.disable_callback(name)
@@ -550,6 +554,20 @@ class Panda:
         decorator.__doc__ = f"Register the decorated function as a {cbt.name} callback: {cbt.signature}"
         return decorator
 
+    def _foreign_thread_while_running(self) -> bool:
+        return self._running_flag and callback_state.running is not self
+
+    def _with_guest_paused(self, action: Callable[[], Any]) -> Any:
+        """Run ``action`` with the emulation thread parked between slices
+        when the guest runs on another thread (callbacks change there)."""
+        if not self._foreign_thread_while_running():
+            return action()
+        self._state_cmd("stop", "pause")
+        try:
+            return action()
+        finally:
+            self._state_cmd("cont", "resume")
+
     def _named(self, name: str) -> _Registration:
         try:
             return self._registry[name]
@@ -557,8 +575,11 @@ class Panda:
             raise CallbackError(f"no callback named {name!r} (registered: {', '.join(self._registry) or 'none'})") from None
 
     def enable_callback(self, name: str) -> None:
+        """Enable a named callback (from a callback, another thread, or while
+        stopped)."""
         reg = self._named(name)
-        self._check(self._lib.panda_enable_callback(reg.plugin, reg.cbtype.number, reg.cfn))
+        self._with_guest_paused(lambda: self._check(
+            self._lib.panda_enable_callback(reg.plugin, reg.cbtype.number, reg.cfn)))
         reg.enabled = True
 
     def disable_callback(self, name: str, forever: bool = False) -> None:
@@ -566,7 +587,8 @@ class Panda:
         if forever:
             self.delete_callback(name)
             return
-        self._check(self._lib.panda_disable_callback(reg.plugin, reg.cbtype.number, reg.cfn))
+        self._with_guest_paused(lambda: self._check(
+            self._lib.panda_disable_callback(reg.plugin, reg.cbtype.number, reg.cfn)))
         reg.enabled = False
 
     def is_callback_enabled(self, name: str) -> bool:
@@ -574,7 +596,8 @@ class Panda:
 
     def delete_callback(self, name: str) -> None:
         reg = self._named(name)
-        self._check(self._lib.panda_unregister_callback(reg.plugin, reg.cbtype.number, reg.cfn))
+        self._with_guest_paused(lambda: self._check(
+            self._lib.panda_unregister_callback(reg.plugin, reg.cbtype.number, reg.cfn)))
         del self._registry[name]
 
     def delete_callbacks(self) -> None:

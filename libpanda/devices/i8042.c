@@ -325,26 +325,13 @@ uint64_t i8042_unmodelled(const i8042 *kbc)
     return kbc ? kbc->unmodelled : 0;
 }
 
-/* ---- snapshots: the state is the struct, its wiring (IRQ lines, clock,
- * callbacks: this process's pointers) excepted ---- */
+/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
 
-size_t i8042_state_size(void)
+static void i8042_rewire(i8042 *dev, const i8042 *old)
 {
-    return sizeof(i8042);
+    dev->irq1 = old->irq1;
+    dev->reset = old->reset;
+    dev->reset_opaque = old->reset_opaque;
 }
 
-void i8042_state_save(const i8042 *dev, void *buf)
-{
-    memcpy(buf, dev, sizeof(*dev));
-}
-
-void i8042_state_load(i8042 *dev, const void *buf)
-{
-    __typeof__(dev->irq1) irq1 = dev->irq1;
-    __typeof__(dev->reset) reset = dev->reset;
-    __typeof__(dev->reset_opaque) reset_opaque = dev->reset_opaque;
-    memcpy(dev, buf, sizeof(*dev));
-    dev->irq1 = irq1;
-    dev->reset = reset;
-    dev->reset_opaque = reset_opaque;
-}
+DEVICE_SNAPSHOT(i8042)

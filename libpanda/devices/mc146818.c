@@ -496,26 +496,13 @@ uint64_t mc146818_unmodelled(const mc146818 *rtc)
     return rtc ? rtc->unmodelled : 0;
 }
 
-/* ---- snapshots: the state is the struct, its wiring (IRQ lines, clock,
- * callbacks: this process's pointers) excepted ---- */
+/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
 
-size_t mc146818_state_size(void)
+static void mc146818_rewire(mc146818 *dev, const mc146818 *old)
 {
-    return sizeof(mc146818);
+    dev->irq8 = old->irq8;
+    dev->now = old->now;
+    dev->now_opaque = old->now_opaque;
 }
 
-void mc146818_state_save(const mc146818 *dev, void *buf)
-{
-    memcpy(buf, dev, sizeof(*dev));
-}
-
-void mc146818_state_load(mc146818 *dev, const void *buf)
-{
-    __typeof__(dev->irq8) irq8 = dev->irq8;
-    __typeof__(dev->now) now = dev->now;
-    __typeof__(dev->now_opaque) now_opaque = dev->now_opaque;
-    memcpy(dev, buf, sizeof(*dev));
-    dev->irq8 = irq8;
-    dev->now = now;
-    dev->now_opaque = now_opaque;
-}
+DEVICE_SNAPSHOT(mc146818)

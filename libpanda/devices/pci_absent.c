@@ -89,20 +89,12 @@ bus_device pci_absent_data_device(pci_absent *pci)
     return (bus_device){"pci-config-data", pci, data_read, data_write};
 }
 
-/* ---- snapshots: the state is the struct, its wiring (IRQ lines, clock,
- * callbacks: this process's pointers) excepted ---- */
+/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
 
-size_t pci_absent_state_size(void)
+static void pci_absent_rewire(pci_absent *dev, const pci_absent *old)
 {
-    return sizeof(pci_absent);
+    (void)dev;
+    (void)old;
 }
 
-void pci_absent_state_save(const pci_absent *dev, void *buf)
-{
-    memcpy(buf, dev, sizeof(*dev));
-}
-
-void pci_absent_state_load(pci_absent *dev, const void *buf)
-{
-    memcpy(dev, buf, sizeof(*dev));
-}
+DEVICE_SNAPSHOT(pci_absent)

@@ -442,22 +442,11 @@ uint64_t pic8259_unmodelled(const pic8259 *pic)
     return pic ? pic->unmodelled : 0;
 }
 
-/* ---- snapshots: the state is the struct, its wiring (IRQ lines, clock,
- * callbacks: this process's pointers) excepted ---- */
+/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
 
-size_t pic8259_state_size(void)
+static void pic8259_rewire(pic8259 *dev, const pic8259 *old)
 {
-    return sizeof(pic8259);
+    dev->intr = old->intr;
 }
 
-void pic8259_state_save(const pic8259 *dev, void *buf)
-{
-    memcpy(buf, dev, sizeof(*dev));
-}
-
-void pic8259_state_load(pic8259 *dev, const void *buf)
-{
-    __typeof__(dev->intr) intr = dev->intr;
-    memcpy(dev, buf, sizeof(*dev));
-    dev->intr = intr;
-}
+DEVICE_SNAPSHOT(pic8259)

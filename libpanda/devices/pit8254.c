@@ -500,26 +500,13 @@ uint64_t pit8254_unmodelled(const pit8254 *pit)
     return pit ? pit->unmodelled : 0;
 }
 
-/* ---- snapshots: the state is the struct, its wiring (IRQ lines, clock,
- * callbacks: this process's pointers) excepted ---- */
+/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
 
-size_t pit8254_state_size(void)
+static void pit8254_rewire(pit8254 *dev, const pit8254 *old)
 {
-    return sizeof(pit8254);
+    dev->irq0 = old->irq0;
+    dev->now = old->now;
+    dev->now_opaque = old->now_opaque;
 }
 
-void pit8254_state_save(const pit8254 *dev, void *buf)
-{
-    memcpy(buf, dev, sizeof(*dev));
-}
-
-void pit8254_state_load(pit8254 *dev, const void *buf)
-{
-    __typeof__(dev->irq0) irq0 = dev->irq0;
-    __typeof__(dev->now) now = dev->now;
-    __typeof__(dev->now_opaque) now_opaque = dev->now_opaque;
-    memcpy(dev, buf, sizeof(*dev));
-    dev->irq0 = irq0;
-    dev->now = now;
-    dev->now_opaque = now_opaque;
-}
+DEVICE_SNAPSHOT(pit8254)

@@ -65,20 +65,12 @@ uint64_t port80_writes(const port80 *p)
     return p ? p->writes : 0;
 }
 
-/* ---- snapshots: the state is the struct, its wiring (IRQ lines, clock,
- * callbacks: this process's pointers) excepted ---- */
+/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
 
-size_t port80_state_size(void)
+static void port80_rewire(port80 *dev, const port80 *old)
 {
-    return sizeof(port80);
+    (void)dev;
+    (void)old;
 }
 
-void port80_state_save(const port80 *dev, void *buf)
-{
-    memcpy(buf, dev, sizeof(*dev));
-}
-
-void port80_state_load(port80 *dev, const void *buf)
-{
-    memcpy(dev, buf, sizeof(*dev));
-}
+DEVICE_SNAPSHOT(port80)

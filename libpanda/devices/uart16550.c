@@ -319,24 +319,12 @@ uint64_t uart16550_unmodelled(const uart16550 *uart)
     return uart ? uart->unmodelled : 0;
 }
 
-/* ---- snapshots: the state is the struct, its wiring (IRQ lines, clock,
- * callbacks: this process's pointers) excepted ---- */
+/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
 
-size_t uart16550_state_size(void)
+static void uart16550_rewire(uart16550 *dev, const uart16550 *old)
 {
-    return sizeof(uart16550);
+    dev->irq = old->irq;
+    dev->hooks = old->hooks;
 }
 
-void uart16550_state_save(const uart16550 *dev, void *buf)
-{
-    memcpy(buf, dev, sizeof(*dev));
-}
-
-void uart16550_state_load(uart16550 *dev, const void *buf)
-{
-    __typeof__(dev->irq) irq = dev->irq;
-    __typeof__(dev->hooks) hooks = dev->hooks;
-    memcpy(dev, buf, sizeof(*dev));
-    dev->irq = irq;
-    dev->hooks = hooks;
-}
+DEVICE_SNAPSHOT(uart16550)

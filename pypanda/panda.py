@@ -287,7 +287,8 @@ class Panda:
         self.serial_console.read_until(self._prompt_regex(), timeout)
         self._prompt_seen = True
         if self.verbose:
-            progress(f"guest prompt after {self.instr_count():,} instructions")
+            icount = self._lib.panda_serial_output_icount(self._handle)
+            progress(f"guest prompt after {icount:,} instructions")
 
     def run_serial_cmd(self, cmd: str, no_timeout: bool = False, timeout: Optional[float] = None) -> str:
         """Type ``cmd`` and Enter on the serial console, wait for the prompt,

@@ -278,3 +278,49 @@ def test_snap_revert_gives_the_same_output_and_instruction_delta():
     assert b"42" in runs[0][0] and runs[0][1] > 0
     with pytest.raises(SnapshotError, match="no snapshot named 's'"):
         panda.revert_sync("s")
+
+
+def test_record_cmd_then_replay(tmp_path):
+    guest_info()
+    name = str(tmp_path / "ls")
+    panda = Panda(generic="i386", verbose=False)
+    out = {}
+
+    @panda.queue_blocking
+    def drive():
+        out["ls"] = panda.record_cmd("ls /", recording_name=name)
+        panda.run_monitor_cmd("q")          # the monitor's quit ends run()
+
+    panda.run()
+    assert "linuxrc" in out["ls"]
+    assert panda.recording_exists(name)
+    loads = []
+
+    @panda.cb_before_loadvm
+    def before():
+        loads.append("before")
+        return 0
+
+    @panda.cb_after_loadvm
+    def after(cpu):
+        loads.append("after")
+
+    start = len(panda.serial_console.log)
+    panda.run_replay(name)
+    assert panda.replay_finished
+    assert loads == ["before", "after"]
+    assert b"linuxrc" in bytes(panda.serial_console.log[start:])
+
+
+def test_snapshot_files(tmp_path):
+    guest_info()
+    panda = Panda(generic="i386", verbose=False)
+    path = str(tmp_path / "start.snap")
+    panda.save_snapshot(path)               # before the first instruction
+    panda.load_snapshot(path)
+    assert panda.instr_count() == 0
+    other = Panda(generic="i386", mem="256M", verbose=False)
+    with pytest.raises(SnapshotError, match="use the same mem="):
+        other.load_snapshot(path)
+    with pytest.raises(OSError, match="cannot open"):
+        other.load_snapshot(str(tmp_path / "missing.snap"))

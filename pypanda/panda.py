@@ -144,6 +144,7 @@ class Panda:
         self._driver_exc: Optional[BaseException] = None
         self._prompt_seen = False
         self._running_flag = False
+        self._user_paused = False
         self._is_pc = self._lib.panda_machine_name(handle) == b"pc"
 
     # ---- plumbing ---------------------------------------------------------
@@ -210,6 +211,7 @@ class Panda:
         finally:
             st.running = None
             self._running_flag = False
+            self._user_paused = False
             exc, st.pending = st.pending, None
             if replay_progress is not None:
                 stop_progress.set()
@@ -329,6 +331,11 @@ class Panda:
                              "function queued with @panda.queue_blocking")
         out = ctypes.create_string_buffer(65536)
         self._check(self._lib.panda_monitor_cmd(self._handle, cmd.encode(), out, len(out)))
+        word = cmd.strip()
+        if word == "stop":
+            self._user_paused = True
+        elif word in ("cont", "c", "q", "quit"):
+            self._user_paused = False
         return out.value.decode(errors="replace")
 
     def monitor_printf(self, mon: Any, text: str) -> None:
@@ -561,7 +568,7 @@ class Panda:
     def _with_guest_paused(self, action: Callable[[], Any]) -> Any:
         """Run ``action`` with the emulation thread parked between slices
         when the guest runs on another thread (callbacks change there)."""
-        if not self._foreign_thread_while_running():
+        if not self._foreign_thread_while_running() or self._user_paused:
             return action()
         self._state_cmd("stop", "pause")
         try:

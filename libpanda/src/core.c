@@ -362,6 +362,7 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
     if (p->pc && p->pc_finished)
         return panda_set_error(p, PANDA_ERR_STATE, "the guest has %s; create a new Panda to run again",
                                pc_stop_reason(p));
+    p->paused = false;   /* a "stop" before the run does not hold it */
     p->running = true;
     p->halted = false;
     p->replay_finished = false;

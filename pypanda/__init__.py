@@ -5,6 +5,7 @@
 :func:`progress`, and the C types callbacks receive.
 """
 from .callbacks import CallbackType, callback_types
+from .console import GuestStopped
 from .errors import (CallbackError, GuestError, GuestExceptionError, GuestMemoryError,
                      InvalidInstructionError, MappingError, MemoryAccessError, OptionError,
                      PandaError, RecordingError, RegisterError, ReplayDivergedError,
@@ -22,5 +23,5 @@ __all__ = [
     "PandaError", "OptionError", "UnsupportedError", "StateError", "MemoryAccessError",
     "MappingError", "RegisterError", "CallbackError", "GuestError",
     "InvalidInstructionError", "GuestMemoryError", "GuestExceptionError",
-    "SnapshotError", "RecordingError", "ReplayDivergedError",
+    "SnapshotError", "RecordingError", "ReplayDivergedError", "GuestStopped",
 ]

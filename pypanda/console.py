@@ -89,11 +89,12 @@ class SerialConsole:
         ``pattern`` (bytes: literal; or a compiled bytes regex).  Raises
         TimeoutError after ``timeout`` seconds (None: no limit) and
         GuestStopped if the run ends first."""
-        regex = pattern if hasattr(pattern, "search") else re.compile(re.escape(pattern))  # type: ignore[arg-type]
+        regex: Pattern[bytes] = (pattern if not isinstance(pattern, bytes)
+                                 else re.compile(re.escape(pattern)))
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
-                m = regex.search(self._pending)  # type: ignore[union-attr]
+                m = regex.search(self._pending)
                 if m:
                     out = bytes(self._pending[:m.end()])
                     del self._pending[:m.end()]

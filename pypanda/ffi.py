@@ -17,7 +17,7 @@ import traceback
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char_p, c_int8,
                     c_int16, c_int32, c_int64, c_uint8, c_uint16, c_uint32,
                     c_uint64, c_void_p)
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from .errors import CallbackError
 
@@ -52,7 +52,7 @@ class TranslationBlock(Structure):
 
 
 class _Opaque(Structure):
-    _fields_: List[Tuple[str, Any]] = []
+    _fields_ = []  # type: ignore[var-annotated]
 
 
 class Monitor(_Opaque):
@@ -180,7 +180,8 @@ def wrap(fn: Callable[..., Any], restype: Any, argtypes: Tuple[Any, ...]) -> Any
             return default
         return default if result is None else result
 
-    cfn = proto(thunk)
+    cfn: Any = proto(thunk)
+    # remembered for register_callback's signature check
     cfn.restype_ = restype
     cfn.argtypes_ = argtypes
     cfn.pyfunc = fn

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tupl
 from . import _lib
 from .arch import PandaArch, X86Arch
 from .callbacks import CallbackType, callback_types
-from .console import GuestStopped, SerialConsole, clean
+from .console import SerialConsole, clean
 from .errors import (CallbackError, OptionError, PandaError, StateError, UnsupportedError,
                      error_for)
 from .ffi import CPUState, callback_state
@@ -507,7 +507,7 @@ class Panda:
         cfn = self._as_cfunction(cbt, fn)
         plugin = c_void_p(handle)
         self._check(self._lib.panda_register_callback(plugin, cbt.number, cfn))
-        self._seed_callbacks[(int(handle or 0), cbt.number, ctypes.cast(cfn, c_void_p).value)] = cfn
+        self._seed_callbacks[(int(handle or 0), cbt.number, int(ctypes.cast(cfn, c_void_p).value or 0))] = cfn
 
     def _cbtype(self, cbtype: Any) -> CallbackType:
         if isinstance(cbtype, CallbackType):

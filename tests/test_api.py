@@ -196,7 +196,8 @@ def test_two_instances_one_after_the_other(machine):
     for _ in range(2):
         panda, _ = machine(SUM_LOOP)
         blocks = []
-        panda.register_callback(panda.callback.before_block_exec, lambda cpu, tb: blocks.append(1), "b")
+        panda.register_callback(panda.callback.before_block_exec,
+                                lambda cpu, tb, blocks=blocks: blocks.append(1), "b")
         panda.run()
         results.append((len(blocks), panda.arch.get_reg(panda.get_cpu(), "EAX")))
         panda.close()

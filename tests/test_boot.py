@@ -75,7 +75,9 @@ def session():
 def test_uname_reports_the_debian_kernel(session):
     panda, info, seen, out = session
     assert "i686" in out["uname"]
-    assert info["kernel_release"] in out["uname"]
+    assert info["kernel_release"] in out["uname"]           # 6.1.0-50-686-pae
+    kernel_pkg = next(p for p in info["packages"] if p["name"] == info["kernel_package"])
+    assert f"Debian {kernel_pkg['version']}" in out["uname"]  # Debian 6.1.176-1
     assert out["uname"].startswith("Linux ")
 
 

@@ -53,7 +53,7 @@ def _sanitizer_setup(cc: str, workdir: Path) -> Tuple[List[str], Dict[str, str]]
                        capture_output=True, timeout=120)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
         warnings.warn("the C compiler cannot build with -fsanitize=address,undefined: "
-                      "device tests run without sanitizers")
+                      "device tests run without sanitizers", stacklevel=2)
         return list(BASE_FLAGS), env
     for extra in ("", ":detect_leaks=0"):
         trial = dict(env, ASAN_OPTIONS=env["ASAN_OPTIONS"] + extra)
@@ -64,7 +64,7 @@ def _sanitizer_setup(cc: str, workdir: Path) -> Tuple[List[str], Dict[str, str]]
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
             continue
     warnings.warn("the sanitizer runtime does not start here: device tests run "
-                  "without sanitizers")
+                  "without sanitizers", stacklevel=2)
     return list(BASE_FLAGS), env
 
 

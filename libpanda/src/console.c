@@ -48,7 +48,7 @@ static bool append(uint8_t **buf, size_t *len, size_t *cap, const uint8_t *data,
     return true;
 }
 
-void console_guest_output(panda_console *c, uint8_t byte)
+void console_guest_output(panda_console *c, uint8_t byte, uint64_t icount)
 {
     if (c->echo_stdout) {
         fputc(byte, stdout);
@@ -62,6 +62,7 @@ void console_guest_output(panda_console *c, uint8_t byte)
     }
     append(&c->out, &c->out_len, &c->out_cap, &byte, 1);
     c->out_total++;
+    c->last_out_icount = icount;
     pthread_cond_broadcast(&c->changed);
     pthread_mutex_unlock(&c->lock);
 }
@@ -130,8 +131,7 @@ PANDA_EXPORT panda_err panda_serial_write(panda_t *p, const void *buf, size_t le
     pthread_cond_broadcast(&c->changed);
     pthread_mutex_unlock(&c->lock);
     if (!ok) return PANDA_ERR_NOMEM;
-    pc_console_input_arrived(p);
-    return PANDA_OK;
+    return PANDA_OK; /* the run loop takes it between slices */
 }
 
 PANDA_EXPORT size_t panda_serial_read(panda_t *p, void *buf, size_t len)

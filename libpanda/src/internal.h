@@ -147,7 +147,6 @@ slice_result pc_before_slice(panda_t *p, uint64_t *budget);
 slice_result pc_after_slice(panda_t *p);
 uint64_t pc_vtime(panda_t *p);
 const char *pc_stop_reason(panda_t *p);
-void pc_console_input_arrived(panda_t *p);
 
 /* machine_pc.c: what snapshots need */
 uint8_t *pc_ram(panda_t *p);
@@ -197,7 +196,7 @@ panda_err linux_boot_load(panda_t *p);
 /* console.c */
 void console_init(panda_console *c);
 void console_free(panda_console *c);
-void console_guest_output(panda_console *c, uint8_t byte);
+void console_guest_output(panda_console *c, uint8_t byte, uint64_t icount);
 /* Take up to len bytes of pending host input; returns how many. */
 size_t console_take_input(panda_console *c, uint8_t *buf, size_t len);
 bool console_has_input(panda_console *c);

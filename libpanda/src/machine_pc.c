@@ -103,8 +103,7 @@ static void kbc_reset(void *opaque)
 static void uart_tx(void *opaque, uint8_t byte)
 {
     panda_t *p = opaque;
-    p->console.last_out_icount = uc_panda_icount(p->uc);
-    console_guest_output(&p->console, byte);
+    console_guest_output(&p->console, byte, uc_panda_icount(p->uc));
 }
 
 /* Move typed bytes into the UART's receive FIFO as far as it has room.
@@ -387,11 +386,6 @@ slice_result pc_after_slice(panda_t *p)
 const char *pc_stop_reason(panda_t *p)
 {
     return p->pc ? p->pc->stop_reason : "";
-}
-
-void pc_console_input_arrived(panda_t *p)
-{
-    (void)p; /* the run loop polls the console between slices */
 }
 
 PANDA_EXPORT uint64_t panda_vtime_ns(panda_t *p)

@@ -240,8 +240,8 @@ class Panda:
         it raises stops the run and is re-raised by ``run()``."""
         if queue:
             self._driver_queue.put(func)
-            if self._driver is not None:
-                pass  # the running driver thread picks it up
+            if self._running_flag and self._driver is None:
+                self._start_driver()   # queued from a callback during the run
         return func
 
     def _start_driver(self) -> None:

@@ -342,6 +342,16 @@ def test_hlt_stays_halted_across_runs_until_an_interrupt(program):
     panda.run()                            # still halted: nothing runs
     assert panda.instr_count() == icount
 
+    @panda.cb_top_loop(name="queue_from_callback")
+    def queue_later(cpu):
+        # a driver function queued during a run, from a callback, runs too
+        panda.disable_callback("queue_from_callback")
+        panda.queue_blocking(lambda: (time.sleep(0.2), panda.end_analysis()))
+
+    panda.run()
+    assert panda.instr_count() == icount
+    panda.delete_callback("queue_from_callback")
+
     @panda.queue_blocking
     def type_a_key():
         panda.type_serial_cmd("Z")

@@ -4,7 +4,7 @@
  * The numbering and the signatures are PANDA's (cb-defs.h), so a PANDA
  * plugin's callbacks have the same meaning here.  Which ones fire depends
  * on the machine: panda_cb_fires() says, and the table in
- * docs/callbacks.md (README) explains when each does.
+ * README ("Callbacks") explains when each does.
  */
 #ifndef PANDA_CALLBACKS_H
 #define PANDA_CALLBACKS_H

@@ -159,6 +159,8 @@ class Panda:
 
     def close(self) -> None:
         """Free the machine now (also done when the object is collected)."""
+        if self._running_flag:
+            raise StateError("close() while the guest runs: end_analysis() and let run() return first")
         self._registry.clear()
         self._seed_callbacks.clear()
         self._finalizer()

@@ -188,3 +188,19 @@ def test_triple_fault_names_fault_and_pc(tmp_path):
     panda = Panda(arch="i386", mem="16M", extra_args=["-M", "pc", "-kernel", str(kernel)])
     with pytest.raises(GuestExceptionError, match=r"triple-faulted .* at pc 0x100008"):
         panda.run()
+
+
+def test_guest_reboot_ends_run():
+    guest_info()
+    panda = Panda(generic="i386", verbose=False)
+
+    @panda.queue_blocking
+    def driver():
+        panda.run_serial_cmd("true")
+        panda.type_serial_cmd("reboot -f\n")     # the i8042's 0xFE reset pulse
+
+    panda.run()
+    assert panda.guest_halted
+    assert "reset the machine" in panda.stop_reason
+    with pytest.raises(RuntimeError, match="create a new Panda"):
+        panda.run()

@@ -11,7 +11,7 @@ import ctypes
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, List, Optional, Pattern, Tuple, Union
+from typing import TYPE_CHECKING, Optional, Pattern, Tuple, Union
 
 from .errors import GuestError
 
@@ -34,7 +34,6 @@ class SerialConsole:
         self.log = bytearray()        # everything the guest printed
         self._running = False
         self._pump: Optional[threading.Thread] = None
-        self.watchers: List[Callable[[bytes], None]] = []
 
     # ---- the pump (started and stopped by Panda.run) ----------------------
 
@@ -67,8 +66,6 @@ class SerialConsole:
                 self._pending += data
                 self.log += data
                 self._cond.notify_all()
-            for watch in self.watchers:
-                watch(data)
 
     def _pump_loop(self) -> None:
         lib, h = self._panda._lib, self._panda._handle

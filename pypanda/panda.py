@@ -71,8 +71,7 @@ def _generic_args(name: str) -> Tuple[List[str], str]:
             f"the generic {name} guest is not built in {d}: build it once with "
             f"'python -m pypanda.guest' (downloads Debian's kernel and busybox; needs apt-get)")
     info = json.loads(meta.read_text())
-    cmdline = info.get("cmdline") or info.get("kernel_cmdline") or \
-        "console=ttyS0 acpi=off noapic nolapic pci=off i8042.noaux quiet cryptomgr.notests noisapnp 8250.nr_uarts=1"
+    cmdline = info["cmdline"]   # the builder records the reference command line
     return (["-M", "pc", "-cpu", "qemu32", "-kernel", str(d / "vmlinuz"), "-initrd", str(d / "initrd.gz"),
              "-append", cmdline], r"guest# ")
 

@@ -369,6 +369,7 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
     p->error[0] = 0;
     atomic_store(&p->stop_requested, false);
     panda_err result = PANDA_OK;
+    slice_result slice = SLICE_CONTINUE;
 
     if (!p->machine_initialized) {
         p->machine_initialized = true;
@@ -385,19 +386,7 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
             uc_ctl_flush_tb(p->uc);
         }
         uint64_t budget = 0;
-        if (p->pc) {
-            slice_result r = pc_before_slice(p, &budget);
-            if (r == SLICE_REPLAY_DONE) {
-                p->replay_finished = true;
-                rr_replay_end(p);
-                break;
-            }
-            if (r == SLICE_ERROR) {
-                result = PANDA_ERR_DIVERGED;
-                rr_replay_end(p);
-                break;
-            }
-        }
+        if (p->pc && (slice = pc_before_slice(p, &budget)) != SLICE_CONTINUE) break;
         uint64_t pc = panda_current_pc(&p->cpu);
         uc_err ue = uc_emu_start(p->uc, pc, 0, 0, budget);
         if (ue != UC_ERR_OK) {
@@ -406,37 +395,7 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
             break;
         }
         if (p->pc) {
-            slice_result r = pc_after_slice(p);
-            if (r == SLICE_ERROR) {
-                result = PANDA_ERR_DIVERGED;
-                rr_replay_end(p);
-                break;
-            }
-            if (rr_mode(p) == RR_REPLAY && (r == SLICE_GUEST_OFF || r == SLICE_GUEST_RESET)) {
-                /* the recording may end just here (it was ended after the
-                 * guest stopped); anywhere else the replay went astray */
-                uint8_t buf[RR_MAX_FEED];
-                size_t n;
-                if (rr_replay_step(p, buf, &n) == RR_DONE) {
-                    p->replay_finished = true;
-                } else {
-                    result = panda_set_error(p, PANDA_ERR_DIVERGED,
-                        "replay diverged: %s at instruction count %llu, before the recording's end",
-                        pc_stop_reason(p), (unsigned long long)uc_panda_icount(p->uc));
-                }
-                rr_replay_end(p);
-                if (!result) {
-                    p->halted = true;
-                    snprintf(p->error, sizeof(p->error), "%s", pc_stop_reason(p));
-                }
-                break;
-            }
-            if (r == SLICE_GUEST_OFF || r == SLICE_GUEST_RESET) {
-                p->halted = true;
-                p->pc_finished = true;
-                snprintf(p->error, sizeof(p->error), "%s", pc_stop_reason(p));
-                break;
-            }
+            if ((slice = pc_after_slice(p)) != SLICE_CONTINUE) break;
             continue;
         }
         if (atomic_load(&p->restart_requested) || atomic_load(&p->stop_requested))
@@ -445,11 +404,29 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
         p->halted = true;
         break;
     }
-    p->running = false;
-    if (p->replay_abandoned) {
-        p->replay_abandoned = false;
-        rr_replay_end(p);
+    switch (slice) {
+    case SLICE_REPLAY_DONE:
+        p->replay_finished = true;
+        break;
+    case SLICE_ERROR:
+        result = PANDA_ERR_DIVERGED;
+        break;
+    case SLICE_GUEST_OFF:
+    case SLICE_GUEST_RESET:
+        p->pc_finished = true;
+        break;
+    case SLICE_CONTINUE:
+        break;
     }
+    if (p->pc && *pc_stop_reason(p) && !result) {
+        p->halted = true;
+        snprintf(p->error, sizeof(p->error), "%s", pc_stop_reason(p));
+    }
+    p->running = false;
+    /* A replay ends with its recording, an error, a guest that stopped, or
+     * end_replay(); a plain stop (end_analysis) leaves it to continue. */
+    if (slice != SLICE_CONTINUE || result || p->replay_abandoned) rr_replay_end(p);
+    p->replay_abandoned = false;
     console_wake(&p->console);
     monitor_serve(p); /* answer what arrived as the run ended */
     return result;

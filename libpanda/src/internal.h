@@ -134,7 +134,8 @@ typedef enum slice_result {
     SLICE_CONTINUE,       /* run the next slice */
     SLICE_GUEST_OFF,      /* the guest powered off or halted for good */
     SLICE_GUEST_RESET,    /* the guest asked for a reset (-no-reboot: end) */
-    SLICE_REPLAY_DONE,    /* the replay reached the end of its recording */
+    SLICE_REPLAY_DONE,    /* the replay reached the end of its recording (the
+                           * guest may have stopped there: see stop_reason) */
     SLICE_ERROR,          /* p->error says what (e.g. the replay diverged) */
 } slice_result;
 
@@ -151,7 +152,7 @@ const char *pc_stop_reason(panda_t *p);
 /* machine_pc.c: what snapshots need */
 uint8_t *pc_ram(panda_t *p);
 uint64_t pc_idle_ns(panda_t *p);
-void pc_set_idle_ns(panda_t *p, uint64_t ns);
+void pc_loaded(panda_t *p, uint64_t idle_ns);
 size_t pc_devices_state_size(panda_t *p);
 void pc_devices_save(panda_t *p, uint8_t *buf);
 void pc_devices_load(panda_t *p, const uint8_t *buf);

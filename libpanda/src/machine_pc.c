@@ -58,7 +58,6 @@ struct pc_machine {
     uint64_t open_bus_reads, open_bus_writes; /* unmapped physical memory */
     int idle_slices;
     bool reset_requested;
-    bool off;                     /* halted with interrupts disabled */
     char stop_reason[128];
 };
 
@@ -334,23 +333,37 @@ static bool interrupts_enabled(panda_t *p)
     return eflags & 0x200;
 }
 
+/* The guest stopped for good.  In a replay that is the recording's end
+ * only if the recording was ended right there; anywhere else the replay
+ * went astray. */
+static slice_result guest_stopped(panda_t *p, slice_result r)
+{
+    if (rr_mode(p) != RR_REPLAY) return r;
+    uint8_t buf[RR_MAX_FEED];
+    size_t n;
+    if (rr_replay_step(p, buf, &n) == RR_DONE) return SLICE_REPLAY_DONE;
+    panda_set_error(p, PANDA_ERR_DIVERGED,
+        "replay diverged: %s at instruction count %llu, before the recording's end",
+        p->pc->stop_reason, (unsigned long long)uc_panda_icount(p->uc));
+    return SLICE_ERROR;
+}
+
 slice_result pc_after_slice(panda_t *p)
 {
     pc_machine *pc = p->pc;
     if (pc->reset_requested) {
         snprintf(pc->stop_reason, sizeof(pc->stop_reason), "the guest reset the machine");
-        return SLICE_GUEST_RESET;
+        return guest_stopped(p, SLICE_GUEST_RESET);
     }
     if (!uc_panda_halted(p->uc)) {
         pc->idle_slices = 0;
         return SLICE_CONTINUE;
     }
     if (!interrupts_enabled(p)) {
-        pc->off = true;
         snprintf(pc->stop_reason, sizeof(pc->stop_reason),
                  "the guest halted with interrupts disabled (powered off) at pc 0x%llx",
                  (unsigned long long)panda_current_pc(&p->cpu));
-        return SLICE_GUEST_OFF;
+        return guest_stopped(p, SLICE_GUEST_OFF);
     }
     /* Idle: nothing happens until the next deadline or outside input. */
     panda_vtime now = pc_vtime(p), deadline = next_deadline(pc);
@@ -406,13 +419,14 @@ PANDA_EXPORT uint64_t panda_open_bus_count(panda_t *p)
 uint8_t *pc_ram(panda_t *p) { return p->pc->ram; }
 uint64_t pc_idle_ns(panda_t *p) { return p->pc->idle_ns; }
 
-void pc_set_idle_ns(panda_t *p, uint64_t ns)
+/* A snapshot was loaded: its clock, and no stop pending from before. */
+void pc_loaded(panda_t *p, uint64_t idle_ns)
 {
     pc_machine *pc = p->pc;
-    pc->idle_ns = ns;
+    pc->idle_ns = idle_ns;
     pc->idle_slices = 0;
     pc->reset_requested = false;
-    pc->off = false;
+    pc->stop_reason[0] = 0;
 }
 
 /* every device, in a fixed order */

@@ -233,7 +233,7 @@ panda_err snapshot_restore(panda_t *p, const uint8_t *data, size_t len, const ch
         }
     }
     pc_devices_load(p, dev);
-    pc_set_idle_ns(p, clock);
+    pc_loaded(p, clock);
     if (uc_panda_cpu_state_load(p->uc, cpu, cpu_len))
         return bad(p, what, "the engine refused the CPU state");
     p->pc_finished = false;

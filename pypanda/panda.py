@@ -19,7 +19,7 @@ from .callbacks import CallbackType, callback_types
 from .console import SerialConsole, clean
 from .errors import (CallbackError, OptionError, PandaError, StateError, UnsupportedError,
                      error_for)
-from .ffi import CPUState, callback_state
+from .ffi import CPUState, callback_state, take_pending_exception
 from .utils import progress
 
 _ARCH_INFO = {
@@ -39,6 +39,12 @@ class _Registration:
 
     def __init__(self, name: str, cbtype: CallbackType, cfn: Any, plugin: c_void_p, enabled: bool):
         self.name, self.cbtype, self.cfn, self.plugin, self.enabled = name, cbtype, cfn, plugin, enabled
+
+
+def _command_output(console: bytes, prompt: "re.Match[bytes]") -> str:
+    """What a typed command printed: the console up to the prompt, less the
+    command's own echo on the first line."""
+    return clean(console[:prompt.start()]).partition("\n")[2].rstrip("\n")
 
 
 def _not_yet(feature: str) -> NoReturn:
@@ -213,7 +219,7 @@ class Panda:
             st.running = None
             self._running_flag = False
             self._user_paused = False
-            exc, st.pending = st.pending, None
+            exc = take_pending_exception()
             if replay_progress is not None:
                 stop_progress.set()
                 replay_progress.join()
@@ -302,9 +308,7 @@ class Panda:
         self._wait_for_first_prompt(None if no_timeout else max(limit or 0, 300.0))
         self.serial_console.write(cmd.encode() + b"\n")
         out, match = self.serial_console.read_until(self._prompt_regex(), limit)
-        text = clean(out[:match.start()])   # the echoed command, then its output
-        echo, _, body = text.partition("\n")
-        return body.rstrip("\n")
+        return _command_output(out, match)
 
     def type_serial_cmd(self, cmd: str) -> None:
         """Type ``cmd`` on the serial console (no Enter unless it ends in \\n)."""
@@ -480,7 +484,7 @@ class Panda:
         st = callback_state
         st.pending = None
         status = self._lib.panda_load_external_plugin(self._handle, name.encode(), init_ptr, byref(plugin))
-        exc, st.pending = st.pending, None
+        exc = take_pending_exception()
         if exc is not None:
             raise exc
         self._check(status)
@@ -694,7 +698,7 @@ class Panda:
         self.serial_console.write(b"\n")
         out, match = self.serial_console.read_until(self._prompt_regex(), None)
         self.end_record()
-        return clean(out[:match.start()]).partition("\n")[2].rstrip("\n")
+        return _command_output(out, match)
 
     def recording_exists(self, name: str) -> bool:
         return os.path.exists(f"{name}-rr-snp") and os.path.exists(f"{name}-rr-nondet.log")

@@ -151,9 +151,12 @@ static uint32_t port_in(uc_engine *uc, uint32_t port, int size, void *opaque)
     return io_bus_read(&p->pc->bus, port & 0xffff, (unsigned)size);
 }
 
+/* Writes that can move a timer deadline: the PIT (channel 0 drives IRQ0)
+ * and RTC data (periodic, alarm and update interrupts).  Port 0x61 only
+ * gates channel 2, which raises no interrupt; 0x70 only selects a register. */
 static bool moves_deadline(uint32_t port)
 {
-    return (port >= 0x40 && port <= 0x43) || port == 0x61 || port == 0x70 || port == 0x71;
+    return (port >= 0x40 && port <= 0x43) || port == 0x71;
 }
 
 static void port_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *opaque)

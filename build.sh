@@ -130,29 +130,40 @@ build_engine() { # build_engine SRC UC_ARCH -> prints the build dir
 build_libpanda() { # build_libpanda ARCH SRC BLD
     local arch=$1 src=$2 bld=$3
     local out=$here/pypanda/lib/libpanda_$arch.so
-    local objdir=$cache/obj-$arch-$(basename "$src")
-    local sources=("$here"/libpanda/src/*.c "$here"/libpanda/devices/*.c)
+    # one object folder per source tree: a copy of the tree (a test that
+    # adds a device) never mixes its objects with this one's
+    local objdir=$cache/obj-$arch-$(basename "$src")-$(printf '%s' "$here" | sha256sum | cut -c1-8)
+    # every C file of the library (tests and other arches' files excluded)
+    local sources=()
+    mapfile -t sources < <(find "$here/libpanda/src" "$here/libpanda/devices" -name '*.c' \
+        -not -path '*/tests/*' -not -name 'test_*' -not -name 'fuzz_*' | LC_ALL=C sort)
     mkdir -p "$objdir" "$here/pypanda/lib"
     local cflags=(-std=c11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra -Werror=implicit-function-declaration
-        -D_GNU_SOURCE -I"$here/libpanda/include" -I"$here/libpanda/devices" -I"$src/src/include")
-    local objs=() s o changed=0
+        -D_GNU_SOURCE -I"$here/libpanda/include" -I"$here/libpanda/devices" -I"$here/libpanda/src"
+        -I"$src/src/include")
+    local headers
+    headers=$(find "$here/libpanda" -name '*.h' -not -path '*/tests/*')
+    local objs=() s o rel changed=0
     for s in "${sources[@]}"; do
         case "$(basename "$s")" in arch_*.c) [ "$(basename "$s")" = "arch_$arch.c" ] || continue ;; esac
-        o=$objdir/$(basename "${s%.c}").o
+        rel=${s#"$here"/libpanda/}
+        o=$objdir/${rel//\//_}
+        o=${o%.c}.o
         objs+=("$o")
-        if [ ! -f "$o" ] || [ -n "$(find "$s" "$here/libpanda/src/internal.h" "$here"/libpanda/include/panda \
-            "$here"/libpanda/devices/*.h -newer "$o" -print -quit)" ]; then
+        # shellcheck disable=SC2086
+        if [ ! -f "$o" ] || [ -n "$(find "$s" $headers -newer "$o" -print -quit)" ]; then
             "$cc" "${cflags[@]}" -c "$s" -o "$o"
             changed=1
         fi
     done
     if [ "$changed" = 1 ] || [ ! -f "$out" ] || [ "$bld/libunicorn.a" -nt "$out" ] ||
-        [ "$here/libpanda/src/exports.map" -nt "$out" ]; then
+        [ "$here/libpanda/src/exports.map" -nt "$out" ] || [ "$(cat "$objdir/.objs" 2>/dev/null)" != "${objs[*]}" ]; then
         say "linking $out"
         "$cc" -shared -o "$out.tmp" "${objs[@]}" "$bld/libunicorn.a" \
             -Wl,--version-script="$here/libpanda/src/exports.map" -Wl,--no-undefined \
             -Wl,-soname,"libpanda_$arch.so" -lpthread -lm
         mv "$out.tmp" "$out"
+        printf '%s' "${objs[*]}" >"$objdir/.objs"
     fi
     say "ready: pypanda/lib/libpanda_$arch.so"
 }

@@ -12,67 +12,6 @@
 
 #include "internal.h"
 
-static const char *const cb_names[PANDA_CB_LAST] = {
-#define N(id, name) [PANDA_CB_##id] = name
-    N(BEFORE_BLOCK_TRANSLATE, "before_block_translate"),
-    N(AFTER_BLOCK_TRANSLATE, "after_block_translate"),
-    N(BEFORE_BLOCK_EXEC_INVALIDATE_OPT, "before_block_exec_invalidate_opt"),
-    N(BEFORE_TCG_CODEGEN, "before_tcg_codegen"),
-    N(BEFORE_BLOCK_EXEC, "before_block_exec"),
-    N(AFTER_BLOCK_EXEC, "after_block_exec"),
-    N(INSN_TRANSLATE, "insn_translate"),
-    N(INSN_EXEC, "insn_exec"),
-    N(AFTER_INSN_TRANSLATE, "after_insn_translate"),
-    N(AFTER_INSN_EXEC, "after_insn_exec"),
-    N(VIRT_MEM_BEFORE_READ, "virt_mem_before_read"),
-    N(VIRT_MEM_BEFORE_WRITE, "virt_mem_before_write"),
-    N(PHYS_MEM_BEFORE_READ, "phys_mem_before_read"),
-    N(PHYS_MEM_BEFORE_WRITE, "phys_mem_before_write"),
-    N(VIRT_MEM_AFTER_READ, "virt_mem_after_read"),
-    N(VIRT_MEM_AFTER_WRITE, "virt_mem_after_write"),
-    N(PHYS_MEM_AFTER_READ, "phys_mem_after_read"),
-    N(PHYS_MEM_AFTER_WRITE, "phys_mem_after_write"),
-    N(MMIO_AFTER_READ, "mmio_after_read"),
-    N(MMIO_BEFORE_WRITE, "mmio_before_write"),
-    N(HD_READ, "hd_read"),
-    N(HD_WRITE, "hd_write"),
-    N(GUEST_HYPERCALL, "guest_hypercall"),
-    N(MONITOR, "monitor"),
-    N(QMP, "qmp"),
-    N(CPU_RESTORE_STATE, "cpu_restore_state"),
-    N(BEFORE_LOADVM, "before_loadvm"),
-    N(ASID_CHANGED, "asid_changed"),
-    N(REPLAY_HD_TRANSFER, "replay_hd_transfer"),
-    N(REPLAY_NET_TRANSFER, "replay_net_transfer"),
-    N(REPLAY_SERIAL_RECEIVE, "replay_serial_receive"),
-    N(REPLAY_SERIAL_READ, "replay_serial_read"),
-    N(REPLAY_SERIAL_SEND, "replay_serial_send"),
-    N(REPLAY_SERIAL_WRITE, "replay_serial_write"),
-    N(REPLAY_BEFORE_DMA, "replay_before_dma"),
-    N(REPLAY_AFTER_DMA, "replay_after_dma"),
-    N(REPLAY_HANDLE_PACKET, "replay_handle_packet"),
-    N(AFTER_CPU_EXEC_ENTER, "after_cpu_exec_enter"),
-    N(BEFORE_CPU_EXEC_EXIT, "before_cpu_exec_exit"),
-    N(AFTER_MACHINE_INIT, "after_machine_init"),
-    N(AFTER_LOADVM, "after_loadvm"),
-    N(TOP_LOOP, "top_loop"),
-    N(DURING_MACHINE_INIT, "during_machine_init"),
-    N(MAIN_LOOP_WAIT, "main_loop_wait"),
-    N(PRE_SHUTDOWN, "pre_shutdown"),
-    N(UNASSIGNED_IO_READ, "unassigned_io_read"),
-    N(UNASSIGNED_IO_WRITE, "unassigned_io_write"),
-    N(BEFORE_HANDLE_EXCEPTION, "before_handle_exception"),
-    N(BEFORE_HANDLE_INTERRUPT, "before_handle_interrupt"),
-    N(START_BLOCK_EXEC, "start_block_exec"),
-    N(END_BLOCK_EXEC, "end_block_exec"),
-#undef N
-};
-
-PANDA_EXPORT const char *panda_cb_name(panda_cb_type type)
-{
-    return (unsigned)type < PANDA_CB_LAST ? cb_names[type] : NULL;
-}
-
 /* The types the bare machine delivers.  The rest are accepted and fire
  * once the parts they describe (devices, record/replay, monitor) exist. */
 PANDA_EXPORT bool panda_cb_fires(panda_t *p, panda_cb_type type)
@@ -394,7 +333,7 @@ static panda_err check_args(panda_plugin *pl, panda_cb_type type, panda_cb cb)
     if ((unsigned)type >= PANDA_CB_LAST)
         return panda_set_error(pl->panda, PANDA_ERR_CALLBACK, "unknown callback type %d", (int)type);
     if (!cb.cbaddr)
-        return panda_set_error(pl->panda, PANDA_ERR_CALLBACK, "NULL function for %s", cb_names[type]);
+        return panda_set_error(pl->panda, PANDA_ERR_CALLBACK, "NULL function for %s", panda_cb_name(type));
     return PANDA_OK;
 }
 
@@ -417,7 +356,7 @@ PANDA_EXPORT panda_err panda_register_callback(panda_plugin *pl, panda_cb_type t
             if (p->running)
                 return panda_set_error(p, PANDA_ERR_STATE,
                     "cannot add a %s callback while the guest runs with no free slot; register it before run()",
-                    cb_names[type]);
+                    panda_cb_name(type));
             size_t cap = l->cap ? l->cap * 2 : 4;
             cb_entry *v = realloc(l->v, cap * sizeof(*v));
             if (!v) return PANDA_ERR_NOMEM;
@@ -443,7 +382,7 @@ static panda_err set_enabled(panda_plugin *pl, panda_cb_type type, panda_cb cb, 
     cb_entry *ent = find_entry(pl, type, cb);
     if (!ent)
         return panda_set_error(pl->panda, PANDA_ERR_CALLBACK, "no such %s callback registered",
-                               cb_names[type]);
+                               panda_cb_name(type));
     if (ent->enabled != enabled) {
         ent->enabled = enabled;
         if (enabled) pl->panda->cbs[type].live++;
@@ -470,7 +409,7 @@ PANDA_EXPORT panda_err panda_unregister_callback(panda_plugin *pl, panda_cb_type
     cb_entry *ent = find_entry(pl, type, cb);
     if (!ent)
         return panda_set_error(pl->panda, PANDA_ERR_CALLBACK, "no such %s callback registered",
-                               cb_names[type]);
+                               panda_cb_name(type));
     if (ent->enabled) pl->panda->cbs[type].live--;
     ent->cb.cbaddr = NULL;
     ent->enabled = false;

@@ -20,42 +20,6 @@ _Static_assert(offsetof(TranslationBlock, engine_tb) ==
  * so that runs are reproducible (2026-01-01T00:00:00Z). */
 #define DEFAULT_RTC_BASE 1767225600
 
-static const char *const error_names[PANDA_ERR_COUNT] = {
-    [PANDA_OK] = "success",
-    [PANDA_ERR_ARG] = "invalid argument",
-    [PANDA_ERR_NOMEM] = "out of memory",
-    [PANDA_ERR_OPTION] = "invalid option",
-    [PANDA_ERR_ARCH] = "wrong guest architecture",
-    [PANDA_ERR_UNSUPPORTED] = "not supported by this build",
-    [PANDA_ERR_STATE] = "not allowed in the current state",
-    [PANDA_ERR_UNMAPPED] = "guest memory not mapped",
-    [PANDA_ERR_MAP] = "invalid memory mapping",
-    [PANDA_ERR_REGISTER] = "unknown register",
-    [PANDA_ERR_CALLBACK] = "invalid callback",
-    [PANDA_ERR_GUEST_INSN] = "guest executed an invalid instruction",
-    [PANDA_ERR_GUEST_MEMORY] = "guest accessed unmapped or protected memory",
-    [PANDA_ERR_GUEST_EXCEPTION] = "unhandled guest CPU exception",
-    [PANDA_ERR_ENGINE] = "CPU engine error",
-    [PANDA_ERR_SNAPSHOT] = "bad snapshot",
-    [PANDA_ERR_RECORDING] = "bad recording",
-    [PANDA_ERR_DIVERGED] = "replay diverged",
-    [PANDA_ERR_IO] = "file error",
-};
-
-PANDA_EXPORT void panda_version(uint32_t *major, uint32_t *minor)
-{
-    if (major) *major = PANDA_API_MAJOR;
-    if (minor) *minor = PANDA_API_MINOR;
-}
-
-PANDA_EXPORT const char *panda_arch_name(void) { return panda_arch.name; }
-
-PANDA_EXPORT const char *panda_strerror(panda_err err)
-{
-    if ((unsigned)err >= PANDA_ERR_COUNT) return "unknown error code";
-    return error_names[err];
-}
-
 panda_err panda_set_error(panda_t *p, panda_err err, const char *fmt, ...)
 {
     va_list ap;

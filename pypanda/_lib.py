@@ -37,6 +37,7 @@ _PROTOTYPES = [
     ("panda_strerror", c_char_p, [c_int]),
     ("panda_cb_name", c_char_p, [c_int]),
     ("panda_create", panda_err, [c_int, POINTER(c_char_p), POINTER(panda_p), c_char_p, c_size_t]),
+    ("panda_options_help", c_size_t, [c_char_p, c_size_t]),
     ("panda_destroy", None, [panda_p]),
     ("panda_last_error", c_char_p, [panda_p]),
     ("panda_machine_name", c_char_p, [panda_p]),

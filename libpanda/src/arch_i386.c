@@ -1,18 +1,22 @@
 /* The i386 guest: 32-bit x86 on the engine's x86 target. */
-#include "internal.h"
+#include <string.h>
+
+#include "arch.h"
+#include "callbacks_dispatch.h"
 
 #include <unicorn/x86.h>
 
-const panda_arch_desc panda_arch = {
-    .name = "i386",
-    .uc_arch = UC_ARCH_X86,
-    .uc_mode = UC_MODE_32,
-    .pc_reg = UC_X86_REG_EIP,
-    .default_machine = "pc",
+/* QEMU's -cpu names for the models that can boot the reference kernel
+ * (it needs an i686 with cmov, cx8 and pae). */
+static const panda_cpu_model cpu_models[] = {
+    {"qemu32", UC_CPU_X86_QEMU32}, {"kvm32", UC_CPU_X86_KVM32},
+    {"pentium2", UC_CPU_X86_PENTIUM2}, {"pentium3", UC_CPU_X86_PENTIUM3},
+    {"coreduo", UC_CPU_X86_COREDUO}, {"core2duo", UC_CPU_X86_CORE2DUO},
+    {"n270", UC_CPU_X86_N270},
 };
 
 /* The first eight are in QEMU's R_EAX..R_EDI order, as PANDA numbers them. */
-const panda_reg_desc panda_regs[] = {
+static const panda_reg_desc regs[] = {
     {"EAX", UC_X86_REG_EAX}, {"ECX", UC_X86_REG_ECX},
     {"EDX", UC_X86_REG_EDX}, {"EBX", UC_X86_REG_EBX},
     {"ESP", UC_X86_REG_ESP}, {"EBP", UC_X86_REG_EBP},
@@ -29,4 +33,86 @@ const panda_reg_desc panda_regs[] = {
     {"BL", UC_X86_REG_BL}, {"AH", UC_X86_REG_AH}, {"CH", UC_X86_REG_CH},
     {"DH", UC_X86_REG_DH}, {"BH", UC_X86_REG_BH},
 };
-const int panda_nregs = sizeof(panda_regs) / sizeof(panda_regs[0]);
+
+/* x86 CPUID is PANDA's guest hypercall on this architecture. */
+static bool on_cpuid(uc_engine *uc, void *opaque)
+{
+    (void)uc;
+    return panda_dispatch_guest_hypercall(opaque);
+}
+
+static uc_err install_hypercall(uc_engine *uc, uc_hook *hook, panda_t *p)
+{
+    return uc_hook_add(uc, hook, UC_HOOK_INSN, (void *)on_cpuid, p, 1, 0, UC_X86_INS_CPUID);
+}
+
+static uint32_t port_in(uc_engine *uc, uint32_t port, int size, void *opaque)
+{
+    (void)uc;
+    arch_port_io *io = opaque;
+    return io->in(io->opaque, port & 0xffff, (unsigned)size);
+}
+
+static void port_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *opaque)
+{
+    arch_port_io *io = opaque;
+    /* the block ends after an OUT anyway (engine patch 0009) */
+    if (io->out(io->opaque, port & 0xffff, value, (unsigned)size)) uc_emu_stop(uc);
+}
+
+static uc_err install_port_io(uc_engine *uc, arch_port_io *io)
+{
+    uc_err e = uc_hook_add(uc, &io->hooks[0], UC_HOOK_INSN, (void *)port_in, io, 1, 0, UC_X86_INS_IN);
+    if (e) return e;
+    return uc_hook_add(uc, &io->hooks[1], UC_HOOK_INSN, (void *)port_out, io, 1, 0, UC_X86_INS_OUT);
+}
+
+static bool interrupts_enabled(uc_engine *uc)
+{
+    uint64_t eflags = 0;
+    if (uc_reg_read(uc, UC_X86_REG_EFLAGS, &eflags)) return false;
+    return eflags & 0x200;
+}
+
+static uc_err set_entry(uc_engine *uc, uint64_t pc)
+{
+    uint64_t eflags = 0x2;
+    uc_err e = uc_reg_write(uc, UC_X86_REG_EFLAGS, &eflags);
+    return e ? e : uc_reg_write(uc, UC_X86_REG_EIP, &pc);
+}
+
+#define CPUID_1_EDX_APIC (1u << 9)
+
+static void hide_local_apic(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t r[4])
+{
+    (void)opaque;
+    (void)subleaf;
+    if (leaf == 1) r[3] &= ~CPUID_1_EDX_APIC;
+}
+
+const panda_arch_desc panda_arch = {
+    .name = "i386",
+    .bits = 32,
+    .big_endian = false,
+    .uc_arch = UC_ARCH_X86,
+    .uc_mode = UC_MODE_32,
+    .pc_reg = UC_X86_REG_EIP,
+    .default_machine = "pc",
+    .hypercall = "cpuid",
+    .cpu_models = cpu_models,
+    .ncpu_models = sizeof(cpu_models) / sizeof(cpu_models[0]),
+    .regs = regs,
+    .nregs = sizeof(regs) / sizeof(regs[0]),
+    .install_hypercall = install_hypercall,
+    .install_port_io = install_port_io,
+    .interrupts_enabled = interrupts_enabled,
+    .set_entry = set_entry,
+    .hide_local_apic = hide_local_apic,
+};
+
+const panda_cpu_model *arch_cpu_model(const char *name)
+{
+    for (uint32_t i = 0; i < panda_arch.ncpu_models; i++)
+        if (!strcmp(panda_arch.cpu_models[i].name, name)) return &panda_arch.cpu_models[i];
+    return NULL;
+}

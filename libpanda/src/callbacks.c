@@ -12,8 +12,8 @@
 
 #include "internal.h"
 
-/* The types the bare machine delivers.  The rest are accepted and fire
- * once the parts they describe (devices, record/replay, monitor) exist. */
+/* The types the CPU delivers on every machine; the machine says which
+ * others fire (its devices, record/replay, the monitor). */
 PANDA_EXPORT bool panda_cb_fires(panda_t *p, panda_cb_type type)
 {
     switch (type) {
@@ -28,12 +28,9 @@ PANDA_EXPORT bool panda_cb_fires(panda_t *p, panda_cb_type type)
     case PANDA_CB_GUEST_HYPERCALL: case PANDA_CB_CPU_RESTORE_STATE:
     case PANDA_CB_ASID_CHANGED: case PANDA_CB_AFTER_MACHINE_INIT: case PANDA_CB_TOP_LOOP:
         return true;
-    case PANDA_CB_MONITOR: case PANDA_CB_BEFORE_LOADVM: case PANDA_CB_AFTER_LOADVM:
-    case PANDA_CB_REPLAY_SERIAL_RECEIVE: case PANDA_CB_REPLAY_SERIAL_READ:
-    case PANDA_CB_REPLAY_SERIAL_SEND: case PANDA_CB_REPLAY_SERIAL_WRITE:
-        return p && p->pc;
     default:
-        return false;
+        return p && (unsigned)type < PANDA_CB_LAST && p->mops->cb_fires &&
+               p->mops->cb_fires(p->machine, type);
     }
 }
 
@@ -155,7 +152,7 @@ static bool d_asid_changed(void *opaque, uint64_t old_asid, uint64_t new_asid)
     return block;
 }
 
-void panda_cb_replay_serial(panda_t *p, panda_cb_type type, uint64_t fifo, uint32_t port, uint8_t byte)
+void panda_dispatch_replay_serial(panda_t *p, panda_cb_type type, uint64_t fifo, uint32_t port, uint8_t byte)
 {
     switch (type) {
     case PANDA_CB_REPLAY_SERIAL_RECEIVE:
@@ -175,24 +172,41 @@ void panda_cb_replay_serial(panda_t *p, panda_cb_type type, uint64_t fifo, uint3
     }
 }
 
-void panda_run_before_loadvm(panda_t *p)
+void panda_dispatch_before_loadvm(panda_t *p)
 {
     FOR_EACH_CB(p, BEFORE_LOADVM, e) e->cb.before_loadvm();
 }
 
-void panda_run_after_loadvm(panda_t *p)
+void panda_dispatch_after_loadvm(panda_t *p)
 {
     FOR_EACH_CB(p, AFTER_LOADVM, e) e->cb.after_loadvm(&p->cpu);
 }
 
-void panda_run_top_loop(panda_t *p)
+void panda_dispatch_top_loop(panda_t *p)
 {
     FOR_EACH_CB(p, TOP_LOOP, e) e->cb.top_loop(&p->cpu);
 }
 
-void panda_run_after_machine_init(panda_t *p)
+void panda_dispatch_after_machine_init(panda_t *p)
 {
     FOR_EACH_CB(p, AFTER_MACHINE_INIT, e) e->cb.after_machine_init(&p->cpu);
+}
+
+bool panda_dispatch_guest_hypercall(panda_t *p)
+{
+    bool handled = false;
+    FOR_EACH_CB(p, GUEST_HYPERCALL, e) handled |= e->cb.guest_hypercall(&p->cpu);
+    return handled;
+}
+
+bool panda_dispatch_monitor(panda_t *p, Monitor *mon, const char *cmd)
+{
+    bool any = false;
+    FOR_EACH_CB(p, MONITOR, e) {
+        any = true;
+        e->cb.monitor(mon, cmd);
+    }
+    return any;
 }
 
 /* ---- keeping the engine's hooks in step with the registry -------------- */
@@ -221,7 +235,7 @@ void panda_update_engine_hooks(panda_t *p)
     if (HAS(p, CPU_RESTORE_STATE)) h.cpu_restore_state = d_cpu_restore_state;
     if (HAS(p, ASID_CHANGED)) h.asid_changed = d_asid_changed;
     if (p->memcb_enabled && any_mem_cb(p)) h.mem_access = d_mem_access;
-    pc_engine_hooks(p, &h);
+    if (p->mops && p->mops->engine_hooks) p->mops->engine_hooks(p->machine, &h);
 
     /* Translation depends on these: existing blocks must be retranslated. */
     bool retranslate = (h.insn_translate != NULL) != (p->cur_hooks.insn_translate != NULL) ||
@@ -247,14 +261,16 @@ PANDA_EXPORT void panda_disable_tb_chaining(panda_t *p) { p->chaining_wanted = f
  * registered while the guest runs seldom need the array to move. */
 #define INITIAL_SLOTS 8
 
-void panda_callbacks_init(panda_t *p)
+panda_err panda_callbacks_init(panda_t *p)
 {
     for (int t = 0; t < PANDA_CB_LAST; t++) {
         p->cbs[t].v = calloc(INITIAL_SLOTS, sizeof(cb_entry));
-        p->cbs[t].cap = p->cbs[t].v ? INITIAL_SLOTS : 0;
+        if (!p->cbs[t].v) return err_nomem(&p->err, "the callback registry");
+        p->cbs[t].cap = INITIAL_SLOTS;
     }
     p->cur_chaining = true;
     panda_update_engine_hooks(p);
+    return PANDA_OK;
 }
 
 void panda_callbacks_free(panda_t *p)
@@ -267,9 +283,11 @@ void panda_callbacks_free(panda_t *p)
 
 PANDA_EXPORT panda_err panda_plugin_create(panda_t *p, const char *name, panda_plugin **out)
 {
-    if (!p || !name || !out) return PANDA_ERR_ARG;
+    if (!p) return PANDA_ERR_ARG;
+    if (!name || !out)
+        return panda_set_error(p, PANDA_ERR_ARG, "panda_plugin_create: NULL %s", name ? "out" : "name");
     panda_plugin *pl = calloc(1, sizeof(*pl));
-    if (!pl) return PANDA_ERR_NOMEM;
+    if (!pl) return err_nomem(&p->err, "a plugin");
     pl->panda = p;
     snprintf(pl->name, sizeof(pl->name), "%s", name);
     pl->next = p->plugins;
@@ -281,7 +299,8 @@ PANDA_EXPORT panda_err panda_plugin_create(panda_t *p, const char *name, panda_p
 PANDA_EXPORT panda_err panda_load_external_plugin(panda_t *p, const char *name,
                                                   panda_plugin_init_fn init, panda_plugin **out)
 {
-    if (!init) return PANDA_ERR_ARG;
+    if (!p) return PANDA_ERR_ARG;
+    if (!init) return panda_set_error(p, PANDA_ERR_ARG, "plugin '%s': NULL init function", name ? name : "?");
     panda_plugin *pl;
     panda_err e = panda_plugin_create(p, name, &pl);
     if (e) return e;
@@ -295,6 +314,7 @@ PANDA_EXPORT panda_err panda_load_external_plugin(panda_t *p, const char *name,
 
 PANDA_EXPORT void panda_unregister_callbacks(panda_plugin *pl)
 {
+    if (!pl) return;
     panda_t *p = pl->panda;
     for (int t = 0; t < PANDA_CB_LAST; t++) {
         cb_list *l = &p->cbs[t];
@@ -329,7 +349,7 @@ static cb_entry *find_entry(panda_plugin *pl, panda_cb_type type, panda_cb cb)
 
 static panda_err check_args(panda_plugin *pl, panda_cb_type type, panda_cb cb)
 {
-    if (!pl) return PANDA_ERR_ARG;
+    if (!pl) return PANDA_ERR_ARG; /* no instance to hold a message */
     if ((unsigned)type >= PANDA_CB_LAST)
         return panda_set_error(pl->panda, PANDA_ERR_CALLBACK, "unknown callback type %d", (int)type);
     if (!cb.cbaddr)
@@ -359,7 +379,7 @@ PANDA_EXPORT panda_err panda_register_callback(panda_plugin *pl, panda_cb_type t
                     panda_cb_name(type));
             size_t cap = l->cap ? l->cap * 2 : 4;
             cb_entry *v = realloc(l->v, cap * sizeof(*v));
-            if (!v) return PANDA_ERR_NOMEM;
+            if (!v) return err_nomem(&p->err, "a callback slot");
             l->v = v;
             l->cap = cap;
         }

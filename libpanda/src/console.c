@@ -122,15 +122,15 @@ void console_wake(panda_console *c)
 PANDA_EXPORT panda_err panda_serial_write(panda_t *p, const void *buf, size_t len)
 {
     if (!p || (!buf && len)) return PANDA_ERR_ARG;
-    if (!p->pc)
+    if (p->nchannels == 0)
         return panda_set_error(p, PANDA_ERR_UNSUPPORTED,
-                               "the %s machine has no serial port", p->machine);
+                               "the %s machine has no serial port", p->mops->name);
     panda_console *c = &p->console;
     pthread_mutex_lock(&c->lock);
     bool ok = append(&c->in, &c->in_len, &c->in_cap, buf, len);
     pthread_cond_broadcast(&c->changed);
     pthread_mutex_unlock(&c->lock);
-    if (!ok) return PANDA_ERR_NOMEM;
+    if (!ok) return err_nomem(&p->err, "console input");
     return PANDA_OK; /* the run loop takes it between slices */
 }
 
@@ -164,6 +164,7 @@ PANDA_EXPORT size_t panda_serial_wait(panda_t *p, int timeout_ms)
 
 PANDA_EXPORT uint64_t panda_serial_output_total(panda_t *p)
 {
+    if (!p) return 0;
     panda_console *c = &p->console;
     pthread_mutex_lock(&c->lock);
     uint64_t n = c->out_total;
@@ -173,6 +174,7 @@ PANDA_EXPORT uint64_t panda_serial_output_total(panda_t *p)
 
 PANDA_EXPORT uint64_t panda_serial_output_icount(panda_t *p)
 {
+    if (!p) return 0;
     panda_console *c = &p->console;
     pthread_mutex_lock(&c->lock);
     uint64_t n = c->last_out_icount;

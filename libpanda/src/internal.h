@@ -1,4 +1,25 @@
-/* libpanda internals: one panda_t holds all state of an instance. */
+/*
+ * libpanda internals: one panda_t holds all state of an instance.
+ *
+ * The sources are layered; each calls only the layers below it (a test
+ * derives the call graph from the object files and fails on any cycle):
+ *
+ *   base/        errors, files, hashing, option values
+ *   abi.c        the library's version and the names of its codes
+ *   console.c    bytes between the guest's serial port and the host
+ *   runctl.c     stop, restart and flush requests (any thread)
+ *   callbacks.c  the callback registry and its dispatchers
+ *   arch_<a>.c   the guest architecture (arch.h)
+ *   memory.c     guest memory and registers as the host sees them
+ *   boot_linux.c loading a Linux kernel for direct boot
+ *   machine_*.c  the machines (machine.h), over libpanda/devices
+ *   machines.c   the table of machines
+ *   snapshot.c   the whole machine as bytes
+ *   rr.c         outside input: live, recorded, replayed
+ *   monitor.c    text commands from any thread
+ *   options.c    the command-line option table
+ *   core.c       instances, the run loop, the API's entry points
+ */
 #ifndef LIBPANDA_INTERNAL_H
 #define LIBPANDA_INTERNAL_H
 
@@ -9,26 +30,27 @@
 #include <unicorn/panda_hooks.h>
 
 #include "panda/panda.h"
+#include "base/base.h"
+#include "arch.h"
+#include "machine.h"
 
-/* What a libpanda_<arch>.so is built for (arch_<name>.c). */
-typedef struct panda_arch_desc {
-    const char *name;          /* "i386" */
-    uc_arch uc_arch;
-    uc_mode uc_mode;
-    int pc_reg;                /* uc register id of the program counter */
-    const char *default_machine;
-} panda_arch_desc;
+/* ---- options (options.c) --------------------------------------------------- */
 
-extern const panda_arch_desc panda_arch;
+typedef struct panda_config {
+    uint64_t ram_size;
+    char machine[32];
+    char *kernel, *initrd, *append;
+    int64_t rtc_base;              /* seconds since 1970 at virtual time 0 */
+    const panda_cpu_model *cpu;    /* NULL: the machine's default */
+    bool serial_stdio;
+    bool no_reboot;
+} panda_config;
 
-/* Register table (arch_<name>.c). */
-typedef struct panda_reg_desc {
-    const char *name;
-    int uc_id;
-} panda_reg_desc;
+/* Fill c from QEMU-style options; c must hold the defaults. */
+panda_err options_parse(panda_config *c, panda_errbuf *e, int argc, const char *const *argv);
+void options_free(panda_config *c);
 
-extern const panda_reg_desc panda_regs[];
-extern const int panda_nregs;
+/* ---- callbacks (callbacks.c) ---------------------------------------------- */
 
 typedef struct cb_entry {
     panda_plugin *plugin;
@@ -48,8 +70,15 @@ struct panda_plugin {
     panda_plugin *next;
 };
 
-/* Bytes between the guest's serial port and the host (console.c); the
- * only state shared with other threads, so it has its own lock. */
+panda_err panda_callbacks_init(panda_t *p);
+void panda_callbacks_free(panda_t *p);
+void panda_update_engine_hooks(panda_t *p);
+#include "callbacks_dispatch.h"
+
+/* ---- console (console.c) ---------------------------------------------------- */
+
+/* Bytes between the guest's serial port and the host; the only state
+ * shared with other threads, so it has its own lock. */
 typedef struct panda_console {
     pthread_mutex_t lock;
     pthread_cond_t changed;
@@ -62,139 +91,6 @@ typedef struct panda_console {
     bool echo_stdout;     /* -serial stdio */
 } panda_console;
 
-typedef struct pc_machine pc_machine;
-typedef struct panda_rr panda_rr;
-struct panda_snapshot;
-
-/* A monitor command waiting for the emulation thread (monitor.c); the
- * Monitor that PANDA's monitor callbacks receive. */
-typedef struct Monitor panda_monitor_req;
-
-struct panda {
-    uc_engine *uc;
-    CPUState cpu;
-    char machine[32];
-    uint64_t ram_size;
-    uint64_t mapped_bytes;
-
-    /* options of the pc machine */
-    char *kernel, *initrd, *append;
-    int64_t rtc_base;        /* seconds since 1970 at virtual time 0 */
-    int cpu_model;           /* UC_CPU_X86_* */
-    bool no_reboot;
-    pc_machine *pc;          /* NULL on the bare machine */
-    panda_console console;
-    panda_rr *rr;                       /* recording or replaying (rr.c) */
-    struct panda_snapshot *snapshots;   /* named, in memory (snapshot.c) */
-
-    /* monitor commands from other threads, served between slices */
-    pthread_mutex_t monitor_lock;
-    pthread_cond_t monitor_cond;
-    panda_monitor_req *monitor_queue;
-    bool paused;             /* monitor "stop" */
-
-    cb_list cbs[PANDA_CB_LAST];
-    panda_plugin *plugins;
-    uc_hook cpuid_hook;
-
-    bool memcb_enabled;
-    bool chaining_wanted;    /* what the user asked for */
-    bool cur_chaining;       /* what the engine does */
-    uc_panda_hooks cur_hooks;
-    bool machine_initialized;
-    atomic_bool running;     /* read by other threads (console, monitor) */
-    bool halted;
-    bool pc_finished;        /* the guest powered off, reset or died */
-    bool replay_finished;    /* the last run ended at its recording's end */
-    bool replay_abandoned;   /* panda_replay_end() during the run */
-    bool flush_pending;      /* drop translated code before the next slice */
-    atomic_bool stop_requested;
-    atomic_bool restart_requested; /* stop only to apply flush_pending */
-
-    char error[512];
-};
-
-panda_err panda_set_error(panda_t *p, panda_err err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* callbacks.c */
-void panda_callbacks_init(panda_t *p);
-void panda_callbacks_free(panda_t *p);
-void panda_update_engine_hooks(panda_t *p);
-void panda_run_top_loop(panda_t *p);
-void panda_run_after_machine_init(panda_t *p);
-/* The machine's own engine hooks (interrupt acknowledge, TSC, CPUID). */
-void pc_engine_hooks(panda_t *p, uc_panda_hooks *h);
-
-/* Ask the running engine to return so that state can change safely. */
-void panda_request_restart(panda_t *p);
-
-/* The run loop's view of a machine (core.c drives, the machine answers). */
-typedef enum slice_result {
-    SLICE_CONTINUE,       /* run the next slice */
-    SLICE_GUEST_OFF,      /* the guest powered off or halted for good */
-    SLICE_GUEST_RESET,    /* the guest asked for a reset (-no-reboot: end) */
-    SLICE_REPLAY_DONE,    /* the replay reached the end of its recording (the
-                           * guest may have stopped there: see stop_reason) */
-    SLICE_ERROR,          /* p->error says what (e.g. the replay diverged) */
-} slice_result;
-
-/* machine_pc.c */
-panda_err pc_create(panda_t *p);
-void pc_destroy(panda_t *p);
-/* Before a slice: devices catch up, input enters; *budget is how many
- * instructions the slice may run. */
-slice_result pc_before_slice(panda_t *p, uint64_t *budget);
-slice_result pc_after_slice(panda_t *p);
-uint64_t pc_vtime(panda_t *p);
-const char *pc_stop_reason(panda_t *p);
-
-/* machine_pc.c: what snapshots need */
-uint8_t *pc_ram(panda_t *p);
-uint64_t pc_idle_ns(panda_t *p);
-void pc_loaded(panda_t *p, uint64_t idle_ns);
-size_t pc_devices_state_size(panda_t *p);
-void pc_devices_save(panda_t *p, uint8_t *buf);
-void pc_devices_load(panda_t *p, const uint8_t *buf);
-
-/* snapshot.c */
-uint64_t panda_fnv1a(const void *data, size_t len);
-panda_err snapshot_take(panda_t *p, uint8_t **out, size_t *len);
-panda_err snapshot_restore(panda_t *p, const uint8_t *data, size_t len, const char *what);
-panda_err snapshot_write_file(panda_t *p, const char *path, const uint8_t *data, size_t len);
-panda_err panda_read_file(panda_t *p, const char *path, uint8_t **data, size_t *len);
-panda_err snapshot_save_named(panda_t *p, const char *name);
-panda_err snapshot_load_named(panda_t *p, const char *name);
-panda_err snapshot_delete_named(panda_t *p, const char *name);
-panda_err snapshot_save_file(panda_t *p, const char *path);
-panda_err snapshot_load_file(panda_t *p, const char *path);
-void snapshots_free(panda_t *p);
-
-/* rr.c */
-enum { RR_OFF = 0, RR_RECORD, RR_REPLAY };
-enum { RR_NONE, RR_FED, RR_DONE, RR_DIVERGED };
-#define RR_MAX_FEED 64
-int rr_mode(panda_t *p);
-panda_err rr_record_begin(panda_t *p, const char *name);
-panda_err rr_record_end(panda_t *p);
-void rr_record_serial(panda_t *p, const uint8_t *data, size_t len);
-panda_err rr_replay_begin(panda_t *p, const char *name);
-void rr_replay_end(panda_t *p);
-uint64_t rr_budget(panda_t *p, uint64_t budget);
-int rr_replay_step(panda_t *p, uint8_t *buf, size_t *len);
-bool rr_event_due_at(panda_t *p, uint64_t icount, uint64_t *vtime);
-double rr_progress(panda_t *p);
-
-/* callbacks.c: dispatch for machine events */
-void panda_cb_replay_serial(panda_t *p, panda_cb_type type, uint64_t fifo, uint32_t port, uint8_t byte);
-void panda_run_before_loadvm(panda_t *p);
-void panda_run_after_loadvm(panda_t *p);
-
-/* linux_boot.c: load a bzImage (and initrd) for the 32-bit boot protocol
- * and point the CPU at it. */
-panda_err linux_boot_load(panda_t *p);
-
-/* console.c */
 void console_init(panda_console *c);
 void console_free(panda_console *c);
 void console_guest_output(panda_console *c, uint8_t byte, uint64_t icount);
@@ -205,7 +101,134 @@ bool console_has_input(panda_console *c);
 bool console_wait_input(panda_console *c, int timeout_ms);
 void console_wake(panda_console *c);
 
-/* monitor.c */
+/* ---- input channels: outside input into a device ------------------------------ */
+
+/* The kinds a recording's events name (rr.c); a channel is one device's
+ * input of a kind, numbered by index within its kind. */
+enum { PANDA_INPUT_SERIAL = 1, PANDA_INPUT_KINDS };
+
+typedef struct panda_input_channel {
+    uint8_t kind, index;
+    const char *name;            /* "com1" */
+    /* the device side: how much it takes now, and taking it (returns how
+     * many bytes it accepted) */
+    size_t (*room)(void *dev);
+    size_t (*deliver)(void *dev, const uint8_t *data, size_t len);
+    void *dev;
+    /* where live input comes from */
+    panda_console *source;
+} panda_input_channel;
+
+#define PANDA_MAX_CHANNELS 8
+
+/* ---- record/replay (rr.c) -------------------------------------------------- */
+
+enum { RR_OFF = 0, RR_RECORD, RR_REPLAY };
+typedef struct panda_rr panda_rr;
+
+/* ---- monitor (monitor.c) --------------------------------------------------- */
+
+/* A monitor command waiting for the emulation thread; the Monitor that
+ * PANDA's monitor callbacks receive. */
+typedef struct Monitor panda_monitor_req;
+
+/* ---- the instance ---------------------------------------------------------- */
+
+struct panda_snapshot;
+
+struct panda {
+    uc_engine *uc;
+    CPUState cpu;
+    panda_errbuf err;
+    panda_config cfg;
+    const panda_machine_ops *mops;
+    panda_machine *machine;
+    uint64_t mapped_bytes;   /* RAM the engine maps (machine's or map_memory's) */
+
+    panda_console console;
+    panda_input_channel *channels[PANDA_MAX_CHANNELS];
+    size_t nchannels;
+    panda_rr *rr;                       /* recording or replaying (rr.c) */
+    int rr_mode;                        /* RR_OFF, RR_RECORD, RR_REPLAY */
+    struct panda_snapshot *snapshots;   /* named, in memory (snapshot.c) */
+
+    /* monitor commands from other threads, served between slices */
+    pthread_mutex_t monitor_lock;
+    pthread_cond_t monitor_cond;
+    panda_monitor_req *monitor_queue;
+    bool paused;             /* monitor "stop" */
+
+    cb_list cbs[PANDA_CB_LAST];
+    panda_plugin *plugins;
+    uc_hook hypercall_hook;
+
+    bool memcb_enabled;
+    bool chaining_wanted;    /* what the user asked for */
+    bool cur_chaining;       /* what the engine does */
+    uc_panda_hooks cur_hooks;
+    bool machine_initialized;
+    atomic_bool running;     /* read by other threads (console, monitor) */
+    bool halted;
+    bool finished;           /* the guest powered off, reset or died */
+    bool replay_finished;    /* the last run ended at its recording's end */
+    bool replay_abandoned;   /* panda_replay_end() during the run */
+    bool flush_pending;      /* drop translated code before the next slice */
+    atomic_bool stop_requested;
+    atomic_bool restart_requested; /* stop only to apply flush_pending */
+    int idle_slices;         /* idle slices in a row with no input (run loop) */
+};
+
+#define panda_set_error(p, code, ...) err_set(&(p)->err, (code), __VA_ARGS__)
+
+/* A machine's input channel joins the instance (at most PANDA_MAX_CHANNELS). */
+panda_err panda_add_channel(panda_t *p, panda_input_channel *ch);
+
+/* ---- run control (runctl.c) ------------------------------------------------ */
+
+/* Ask the running engine to return so that state can change safely. */
+void panda_request_restart(panda_t *p);
+
+/* ---- snapshots (snapshot.c) ------------------------------------------------ */
+
+panda_err snapshot_take(panda_t *p, uint8_t **out, size_t *len);
+panda_err snapshot_restore(panda_t *p, const uint8_t *data, size_t len, const char *what);
+panda_err snapshot_save_named(panda_t *p, const char *name);
+panda_err snapshot_load_named(panda_t *p, const char *name);
+panda_err snapshot_delete_named(panda_t *p, const char *name);
+panda_err snapshot_save_file(panda_t *p, const char *path);
+panda_err snapshot_load_file(panda_t *p, const char *path);
+void snapshots_free(panda_t *p);
+
+/* ---- record/replay (rr.c) -------------------------------------------------- */
+
+typedef enum rr_feed_result {
+    RR_NONE,              /* nothing due now */
+    RR_FED,               /* input went in */
+    RR_DONE,              /* the recording ends here */
+    RR_DIVERGED,          /* the guest is not where the recording was (error set) */
+} rr_feed_result;
+
+panda_err rr_record_begin(panda_t *p, const char *name);
+panda_err rr_record_end(panda_t *p);
+panda_err rr_replay_begin(panda_t *p, const char *name);
+void rr_replay_end(panda_t *p);
+/* Between slices, live: move outside input into the devices that have room
+ * (recording it when recording). */
+void rr_pump_live(panda_t *p);
+/* Between slices, replaying: feed the events due now. */
+rr_feed_result rr_feed(panda_t *p);
+/* Instructions the next slice may run before the next event (replay). */
+uint64_t rr_budget(panda_t *p, uint64_t budget);
+/* Has the replay an event due at this instruction count, waiting only on
+ * virtual time (the guest is idle)?  *vtime: when. */
+bool rr_event_due_at(panda_t *p, uint64_t icount, uint64_t *vtime);
+double rr_progress(panda_t *p);
+/* Is live input waiting on any channel (or wait up to ms for some)? */
+bool rr_live_input_pending(panda_t *p);
+void rr_wait_live_input(panda_t *p, int ms);
+
+/* ---- monitor (monitor.c) --------------------------------------------------- */
+
 void monitor_init(panda_t *p);
 void monitor_free(panda_t *p);
 /* Serve queued monitor commands (emulation thread, between slices). */

@@ -1,5 +1,5 @@
 /*
- * The pc machine: an i386 CPU, RAM, and the legacy PC devices Linux needs
+ * The pc machine: an x86 CPU, RAM, and the legacy PC devices Linux needs
  * (libpanda/devices/), booted directly into a Linux kernel.
  *
  * Time is virtual: one guest instruction is one nanosecond, plus the time
@@ -7,10 +7,11 @@
  * PIT and RTC derive from it, so a run depends only on its outside inputs
  * (serial bytes typed, the RTC start time), never on the host's speed.
  *
- * A run is a series of slices.  Before each, devices catch up with virtual
- * time and the slice's instruction budget ends at the next timer deadline;
- * a port write that may move a deadline ends the slice early.  When the
- * CPU halts with interrupts enabled, the clock jumps to the next deadline.
+ * Before each slice the devices catch up with virtual time and the slice's
+ * instruction budget ends at the next timer deadline; a port write that
+ * may move a deadline ends the slice early.  When the CPU halts with
+ * interrupts enabled the machine is idle, and the run loop skips the clock
+ * to the next deadline (or waits for outside input).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,30 +19,43 @@
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "boot_linux.h"
 
-#include <unicorn/x86.h>
+#include "bus.h"
+#include "i8042.h"
+#include "mc146818.h"
+#include "pci_absent.h"
+#include "pic8259.h"
+#include "pit8254.h"
+#include "port80.h"
+#include "uart16550.h"
 
-#include "../devices/bus.h"
-#include "../devices/i8042.h"
-#include "../devices/mc146818.h"
-#include "../devices/pci_absent.h"
-#include "../devices/pic8259.h"
-#include "../devices/pit8254.h"
-#include "../devices/port80.h"
-#include "../devices/uart16550.h"
+/* TEMPORARY until the device headers declare them */
+extern const panda_device_ops pic8259_ops, pit8254_ops, mc146818_ops, uart16550_ops, i8042_ops,
+    pci_absent_ops;
 
 #define COM1 0x3f8
 /* Slices never exceed this, so host input is seen at least this often
  * (in guest instructions = virtual ns). */
 #define MAX_SLICE 4000000ull
-/* After this many idle slices in a row with no input, the guest is
- * waiting for the outside world: pace it with the wall clock. */
-#define IDLE_SLICES_BEFORE_WAIT 25
-#define IDLE_WAIT_MS 1
+#define MAX_DEVICES 16
 
-#define CPUID_1_EDX_APIC (1u << 9)
+/*
+ * Devices that need nothing but their ports, one line each:
+ * X(type, instance name, first port, number of ports).  A device file
+ * defines type_new(void), type_device(type *) and type_ops.
+ */
+#define PC_PORT_DEVICES(X) \
+    X(port80, "port80", 0x80, 1)
 
-struct pc_machine {
+#define DECLARE_PORT_DEVICE(type, name, base, len) \
+    typedef struct type type;                      \
+    type *type##_new(void);                        \
+    bus_device type##_device(type *dev);           \
+    extern const panda_device_ops type##_ops;
+PC_PORT_DEVICES(DECLARE_PORT_DEVICE)
+
+struct panda_machine {
     panda_t *p;
     io_bus bus;
     pic8259 *pic;
@@ -50,105 +64,97 @@ struct pc_machine {
     uart16550 *uart;
     i8042 *kbc;
     pci_absent *pci;
-    port80 *p80;
-    uc_hook in_hook, out_hook;
+    panda_device devices[MAX_DEVICES];   /* in a fixed order: snapshots */
+    size_t ndevices;
+    panda_input_channel com1;
+    arch_port_io port_io;
     uint8_t *ram;                 /* guest-physical 0 .. ram_size */
+    uint64_t ram_size;
     uint64_t idle_ns;             /* virtual time skipped while halted */
     uint64_t max_slice;
     uint64_t open_bus_reads, open_bus_writes; /* unmapped physical memory */
-    int idle_slices;
     bool reset_requested;
     char stop_reason[128];
 };
 
-uint64_t pc_vtime(panda_t *p)
+typedef struct panda_machine pc_machine;
+
+static uint64_t pc_vtime(pc_machine *pc)
 {
-    return uc_panda_icount(p->uc) + p->pc->idle_ns;
+    return uc_panda_icount(pc->p->uc) + pc->idle_ns;
 }
 
 static panda_vtime vtime_cb(void *opaque) { return pc_vtime(opaque); }
 
-static uint64_t tsc_cb(void *opaque) { return pc_vtime(opaque); }
+/* The engine's hooks all receive the instance (callbacks.c). */
+static uint64_t tsc_cb(void *opaque)
+{
+    panda_t *p = opaque;
+    return pc_vtime(p->machine);
+}
 
 static void cpu_intr(void *opaque, int line, int level)
 {
     (void)line;
-    panda_t *p = opaque;
-    uc_panda_set_irq(p->uc, level != 0);
+    pc_machine *pc = opaque;
+    uc_panda_set_irq(pc->p->uc, level != 0);
 }
 
 static int irq_ack(void *opaque)
 {
     panda_t *p = opaque;
-    return pic8259_intack(p->pc->pic);
-}
-
-/* The CPU models advertise a local APIC; this machine has none, and Linux
- * must not look for one. */
-static void cpuid_filter(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
-{
-    (void)opaque;
-    (void)subleaf;
-    if (leaf == 1) regs[3] &= ~CPUID_1_EDX_APIC;
+    return pic8259_intack(p->machine->pic);
 }
 
 static void kbc_reset(void *opaque)
 {
-    panda_t *p = opaque;
-    p->pc->reset_requested = true;
-    uc_emu_stop(p->uc);
+    pc_machine *pc = opaque;
+    pc->reset_requested = true;
+    uc_emu_stop(pc->p->uc);
 }
 
 static void uart_tx(void *opaque, uint8_t byte)
 {
-    panda_t *p = opaque;
-    console_guest_output(&p->console, byte, uc_panda_icount(p->uc));
-}
-
-/* Move typed bytes into the UART's receive FIFO as far as it has room.
- * Input enters only here, between slices, so a recording can say exactly
- * where; in replay the host's typing is ignored and the log feeds. */
-static void feed_uart(pc_machine *pc)
-{
-    uint8_t buf[16];
-    if (rr_mode(pc->p) == RR_REPLAY) return;
-    size_t room = uart16550_rx_room(pc->uart);
-    if (room == 0) return;
-    if (room > sizeof(buf)) room = sizeof(buf);
-    size_t n = console_take_input(&pc->p->console, buf, room);
-    if (n) {
-        rr_record_serial(pc->p, buf, n);
-        uart16550_receive(pc->uart, buf, n);
-    }
+    pc_machine *pc = opaque;
+    console_guest_output(&pc->p->console, byte, uc_panda_icount(pc->p->uc));
 }
 
 /* PANDA's replay_serial_* callbacks: COM1's base port stands for its FIFO. */
 static void uart_rx_push(void *opaque, uint8_t byte)
 {
-    panda_t *p = opaque;
-    if (rr_mode(p) == RR_REPLAY) panda_cb_replay_serial(p, PANDA_CB_REPLAY_SERIAL_RECEIVE, COM1, 0, byte);
+    pc_machine *pc = opaque;
+    if (pc->p->rr_mode == RR_REPLAY)
+        panda_dispatch_replay_serial(pc->p, PANDA_CB_REPLAY_SERIAL_RECEIVE, COM1, 0, byte);
 }
 
 static void uart_rx_read(void *opaque, uint32_t port, uint8_t byte)
 {
-    panda_t *p = opaque;
-    if (rr_mode(p) == RR_REPLAY) panda_cb_replay_serial(p, PANDA_CB_REPLAY_SERIAL_READ, COM1, port, byte);
+    pc_machine *pc = opaque;
+    if (pc->p->rr_mode == RR_REPLAY)
+        panda_dispatch_replay_serial(pc->p, PANDA_CB_REPLAY_SERIAL_READ, COM1, port, byte);
 }
 
 static void uart_tx_write(void *opaque, uint32_t port, uint8_t byte)
 {
-    panda_t *p = opaque;
-    if (rr_mode(p) != RR_REPLAY) return;
-    panda_cb_replay_serial(p, PANDA_CB_REPLAY_SERIAL_WRITE, COM1, port, byte);
+    pc_machine *pc = opaque;
+    if (pc->p->rr_mode != RR_REPLAY) return;
+    panda_dispatch_replay_serial(pc->p, PANDA_CB_REPLAY_SERIAL_WRITE, COM1, port, byte);
     /* the byte leaves at once: no transmit delay is modelled */
-    panda_cb_replay_serial(p, PANDA_CB_REPLAY_SERIAL_SEND, COM1, 0, byte);
+    panda_dispatch_replay_serial(pc->p, PANDA_CB_REPLAY_SERIAL_SEND, COM1, 0, byte);
 }
 
-static uint32_t port_in(uc_engine *uc, uint32_t port, int size, void *opaque)
+/* COM1 as an input channel: the console types into its receive FIFO. */
+static size_t com1_room(void *dev) { return uart16550_rx_room(dev); }
+
+static size_t com1_deliver(void *dev, const uint8_t *data, size_t len)
 {
-    (void)uc;
-    panda_t *p = opaque;
-    return io_bus_read(&p->pc->bus, port & 0xffff, (unsigned)size);
+    return uart16550_receive(dev, data, len);
+}
+
+static uint32_t port_in(void *opaque, uint32_t port, unsigned size)
+{
+    pc_machine *pc = opaque;
+    return io_bus_read(&pc->bus, port, size);
 }
 
 /* Writes that can move a timer deadline: the PIT (channel 0 drives IRQ0)
@@ -159,13 +165,12 @@ static bool moves_deadline(uint32_t port)
     return (port >= 0x40 && port <= 0x43) || port == 0x71;
 }
 
-static void port_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *opaque)
+static bool port_out(void *opaque, uint32_t port, uint32_t value, unsigned size)
 {
-    panda_t *p = opaque;
-    io_bus_write(&p->pc->bus, port & 0xffff, value, (unsigned)size);
-    /* a timer was reprogrammed: end the slice (the block ends after this
-     * OUT anyway) so its budget is computed again */
-    if (moves_deadline(port & 0xffff)) uc_emu_stop(uc);
+    pc_machine *pc = opaque;
+    io_bus_write(&pc->bus, port, value, size);
+    /* a timer was reprogrammed: the slice's budget must be computed again */
+    return moves_deadline(port);
 }
 
 static uint64_t open_bus_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
@@ -188,276 +193,278 @@ static void open_bus_write(uc_engine *uc, uint64_t offset, unsigned size, uint64
     pc->open_bus_writes++;
 }
 
-static int add(pc_machine *pc, uint32_t base, uint32_t len, bus_device dev)
+/* A device joins the machine: on the port bus (if len) and in the list
+ * snapshots and the clock walk. */
+static panda_err attach(pc_machine *pc, const panda_device_ops *ops, void *dev, const char *name,
+                        uint32_t base, uint32_t len, bus_device port)
 {
-    return io_bus_add(&pc->bus, base, len, dev);
+    panda_t *p = pc->p;
+    if (!dev) return err_nomem(&p->err, name);
+    if (pc->ndevices == MAX_DEVICES) {
+        ops->free(dev);
+        return panda_set_error(p, PANDA_ERR_ENGINE, "the pc machine holds at most %d devices", MAX_DEVICES);
+    }
+    panda_device *d = &pc->devices[pc->ndevices++];
+    d->ops = ops;
+    d->dev = dev;
+    snprintf(d->name, sizeof(d->name), "%s", name);
+    if (len && io_bus_add(&pc->bus, base, len, port))
+        return panda_set_error(p, PANDA_ERR_ENGINE, "%s: ports 0x%x..0x%x overlap another device's",
+                               name, base, base + len - 1);
+    return PANDA_OK;
 }
 
-panda_err pc_create(panda_t *p)
+/* A device with a second port range (the PIC's slave and ELCR, the i8042's
+ * status port, ...). */
+static panda_err more_ports(pc_machine *pc, const char *name, uint32_t base, uint32_t len,
+                            bus_device port)
 {
-    if (!p->kernel)
+    if (io_bus_add(&pc->bus, base, len, port))
+        return panda_set_error(pc->p, PANDA_ERR_ENGINE, "%s: ports 0x%x..0x%x overlap another device's",
+                               name, base, base + len - 1);
+    return PANDA_OK;
+}
+
+static panda_err add_devices(pc_machine *pc)
+{
+    panda_t *p = pc->p;
+    panda_err e;
+    io_bus_init(&pc->bus);
+    pc->pic = pic8259_new((irq_line){cpu_intr, pc, 0});
+    if ((e = attach(pc, &pic8259_ops, pc->pic, "pic", 0x20, 2, pic8259_master_device(pc->pic))) ||
+        (e = more_ports(pc, "pic", 0xa0, 2, pic8259_slave_device(pc->pic))) ||
+        (e = more_ports(pc, "pic", 0x4d0, 2, pic8259_elcr_device(pc->pic))))
+        return e;
+    irq_line irq0 = {pic8259_set_irq, pc->pic, 0}, irq1 = {pic8259_set_irq, pc->pic, 1};
+    irq_line irq4 = {pic8259_set_irq, pc->pic, 4}, irq8 = {pic8259_set_irq, pc->pic, 8};
+
+    pc->pit = pit8254_new(irq0, vtime_cb, pc);
+    if ((e = attach(pc, &pit8254_ops, pc->pit, "pit", 0x40, 4, pit8254_device(pc->pit))) ||
+        (e = more_ports(pc, "pit", 0x61, 1, pit8254_port61_device(pc->pit))))
+        return e;
+    uint32_t ext_kb = pc->ram_size > 0x100000 ? (uint32_t)((pc->ram_size - 0x100000) >> 10) : 0;
+    pc->rtc = mc146818_new(irq8, vtime_cb, pc, p->cfg.rtc_base, ext_kb);
+    if ((e = attach(pc, &mc146818_ops, pc->rtc, "rtc", 0x70, 2, mc146818_device(pc->rtc))))
+        return e;
+    uart16550_hooks uh = {.opaque = pc, .tx = uart_tx, .rx_fifo_push = uart_rx_push,
+                          .rx_read = uart_rx_read, .tx_write = uart_tx_write};
+    pc->uart = uart16550_new(irq4, COM1, uh);
+    if ((e = attach(pc, &uart16550_ops, pc->uart, "com1", COM1, 8, uart16550_device(pc->uart))))
+        return e;
+    pc->kbc = i8042_new(irq1, kbc_reset, pc);
+    if ((e = attach(pc, &i8042_ops, pc->kbc, "kbc", 0x60, 1, i8042_data_device(pc->kbc))) ||
+        (e = more_ports(pc, "kbc", 0x64, 1, i8042_status_device(pc->kbc))))
+        return e;
+    pc->pci = pci_absent_new();
+    if ((e = attach(pc, &pci_absent_ops, pc->pci, "pci", 0xcf8, 4, pci_absent_address_device(pc->pci))) ||
+        (e = more_ports(pc, "pci", 0xcfc, 4, pci_absent_data_device(pc->pci))))
+        return e;
+#define ATTACH_PORT_DEVICE(type, name, base, len)                                     \
+    {                                                                                 \
+        type *dev = type##_new();                                                     \
+        if ((e = attach(pc, &type##_ops, dev, name, base, len,                        \
+                        dev ? type##_device(dev) : (bus_device){0})))                 \
+            return e;                                                                 \
+    }
+    PC_PORT_DEVICES(ATTACH_PORT_DEVICE)
+#undef ATTACH_PORT_DEVICE
+
+    pc->com1 = (panda_input_channel){.kind = PANDA_INPUT_SERIAL, .index = 0, .name = "com1",
+                                     .room = com1_room, .deliver = com1_deliver, .dev = pc->uart,
+                                     .source = &p->console};
+    return panda_add_channel(p, &pc->com1);
+}
+
+static void pc_destroy(pc_machine *pc)
+{
+    if (!pc) return;
+    for (size_t i = 0; i < pc->ndevices; i++) pc->devices[i].ops->free(pc->devices[i].dev);
+    if (pc->ram) munmap(pc->ram, pc->ram_size);
+    free(pc);
+}
+
+static panda_err boot(pc_machine *pc)
+{
+    panda_t *p = pc->p;
+    boot_linux_params bp = {.ram = pc->ram, .ram_size = pc->ram_size, .kernel = p->cfg.kernel,
+                            .initrd = p->cfg.initrd, .append = p->cfg.append};
+    uint64_t entry;
+    panda_err e = boot_linux_load(&bp, &p->err, &entry);
+    if (e) return e;
+    uc_err ue = panda_arch.set_entry(p->uc, entry);
+    if (ue) return panda_set_error(p, PANDA_ERR_ENGINE, "setting the boot entry: %s", uc_strerror(ue));
+    return PANDA_OK;
+}
+
+static panda_err pc_create(panda_t *p, pc_machine **out)
+{
+    if (!p->cfg.kernel)
         return panda_set_error(p, PANDA_ERR_OPTION,
             "the pc machine boots Linux directly: give -kernel BZIMAGE (and -initrd, -append); there is no firmware");
     pc_machine *pc = calloc(1, sizeof(*pc));
-    if (!pc) return PANDA_ERR_NOMEM;
+    if (!pc) return err_nomem(&p->err, "the pc machine");
     pc->p = p;
-    p->pc = pc;
+    pc->ram_size = p->cfg.ram_size;
+    *out = pc; /* destroyed by the caller on failure too */
     /* A testing knob: results must not depend on how a run is sliced. */
     const char *slice = getenv("PYPANDA_MAX_SLICE");
     pc->max_slice = slice && strtoull(slice, NULL, 10) ? strtoull(slice, NULL, 10) : MAX_SLICE;
 
     /* RAM is ours (the engine maps it), so snapshots read and write it
      * directly; anonymous memory is zero and costs nothing until touched. */
-    pc->ram = mmap(NULL, p->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    pc->ram = mmap(NULL, pc->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (pc->ram == MAP_FAILED) {
         pc->ram = NULL;
         return panda_set_error(p, PANDA_ERR_NOMEM, "cannot allocate %llu MiB of guest RAM",
-                               (unsigned long long)(p->ram_size >> 20));
+                               (unsigned long long)(pc->ram_size >> 20));
     }
-    uc_err ue = uc_mem_map_ptr(p->uc, 0, p->ram_size, UC_PROT_ALL, pc->ram);
+    uc_err ue = uc_mem_map_ptr(p->uc, 0, pc->ram_size, UC_PROT_ALL, pc->ram);
     if (ue) return panda_set_error(p, PANDA_ERR_ENGINE, "mapping RAM: %s", uc_strerror(ue));
-    p->mapped_bytes = p->ram_size;
+    p->mapped_bytes = pc->ram_size;
     /* Physical addresses above RAM read as open bus, counted, never fatal. */
     uint64_t top = 1ull << 32;
-    if (p->ram_size < top)
-        uc_mmio_map(p->uc, p->ram_size, top - p->ram_size, open_bus_read, pc, open_bus_write, pc);
-
-    io_bus_init(&pc->bus);
-    irq_line intr = {cpu_intr, p, 0};
-    pc->pic = pic8259_new(intr);
-    irq_line irq0 = {pic8259_set_irq, pc->pic, 0};
-    irq_line irq1 = {pic8259_set_irq, pc->pic, 1};
-    irq_line irq4 = {pic8259_set_irq, pc->pic, 4};
-    irq_line irq8 = {pic8259_set_irq, pc->pic, 8};
-    pc->pit = pit8254_new(irq0, vtime_cb, p);
-    pc->rtc = mc146818_new(irq8, vtime_cb, p, p->rtc_base,
-                           p->ram_size > 0x100000 ? (uint32_t)((p->ram_size - 0x100000) >> 10) : 0);
-    uart16550_hooks uh = {.opaque = p, .tx = uart_tx, .rx_fifo_push = uart_rx_push,
-                          .rx_read = uart_rx_read, .tx_write = uart_tx_write};
-    pc->uart = uart16550_new(irq4, COM1, uh);
-    pc->kbc = i8042_new(irq1, kbc_reset, p);
-    pc->pci = pci_absent_new();
-    pc->p80 = port80_new();
-    if (!pc->pic || !pc->pit || !pc->rtc || !pc->uart || !pc->kbc || !pc->pci || !pc->p80)
-        return PANDA_ERR_NOMEM;
-    if (add(pc, 0x20, 2, pic8259_master_device(pc->pic)) ||
-        add(pc, 0xa0, 2, pic8259_slave_device(pc->pic)) ||
-        add(pc, 0x4d0, 2, pic8259_elcr_device(pc->pic)) ||
-        add(pc, 0x40, 4, pit8254_device(pc->pit)) ||
-        add(pc, 0x61, 1, pit8254_port61_device(pc->pit)) ||
-        add(pc, 0x70, 2, mc146818_device(pc->rtc)) ||
-        add(pc, COM1, 8, uart16550_device(pc->uart)) ||
-        add(pc, 0x60, 1, i8042_data_device(pc->kbc)) ||
-        add(pc, 0x64, 1, i8042_status_device(pc->kbc)) ||
-        add(pc, 0xcf8, 4, pci_absent_address_device(pc->pci)) ||
-        add(pc, 0xcfc, 4, pci_absent_data_device(pc->pci)) ||
-        add(pc, 0x80, 1, port80_device(pc->p80)))
-        return panda_set_error(p, PANDA_ERR_ENGINE, "device ports overlap");
-
-    uc_hook_add(p->uc, &pc->in_hook, UC_HOOK_INSN, (void *)port_in, p, 1, 0, UC_X86_INS_IN);
-    uc_hook_add(p->uc, &pc->out_hook, UC_HOOK_INSN, (void *)port_out, p, 1, 0, UC_X86_INS_OUT);
-    uc_panda_set_system_mode(p->uc, true);
-    uc_panda_set_icount_mode(p->uc, true);
-    return linux_boot_load(p);
+    if (pc->ram_size < top) {
+        ue = uc_mmio_map(p->uc, pc->ram_size, top - pc->ram_size, open_bus_read, pc, open_bus_write, pc);
+        if (ue) return panda_set_error(p, PANDA_ERR_ENGINE, "mapping the open bus: %s", uc_strerror(ue));
+    }
+    panda_err e = add_devices(pc);
+    if (e) return e;
+    pc->port_io = (arch_port_io){.in = port_in, .out = port_out, .opaque = pc};
+    if ((ue = panda_arch.install_port_io(p->uc, &pc->port_io)) ||
+        (ue = uc_panda_set_system_mode(p->uc, true)) || (ue = uc_panda_set_icount_mode(p->uc, true)))
+        return panda_set_error(p, PANDA_ERR_ENGINE, "setting up the pc machine: %s", uc_strerror(ue));
+    return boot(pc);
 }
 
-void pc_destroy(panda_t *p)
+static void pc_engine_hooks(pc_machine *pc, uc_panda_hooks *h)
 {
-    pc_machine *pc = p->pc;
-    if (!pc) return;
-    pic8259_free(pc->pic);
-    pit8254_free(pc->pit);
-    mc146818_free(pc->rtc);
-    uart16550_free(pc->uart);
-    i8042_free(pc->kbc);
-    pci_absent_free(pc->pci);
-    port80_free(pc->p80);
-    if (pc->ram) munmap(pc->ram, p->ram_size);
-    free(pc);
-    p->pc = NULL;
-}
-
-/* The pc machine's own engine hooks, merged into libpanda's (callbacks.c). */
-void pc_engine_hooks(panda_t *p, uc_panda_hooks *h)
-{
-    if (!p->pc) return;
+    (void)pc;
     h->irq_ack = irq_ack;
     h->tsc = tsc_cb;
-    h->cpuid = cpuid_filter;
+    /* this machine has no local APIC, and Linux must not look for one */
+    h->cpuid = panda_arch.hide_local_apic;
 }
 
 static panda_vtime next_deadline(pc_machine *pc)
 {
-    panda_vtime a = pit8254_next_deadline(pc->pit);
-    panda_vtime b = mc146818_next_deadline(pc->rtc);
-    return a < b ? a : b;
-}
-
-static void devices_catch_up(pc_machine *pc)
-{
-    panda_vtime now = pc_vtime(pc->p);
-    pit8254_run_until(pc->pit, now);
-    mc146818_run_until(pc->rtc, now);
-}
-
-slice_result pc_before_slice(panda_t *p, uint64_t *budget_out)
-{
-    pc_machine *pc = p->pc;
-    devices_catch_up(pc);
-    if (rr_mode(p) == RR_REPLAY) {
-        uint8_t buf[RR_MAX_FEED];
-        size_t n;
-        int r;
-        while ((r = rr_replay_step(p, buf, &n)) == RR_FED) {
-            if (uart16550_receive(pc->uart, buf, n) != n) {
-                panda_set_error(p, PANDA_ERR_DIVERGED,
-                    "replay diverged at instruction count %llu: the UART has no room for the recorded input",
-                    (unsigned long long)uc_panda_icount(p->uc));
-                return SLICE_ERROR;
-            }
+    panda_vtime t = PANDA_VTIME_NEVER;
+    for (size_t i = 0; i < pc->ndevices; i++) {
+        const panda_device *d = &pc->devices[i];
+        if (d->ops->next_deadline) {
+            panda_vtime dt = d->ops->next_deadline(d->dev);
+            if (dt < t) t = dt;
         }
-        if (r == RR_DONE) return SLICE_REPLAY_DONE;
-        if (r == RR_DIVERGED) return SLICE_ERROR;
-    } else {
-        feed_uart(pc);
     }
-    panda_vtime now = pc_vtime(p), deadline = next_deadline(pc);
+    return t;
+}
+
+static uint64_t pc_before_slice(pc_machine *pc)
+{
+    panda_vtime now = pc_vtime(pc);
+    for (size_t i = 0; i < pc->ndevices; i++) {
+        const panda_device *d = &pc->devices[i];
+        if (d->ops->run_until) d->ops->run_until(d->dev, now);
+    }
+    panda_vtime deadline = next_deadline(pc);
     uint64_t budget = deadline == PANDA_VTIME_NEVER ? pc->max_slice
                       : deadline <= now ? 1 : deadline - now;
-    if (budget > pc->max_slice) budget = pc->max_slice;
-    *budget_out = rr_budget(p, budget);
-    return SLICE_CONTINUE;
+    return budget > pc->max_slice ? pc->max_slice : budget;
 }
 
-static bool interrupts_enabled(panda_t *p)
+static slice_result pc_after_slice(pc_machine *pc, bool interrupted)
 {
-    uint64_t eflags = 0;
-    uc_reg_read(p->uc, UC_X86_REG_EFLAGS, &eflags);
-    return eflags & 0x200;
-}
-
-/* The guest stopped for good.  In a replay that is the recording's end
- * only if the recording was ended right there; anywhere else the replay
- * went astray. */
-static slice_result guest_stopped(panda_t *p, slice_result r)
-{
-    if (rr_mode(p) != RR_REPLAY) return r;
-    uint8_t buf[RR_MAX_FEED];
-    size_t n;
-    if (rr_replay_step(p, buf, &n) == RR_DONE) return SLICE_REPLAY_DONE;
-    panda_set_error(p, PANDA_ERR_DIVERGED,
-        "replay diverged: %s at instruction count %llu, before the recording's end",
-        p->pc->stop_reason, (unsigned long long)uc_panda_icount(p->uc));
-    return SLICE_ERROR;
-}
-
-slice_result pc_after_slice(panda_t *p)
-{
-    pc_machine *pc = p->pc;
+    (void)interrupted;
+    panda_t *p = pc->p;
     if (pc->reset_requested) {
         snprintf(pc->stop_reason, sizeof(pc->stop_reason), "the guest reset the machine");
-        return guest_stopped(p, SLICE_GUEST_RESET);
+        return SLICE_GUEST_RESET;
     }
-    if (!uc_panda_halted(p->uc)) {
-        pc->idle_slices = 0;
-        return SLICE_CONTINUE;
-    }
-    if (!interrupts_enabled(p)) {
+    if (!uc_panda_halted(p->uc)) return SLICE_CONTINUE;
+    if (!panda_arch.interrupts_enabled(p->uc)) {
         snprintf(pc->stop_reason, sizeof(pc->stop_reason),
                  "the guest halted with interrupts disabled (powered off) at pc 0x%llx",
                  (unsigned long long)panda_current_pc(&p->cpu));
-        return guest_stopped(p, SLICE_GUEST_OFF);
+        return SLICE_GUEST_OFF;
     }
-    /* Idle: nothing happens until the next deadline or outside input. */
-    panda_vtime now = pc_vtime(p), deadline = next_deadline(pc);
-    if (rr_mode(p) == RR_REPLAY) {
-        uint64_t due;
-        if (rr_event_due_at(p, uc_panda_icount(p->uc), &due) && due <= now)
-            return SLICE_CONTINUE;          /* fed (or found diverged) next */
-        if (deadline == PANDA_VTIME_NEVER) {
-            panda_set_error(p, PANDA_ERR_DIVERGED,
-                "replay diverged at instruction count %llu: the guest waits for input with no timer armed",
-                (unsigned long long)uc_panda_icount(p->uc));
-            return SLICE_ERROR;
-        }
-        pc->idle_ns += deadline - now;
-        return SLICE_CONTINUE;
-    }
-    if (++pc->idle_slices > IDLE_SLICES_BEFORE_WAIT && !console_has_input(&p->console))
-        console_wait_input(&p->console, IDLE_WAIT_MS);
-    if (console_has_input(&p->console)) {
-        pc->idle_slices = 0;
-        feed_uart(pc);
-        return SLICE_CONTINUE;
-    }
-    if (deadline == PANDA_VTIME_NEVER) {
-        /* no timer armed: only input can wake the guest */
-        console_wait_input(&p->console, 10);
-        return SLICE_CONTINUE;
-    }
-    if (deadline > now) pc->idle_ns += deadline - now;
-    return SLICE_CONTINUE;
+    return SLICE_IDLE;
 }
 
-const char *pc_stop_reason(panda_t *p)
+static void pc_idle_until(pc_machine *pc, panda_vtime t)
 {
-    return p->pc ? p->pc->stop_reason : "";
+    panda_vtime now = pc_vtime(pc);
+    if (t > now) pc->idle_ns += t - now;
 }
 
-PANDA_EXPORT uint64_t panda_vtime_ns(panda_t *p)
+static const char *pc_stop_reason(pc_machine *pc) { return pc->stop_reason; }
+
+static bool pc_cb_fires(pc_machine *pc, panda_cb_type type)
 {
-    return p && p->pc ? pc_vtime(p) : 0;
+    (void)pc;
+    switch (type) {
+    case PANDA_CB_MONITOR: case PANDA_CB_BEFORE_LOADVM: case PANDA_CB_AFTER_LOADVM:
+    case PANDA_CB_REPLAY_SERIAL_RECEIVE: case PANDA_CB_REPLAY_SERIAL_READ:
+    case PANDA_CB_REPLAY_SERIAL_SEND: case PANDA_CB_REPLAY_SERIAL_WRITE:
+        return true;
+    default:
+        return false;
+    }
 }
 
-PANDA_EXPORT uint64_t panda_open_bus_count(panda_t *p)
+static uint64_t pc_open_bus_count(pc_machine *pc)
 {
-    if (!p || !p->pc) return 0;
-    pc_machine *pc = p->pc;
     return pc->bus.unclaimed_reads + pc->bus.unclaimed_writes + pc->open_bus_reads +
            pc->open_bus_writes;
 }
 
 /* ---- snapshots ----------------------------------------------------------- */
 
-uint8_t *pc_ram(panda_t *p) { return p->pc->ram; }
-uint64_t pc_idle_ns(panda_t *p) { return p->pc->idle_ns; }
-
-/* A snapshot was loaded: its clock, and no stop pending from before. */
-void pc_loaded(panda_t *p, uint64_t idle_ns)
+static uint8_t *pc_ram(pc_machine *pc, uint64_t *size)
 {
-    pc_machine *pc = p->pc;
-    pc->idle_ns = idle_ns;
-    pc->idle_slices = 0;
+    *size = pc->ram_size;
+    return pc->ram;
+}
+
+static panda_device *pc_devices(pc_machine *pc, size_t *n)
+{
+    *n = pc->ndevices;
+    return pc->devices;
+}
+
+static void pc_save_clock(pc_machine *pc, state_writer *w) { sw_u64(w, pc->idle_ns); }
+
+static void pc_load_clock(pc_machine *pc, state_reader *r)
+{
+    uint64_t idle = sr_u64(r);
+    if (sr_done(r)) pc->idle_ns = idle;
+}
+
+static void pc_loaded(pc_machine *pc)
+{
     pc->reset_requested = false;
     pc->stop_reason[0] = 0;
 }
 
-/* every device, in a fixed order */
-#define PC_DEVICES(X) X(pic8259, pic) X(pit8254, pit) X(mc146818, rtc) \
-    X(uart16550, uart) X(i8042, kbc) X(pci_absent, pci) X(port80, p80)
-
-size_t pc_devices_state_size(panda_t *p)
-{
-    (void)p;
-    size_t n = 0;
-#define SIZE(type, field) n += type##_state_size();
-    PC_DEVICES(SIZE)
-#undef SIZE
-    return n;
-}
-
-void pc_devices_save(panda_t *p, uint8_t *buf)
-{
-    pc_machine *pc = p->pc;
-#define SAVE(type, field) type##_state_save(pc->field, buf); buf += type##_state_size();
-    PC_DEVICES(SAVE)
-#undef SAVE
-}
-
-void pc_devices_load(panda_t *p, const uint8_t *buf)
-{
-    pc_machine *pc = p->pc;
-#define LOAD(type, field) type##_state_load(pc->field, buf); buf += type##_state_size();
-    PC_DEVICES(LOAD)
-#undef LOAD
-}
+const panda_machine_ops machine_pc_ops = {
+    .name = "pc",
+    .summary = "a PC (8259 PICs, 8254 PIT, MC146818 RTC, 16550A on COM1, i8042) booting Linux directly",
+    .default_cpu = "qemu32",
+    .takes_kernel = true,
+    .errors_end_guest = true,
+    .unhandled_exception = "the guest triple-faulted (a fault while delivering a double fault)",
+    .create = pc_create,
+    .destroy = pc_destroy,
+    .engine_hooks = pc_engine_hooks,
+    .before_slice = pc_before_slice,
+    .after_slice = pc_after_slice,
+    .vtime = pc_vtime,
+    .next_deadline = next_deadline,
+    .idle_until = pc_idle_until,
+    .stop_reason = pc_stop_reason,
+    .cb_fires = pc_cb_fires,
+    .open_bus_count = pc_open_bus_count,
+    .ram = pc_ram,
+    .devices = pc_devices,
+    .save_clock = pc_save_clock,
+    .load_clock = pc_load_clock,
+    .loaded = pc_loaded,
+};

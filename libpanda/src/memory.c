@@ -11,7 +11,8 @@
 PANDA_EXPORT panda_err panda_map_memory(panda_t *p, const char *name, uint64_t size,
                                         uint64_t addr)
 {
-    if (!p || !name) return PANDA_ERR_ARG;
+    if (!p) return PANDA_ERR_ARG;
+    if (!name) return panda_set_error(p, PANDA_ERR_ARG, "map_memory: NULL name");
     if (size == 0)
         return panda_set_error(p, PANDA_ERR_MAP, "map_memory('%s'): size is 0", name);
     if (addr % PAGE_SIZE)
@@ -21,10 +22,10 @@ PANDA_EXPORT panda_err panda_map_memory(panda_t *p, const char *name, uint64_t s
     uint64_t rounded = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
     if (rounded < size || addr + rounded < addr)
         return panda_set_error(p, PANDA_ERR_MAP, "map_memory('%s'): range overflows", name);
-    if (p->mapped_bytes + rounded > p->ram_size)
+    if (p->mapped_bytes + rounded > p->cfg.ram_size)
         return panda_set_error(p, PANDA_ERR_MAP,
             "map_memory('%s'): %llu bytes more would exceed the machine's memory (-m %llu bytes); raise mem=",
-            name, (unsigned long long)rounded, (unsigned long long)p->ram_size);
+            name, (unsigned long long)rounded, (unsigned long long)p->cfg.ram_size);
     uc_err ue = uc_mem_map(p->uc, addr, rounded, UC_PROT_ALL);
     if (ue == UC_ERR_MAP)
         return panda_set_error(p, PANDA_ERR_MAP,
@@ -44,7 +45,8 @@ static panda_err unmapped(panda_t *p, const char *what, uint64_t addr, size_t le
 
 PANDA_EXPORT panda_err panda_physical_memory_read(panda_t *p, hwaddr addr, void *buf, size_t len)
 {
-    if (!p || (!buf && len)) return PANDA_ERR_ARG;
+    if (!p) return PANDA_ERR_ARG;
+    if (!buf && len) return panda_set_error(p, PANDA_ERR_ARG, "physical read: NULL buffer");
     if (len == 0) return PANDA_OK;
     if (uc_mem_read(p->uc, addr, buf, len)) return unmapped(p, "physical read", addr, len);
     return PANDA_OK;
@@ -53,7 +55,8 @@ PANDA_EXPORT panda_err panda_physical_memory_read(panda_t *p, hwaddr addr, void 
 PANDA_EXPORT panda_err panda_physical_memory_write(panda_t *p, hwaddr addr, const void *buf,
                                                    size_t len)
 {
-    if (!p || (!buf && len)) return PANDA_ERR_ARG;
+    if (!p) return PANDA_ERR_ARG;
+    if (!buf && len) return panda_set_error(p, PANDA_ERR_ARG, "physical write: NULL buffer");
     if (len == 0) return PANDA_OK;
     if (uc_mem_write(p->uc, addr, buf, len)) return unmapped(p, "physical write", addr, len);
     return PANDA_OK;
@@ -66,8 +69,10 @@ PANDA_EXPORT panda_err panda_physical_memory_write(panda_t *p, hwaddr addr, cons
 static panda_err virtual_rw(CPUState *cpu, target_ulong addr, void *buf, size_t len,
                             bool write)
 {
-    if (!cpu || (!buf && len)) return PANDA_ERR_ARG;
+    if (!cpu) return PANDA_ERR_ARG;
     panda_t *p = cpu->panda;
+    if (!buf && len)
+        return panda_set_error(p, PANDA_ERR_ARG, "virtual %s: NULL buffer", write ? "write" : "read");
     uint8_t *bytes = buf;
     while (len) {
         uint64_t pa;
@@ -102,7 +107,8 @@ PANDA_EXPORT panda_err panda_virtual_memory_write(CPUState *cpu, target_ulong ad
 
 PANDA_EXPORT panda_err panda_virt_to_phys(CPUState *cpu, target_ulong addr, hwaddr *out)
 {
-    if (!cpu || !out) return PANDA_ERR_ARG;
+    if (!cpu) return PANDA_ERR_ARG;
+    if (!out) return panda_set_error(cpu->panda, PANDA_ERR_ARG, "virt_to_phys: NULL result pointer");
     uint64_t pa;
     if (uc_vmem_translate(cpu->panda->uc, addr, UC_PROT_READ, &pa))
         return panda_set_error(cpu->panda, PANDA_ERR_UNMAPPED,
@@ -113,32 +119,36 @@ PANDA_EXPORT panda_err panda_virt_to_phys(CPUState *cpu, target_ulong addr, hwad
 
 /* ---- registers --------------------------------------------------------- */
 
-PANDA_EXPORT int panda_reg_count(void) { return panda_nregs; }
+PANDA_EXPORT int panda_reg_count(void) { return panda_arch.nregs; }
 
 PANDA_EXPORT const char *panda_reg_name(int id)
 {
-    return id >= 0 && id < panda_nregs ? panda_regs[id].name : NULL;
+    return id >= 0 && id < panda_arch.nregs ? panda_arch.regs[id].name : NULL;
 }
 
 PANDA_EXPORT int panda_reg_id(const char *name)
 {
     if (!name) return -1;
     if (!strcasecmp(name, "pc")) {
-        for (int i = 0; i < panda_nregs; i++)
-            if (panda_regs[i].uc_id == panda_arch.pc_reg) return i;
+        for (int i = 0; i < panda_arch.nregs; i++)
+            if (panda_arch.regs[i].uc_id == panda_arch.pc_reg) return i;
     }
-    for (int i = 0; i < panda_nregs; i++)
-        if (!strcasecmp(name, panda_regs[i].name)) return i;
+    for (int i = 0; i < panda_arch.nregs; i++)
+        if (!strcasecmp(name, panda_arch.regs[i].name)) return i;
     return -1;
 }
 
 PANDA_EXPORT panda_err panda_reg_read(CPUState *cpu, int id, uint64_t *value)
 {
-    if (!cpu || !value) return PANDA_ERR_ARG;
-    if (id < 0 || id >= panda_nregs)
+    if (!cpu) return PANDA_ERR_ARG;
+    if (!value) return panda_set_error(cpu->panda, PANDA_ERR_ARG, "reg_read: NULL result pointer");
+    if (id < 0 || id >= panda_arch.nregs)
         return panda_set_error(cpu->panda, PANDA_ERR_REGISTER, "no register with id %d", id);
     uint64_t v = 0; /* the engine writes only the register's width */
-    uc_reg_read(cpu->panda->uc, panda_regs[id].uc_id, &v);
+    uc_err ue = uc_reg_read(cpu->panda->uc, panda_arch.regs[id].uc_id, &v);
+    if (ue)
+        return panda_set_error(cpu->panda, PANDA_ERR_ENGINE, "reading %s: %s",
+                               panda_arch.regs[id].name, uc_strerror(ue));
     *value = v;
     return PANDA_OK;
 }
@@ -146,18 +156,19 @@ PANDA_EXPORT panda_err panda_reg_read(CPUState *cpu, int id, uint64_t *value)
 PANDA_EXPORT panda_err panda_reg_write(CPUState *cpu, int id, uint64_t value)
 {
     if (!cpu) return PANDA_ERR_ARG;
-    if (id < 0 || id >= panda_nregs)
+    if (id < 0 || id >= panda_arch.nregs)
         return panda_set_error(cpu->panda, PANDA_ERR_REGISTER, "no register with id %d", id);
-    uc_err ue = uc_reg_write(cpu->panda->uc, panda_regs[id].uc_id, &value);
+    uc_err ue = uc_reg_write(cpu->panda->uc, panda_arch.regs[id].uc_id, &value);
     if (ue)
         return panda_set_error(cpu->panda, PANDA_ERR_REGISTER, "writing %s: %s",
-                               panda_regs[id].name, uc_strerror(ue));
+                               panda_arch.regs[id].name, uc_strerror(ue));
     return PANDA_OK;
 }
 
 PANDA_EXPORT target_ulong panda_current_pc(CPUState *cpu)
 {
     uint64_t pc = 0;
-    if (cpu) uc_reg_read(cpu->panda->uc, panda_arch.pc_reg, &pc);
+    /* 0 if the engine cannot say (it always can for its pc register) */
+    if (cpu && uc_reg_read(cpu->panda->uc, panda_arch.pc_reg, &pc)) pc = 0;
     return pc;
 }

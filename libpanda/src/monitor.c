@@ -58,11 +58,11 @@ static void printf_to(Monitor *mon, const char *fmt, ...)
 
 static void info_registers(panda_t *p, Monitor *mon)
 {
-    for (int i = 0; i < panda_nregs; i++) {
+    for (int i = 0; i < panda_arch.nregs; i++) {
         uint64_t v = 0;
         panda_reg_read(&p->cpu, i, &v);
-        printf_to(mon, "%s=%08llx%s", panda_regs[i].name, (unsigned long long)v,
-                  (i + 1) % 4 == 0 || i + 1 == panda_nregs ? "\n" : " ");
+        printf_to(mon, "%s=%08llx%s", panda_arch.regs[i].name, (unsigned long long)v,
+                  (i + 1) % 4 == 0 || i + 1 == panda_arch.nregs ? "\n" : " ");
     }
     printf_to(mon, "HLT=%d\n", uc_panda_halted(p->uc) ? 1 : 0);
 }
@@ -80,7 +80,7 @@ static const char *arg_of(const char *cmd, const char *word)
 static void report(panda_t *p, Monitor *mon, panda_err e)
 {
     mon->status = e;
-    if (e) printf_to(mon, "error: %s\n", p->error);
+    if (e) printf_to(mon, "error: %s\n", p->err.msg);
 }
 
 /* Runs on the emulation thread (or the caller's when not running), so
@@ -101,7 +101,7 @@ static void execute(panda_t *p, Monitor *mon)
     } else if (arg_of(cmd, "end_record")) {
         report(p, mon, rr_record_end(p));
     } else if (arg_of(cmd, "end_replay")) {
-        if (rr_mode(p) != RR_REPLAY) report(p, mon, panda_set_error(p, PANDA_ERR_STATE, "not replaying"));
+        if (p->rr_mode != RR_REPLAY) report(p, mon, panda_set_error(p, PANDA_ERR_STATE, "not replaying"));
         else panda_replay_end(p);
     } else if (!strcmp(cmd, "info registers")) {
         info_registers(p, mon);
@@ -113,15 +113,7 @@ static void execute(panda_t *p, Monitor *mon)
         p->paused = false;
         panda_stop(p);
     } else {
-        bool any = false;
-        cb_list *l = &p->cbs[PANDA_CB_MONITOR];
-        for (size_t i = 0; i < l->n; i++) {
-            if (l->v[i].enabled && l->v[i].cb.cbaddr) {
-                any = true;
-                l->v[i].cb.monitor(mon, cmd);
-            }
-        }
-        if (!any) printf_to(mon, "unknown command: '%s'\n", cmd);
+        if (!panda_dispatch_monitor(p, mon, cmd)) printf_to(mon, "unknown command: '%s'\n", cmd);
     }
 }
 
@@ -147,7 +139,9 @@ void monitor_serve(panda_t *p)
 
 PANDA_EXPORT panda_err panda_monitor_cmd(panda_t *p, const char *cmd, char *out, size_t outlen)
 {
-    if (!p || !cmd || (!out && outlen)) return PANDA_ERR_ARG;
+    if (!p) return PANDA_ERR_ARG;
+    if (!cmd || (!out && outlen))
+        return panda_set_error(p, PANDA_ERR_ARG, "panda_monitor_cmd: NULL %s", cmd ? "reply buffer" : "command");
     Monitor mon = {.panda = p, .cmd = cmd, .out = out, .outlen = outlen};
     if (out && outlen) out[0] = 0;
     pthread_mutex_lock(&p->monitor_lock);

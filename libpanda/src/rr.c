@@ -2,11 +2,11 @@
  * Record and replay.
  *
  * The machine is deterministic by construction (its clock is the
- * instruction count), so a recording holds only what enters from outside:
- * the bytes typed on the serial console.  Input reaches the guest only
- * between slices, so each event is stamped with the instruction count and
- * virtual time at which it entered, and the guest's pc then, which replay
- * checks to detect divergence.
+ * instruction count), so a recording holds only what enters from outside,
+ * through the machine's input channels (internal.h: serial today).  Input
+ * reaches a device only between slices, here, so each event is stamped
+ * with the instruction count and virtual time at which it entered, and the
+ * guest's pc then, which replay checks to detect divergence.
  *
  * On disk, with PANDA's names:
  *   NAME-rr-snp         the machine snapshot the recording starts from
@@ -16,8 +16,9 @@
  * u64 end icount, u64 event count.  It is written first with flags 0 and
  * rewritten when the recording ends, after the end record is on disk: a
  * recorder killed midway leaves a log that says it is incomplete.
- * Event: u8 kind, u8 pad[3], u32 length, u64 icount, u64 vtime, u64 pc,
- * then length payload bytes.  Kinds: 1 serial input, 0xff end.
+ * Event: u8 kind, u8 channel index, u8 pad[2], u32 length, u64 icount,
+ * u64 vtime, u64 pc, then length payload bytes.  Kinds: the channel kinds
+ * (1 serial input), 0xff end.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,19 +31,20 @@
 #define LOG_MAGIC "PYPANDA-RR-LOG\0\0"
 #define LOG_VERSION 1
 #define LOG_HEADER 64
-#define EV_SERIAL 1
 #define EV_END 0xff
+/* One event carries at most what a device takes between two slices. */
+#define RR_MAX_FEED 64
+#define LOG_MAX_FILE (16ull << 30)
 #define FLAG_COMPLETE 1u
 
 typedef struct rr_event {
-    uint8_t kind;
+    uint8_t kind, index;
     uint32_t len;
     uint64_t icount, vtime, pc;
     uint8_t *data;
 } rr_event;
 
 struct panda_rr {
-    int mode;                 /* RR_OFF, RR_RECORD, RR_REPLAY */
     char name[1024];
     /* record */
     FILE *log;
@@ -67,11 +69,16 @@ static void header(uint8_t h[LOG_HEADER], uint32_t flags, uint64_t start, uint64
     memcpy(h + 56, &events, 8);
 }
 
-static panda_err write_event(panda_t *p, uint8_t kind, const uint8_t *data, uint32_t len)
+static uint64_t vtime_of(panda_t *p)
+{
+    return p->mops->vtime ? p->mops->vtime(p->machine) : 0;
+}
+
+static panda_err write_event(panda_t *p, uint8_t kind, uint8_t index, const uint8_t *data, uint32_t len)
 {
     panda_rr *rr = p->rr;
-    uint8_t ev[32] = {kind};
-    uint64_t icount = uc_panda_icount(p->uc), vtime = pc_vtime(p), pc = panda_current_pc(&p->cpu);
+    uint8_t ev[32] = {kind, index};
+    uint64_t icount = uc_panda_icount(p->uc), vtime = vtime_of(p), pc = panda_current_pc(&p->cpu);
     memcpy(ev + 4, &len, 4);
     memcpy(ev + 8, &icount, 8);
     memcpy(ev + 16, &vtime, 8);
@@ -89,19 +96,27 @@ static void paths(const char *name, char *snp, char *log, size_t n)
     snprintf(log, n, "%s-rr-nondet.log", name);
 }
 
-int rr_mode(panda_t *p) { return p->rr ? p->rr->mode : RR_OFF; }
+static const char *mode_name(panda_t *p)
+{
+    return p->rr_mode == RR_RECORD ? "recording" : "replaying";
+}
+
+static panda_err no_rr(panda_t *p, const char *what)
+{
+    return panda_set_error(p, PANDA_ERR_UNSUPPORTED, "%s needs the pc machine (the %s machine has no outside input)",
+                           what, p->mops->name);
+}
 
 panda_err rr_record_begin(panda_t *p, const char *name)
 {
-    if (!p->pc) return panda_set_error(p, PANDA_ERR_UNSUPPORTED, "recording needs the pc machine");
-    if (rr_mode(p) != RR_OFF)
-        return panda_set_error(p, PANDA_ERR_STATE, "already %s", rr_mode(p) == RR_RECORD ? "recording" : "replaying");
+    if (!p->mops->ram || !p->nchannels) return no_rr(p, "recording");
+    if (p->rr_mode != RR_OFF) return panda_set_error(p, PANDA_ERR_STATE, "already %s", mode_name(p));
     char snp[1100], log[1100];
     paths(name, snp, log, sizeof(snp));
     panda_err e = snapshot_save_file(p, snp);
     if (e) return e;
     panda_rr *rr = calloc(1, sizeof(*rr));
-    if (!rr) return PANDA_ERR_NOMEM;
+    if (!rr) return err_nomem(&p->err, "a recording");
     snprintf(rr->name, sizeof(rr->name), "%s", name);
     rr->log = fopen(log, "wb");
     if (!rr->log) {
@@ -116,7 +131,7 @@ panda_err rr_record_begin(panda_t *p, const char *name)
         free(rr);
         return panda_set_error(p, PANDA_ERR_IO, "cannot write %s: %s", log, strerror(errno));
     }
-    rr->mode = RR_RECORD;
+    p->rr_mode = RR_RECORD;
     p->rr = rr;
     return PANDA_OK;
 }
@@ -124,9 +139,9 @@ panda_err rr_record_begin(panda_t *p, const char *name)
 panda_err rr_record_end(panda_t *p)
 {
     panda_rr *rr = p->rr;
-    if (rr_mode(p) != RR_RECORD) return panda_set_error(p, PANDA_ERR_STATE, "not recording");
+    if (p->rr_mode != RR_RECORD) return panda_set_error(p, PANDA_ERR_STATE, "not recording");
     uint64_t inputs = rr->events; /* the header counts inputs, not the end record */
-    panda_err e = write_event(p, EV_END, NULL, 0);
+    panda_err e = write_event(p, EV_END, 0, NULL, 0);
     uint8_t h[LOG_HEADER];
     header(h, FLAG_COMPLETE, rr->start_icount, uc_panda_icount(p->uc), inputs);
     /* the end record is on disk before the header says complete */
@@ -134,16 +149,12 @@ panda_err rr_record_end(panda_t *p)
                fwrite(h, 1, LOG_HEADER, rr->log) != LOG_HEADER || fflush(rr->log) ||
                fsync(fileno(rr->log))))
         e = panda_set_error(p, PANDA_ERR_IO, "finishing %s-rr-nondet.log: %s", rr->name, strerror(errno));
-    fclose(rr->log);
+    if (fclose(rr->log) && !e)
+        e = panda_set_error(p, PANDA_ERR_IO, "finishing %s-rr-nondet.log: %s", rr->name, strerror(errno));
     free(rr);
     p->rr = NULL;
+    p->rr_mode = RR_OFF;
     return e;
-}
-
-/* Bytes that entered the UART from outside (recording). */
-void rr_record_serial(panda_t *p, const uint8_t *data, size_t len)
-{
-    if (rr_mode(p) == RR_RECORD && len) write_event(p, EV_SERIAL, data, (uint32_t)len);
 }
 
 static panda_err bad_log(panda_t *p, const char *log, const char *why)
@@ -161,7 +172,7 @@ static panda_err load_log(panda_t *p, const char *log, panda_rr *rr, uint64_t *s
 {
     uint8_t *d;
     size_t len;
-    panda_err e = panda_read_file(p, log, &d, &len);
+    panda_err e = file_read_all(&p->err, PANDA_ERR_RECORDING, "recording log", log, LOG_MAX_FILE, &d, &len);
     if (e) return e;
     if (len < LOG_HEADER || memcmp(d, LOG_MAGIC, 16)) {
         free(d);
@@ -190,10 +201,16 @@ static panda_err load_log(panda_t *p, const char *log, panda_rr *rr, uint64_t *s
         return bad_log(p, log, "the recording is incomplete (the recorder stopped before end_record)");
     }
     size_t off = LOG_HEADER;
+    /* every event takes at least 32 bytes of the file: a header count the
+     * file cannot hold is refused before anything is allocated for it */
+    if (events > (len - LOG_HEADER) / 32 || events + 1 > SIZE_MAX / sizeof(rr_event)) {
+        free(d);
+        return bad_log(p, log, "corrupt: its header counts more events than the file holds");
+    }
     rr->ev = calloc(events + 1, sizeof(rr_event));
     if (!rr->ev) {
         free(d);
-        return PANDA_ERR_NOMEM;
+        return err_nomem(&p->err, "a recording's events");
     }
     for (uint64_t i = 0; i <= events; i++) {
         if (len - off < 32) {
@@ -202,6 +219,7 @@ static panda_err load_log(panda_t *p, const char *log, panda_rr *rr, uint64_t *s
         }
         rr_event *ev = &rr->ev[rr->nev++];
         ev->kind = d[off];
+        ev->index = d[off + 1];
         memcpy(&ev->len, d + off + 4, 4);
         memcpy(&ev->icount, d + off + 8, 8);
         memcpy(&ev->vtime, d + off + 16, 8);
@@ -215,13 +233,14 @@ static panda_err load_log(panda_t *p, const char *log, panda_rr *rr, uint64_t *s
             ev->data = malloc(ev->len);
             if (!ev->data) {
                 free(d);
-                return PANDA_ERR_NOMEM;
+                return err_nomem(&p->err, "a recording's event");
             }
             memcpy(ev->data, d + off, ev->len);
             off += ev->len;
         }
         bool last = i == events;
-        if ((ev->kind == EV_END) != last || (ev->kind != EV_END && ev->kind != EV_SERIAL) ||
+        if ((ev->kind == EV_END) != last ||
+            (ev->kind != EV_END && (ev->kind == 0 || ev->kind >= PANDA_INPUT_KINDS)) ||
             (i && ev->icount < rr->ev[i - 1].icount)) {
             free(d);
             return bad_log(p, log, "corrupt: events out of order or of unknown kind");
@@ -235,16 +254,15 @@ static panda_err load_log(panda_t *p, const char *log, panda_rr *rr, uint64_t *s
 
 panda_err rr_replay_begin(panda_t *p, const char *name)
 {
-    if (!p->pc) return panda_set_error(p, PANDA_ERR_UNSUPPORTED, "replay needs the pc machine");
-    if (rr_mode(p) != RR_OFF)
-        return panda_set_error(p, PANDA_ERR_STATE, "already %s", rr_mode(p) == RR_RECORD ? "recording" : "replaying");
+    if (!p->mops->ram || !p->nchannels) return no_rr(p, "replay");
+    if (p->rr_mode != RR_OFF) return panda_set_error(p, PANDA_ERR_STATE, "already %s", mode_name(p));
     char snp[1100], log[1100];
     paths(name, snp, log, sizeof(snp));
     if (access(snp, R_OK) || access(log, R_OK))
         return panda_set_error(p, PANDA_ERR_RECORDING, "no recording named '%s' (%s and %s must both exist)",
                                name, snp, log);
     panda_rr *rr = calloc(1, sizeof(*rr));
-    if (!rr) return PANDA_ERR_NOMEM;
+    if (!rr) return err_nomem(&p->err, "a replay");
     snprintf(rr->name, sizeof(rr->name), "%s", name);
     uint64_t start = 0;
     panda_err e = load_log(p, log, rr, &start);
@@ -257,23 +275,24 @@ panda_err rr_replay_begin(panda_t *p, const char *name)
         free(rr);
         return e;
     }
-    rr->mode = RR_REPLAY;
+    p->rr_mode = RR_REPLAY;
     p->rr = rr;
     return PANDA_OK;
 }
 
 void rr_replay_end(panda_t *p)
 {
-    if (rr_mode(p) != RR_REPLAY) return;
+    if (p->rr_mode != RR_REPLAY) return;
     free_events(p->rr);
     free(p->rr);
     p->rr = NULL;
+    p->rr_mode = RR_OFF;
 }
 
 /* Instructions the next slice may run before the next event (replay). */
 uint64_t rr_budget(panda_t *p, uint64_t budget)
 {
-    if (rr_mode(p) != RR_REPLAY) return budget;
+    if (p->rr_mode != RR_REPLAY) return budget;
     panda_rr *rr = p->rr;
     uint64_t now = uc_panda_icount(p->uc), at = rr->ev[rr->next].icount;
     uint64_t left = at > now ? at - now : 0;
@@ -281,18 +300,20 @@ uint64_t rr_budget(panda_t *p, uint64_t budget)
     return left < budget ? left : budget;
 }
 
-/*
- * At a slice boundary in replay: feed the events due now.  Returns
- * RR_FED (some input went in), RR_NONE, RR_DONE (the recording ended here),
- * or RR_DIVERGED (the guest is not where the recording was; the error says
- * where).
- */
-int rr_replay_step(panda_t *p, uint8_t *buf, size_t *len)
+static panda_input_channel *channel_of(panda_t *p, uint8_t kind, uint8_t index)
+{
+    for (size_t i = 0; i < p->nchannels; i++)
+        if (p->channels[i]->kind == kind && p->channels[i]->index == index) return p->channels[i];
+    return NULL;
+}
+
+/* The next event, if it is due now: RR_FED after delivering it, RR_NONE,
+ * RR_DONE, or RR_DIVERGED (the error says where). */
+static rr_feed_result replay_step(panda_t *p)
 {
     panda_rr *rr = p->rr;
     rr_event *ev = &rr->ev[rr->next];
-    uint64_t icount = uc_panda_icount(p->uc), vtime = pc_vtime(p);
-    *len = 0;
+    uint64_t icount = uc_panda_icount(p->uc), vtime = vtime_of(p);
     if (icount < ev->icount || (icount == ev->icount && vtime < ev->vtime)) return RR_NONE;
     uint64_t pc = panda_current_pc(&p->cpu);
     if (icount != ev->icount || vtime != ev->vtime || pc != ev->pc) {
@@ -305,22 +326,71 @@ int rr_replay_step(panda_t *p, uint8_t *buf, size_t *len)
         return RR_DIVERGED;
     }
     if (ev->kind == EV_END) return RR_DONE;
+    panda_input_channel *ch = channel_of(p, ev->kind, ev->index);
+    if (!ch) {
+        panda_set_error(p, PANDA_ERR_RECORDING, "%s: input of kind %u for channel %u, which this machine lacks",
+                        rr->name, ev->kind, ev->index);
+        return RR_DIVERGED;
+    }
     if (ev->len > RR_MAX_FEED) {
-        panda_set_error(p, PANDA_ERR_RECORDING, "%s: an input event of %u bytes (at most %d fit the UART)",
+        panda_set_error(p, PANDA_ERR_RECORDING, "%s: an input event of %u bytes (at most %d are taken at once)",
                         rr->name, ev->len, RR_MAX_FEED);
         return RR_DIVERGED;
     }
-    *len = ev->len;
-    memcpy(buf, ev->data, *len);
+    if (ch->deliver(ch->dev, ev->data, ev->len) != ev->len) {
+        panda_set_error(p, PANDA_ERR_DIVERGED,
+            "replay diverged at instruction count %llu: %s has no room for the recorded input",
+            (unsigned long long)icount, ch->name);
+        return RR_DIVERGED;
+    }
     rr->next++;
     return RR_FED;
+}
+
+rr_feed_result rr_feed(panda_t *p)
+{
+    rr_feed_result r, any = RR_NONE;
+    while ((r = replay_step(p)) == RR_FED) any = RR_FED;
+    return r == RR_NONE ? any : r;
+}
+
+/* Live: each channel takes what fits now (at most one FIFO's worth, so
+ * every byte's instruction count is exact), recorded when recording. */
+void rr_pump_live(panda_t *p)
+{
+    for (size_t i = 0; i < p->nchannels; i++) {
+        panda_input_channel *ch = p->channels[i];
+        uint8_t buf[16];
+        size_t room = ch->room(ch->dev);
+        if (room == 0) continue;
+        if (room > sizeof(buf)) room = sizeof(buf);
+        size_t n = console_take_input(ch->source, buf, room);
+        if (!n) continue;
+        /* a write error leaves the recording without its end record:
+         * it then loads as incomplete, never as something else */
+        if (p->rr_mode == RR_RECORD) write_event(p, ch->kind, ch->index, buf, (uint32_t)n);
+        ch->deliver(ch->dev, buf, n);
+    }
+}
+
+bool rr_live_input_pending(panda_t *p)
+{
+    for (size_t i = 0; i < p->nchannels; i++)
+        if (console_has_input(p->channels[i]->source)) return true;
+    return false;
+}
+
+void rr_wait_live_input(panda_t *p, int ms)
+{
+    /* every channel's source is the console today */
+    if (p->nchannels) console_wait_input(p->channels[0]->source, ms);
 }
 
 /* Has the replay an event due at this instruction count, waiting only on
  * virtual time (the guest is idle)? */
 bool rr_event_due_at(panda_t *p, uint64_t icount, uint64_t *vtime)
 {
-    if (rr_mode(p) != RR_REPLAY) return false;
+    if (p->rr_mode != RR_REPLAY) return false;
     rr_event *ev = &p->rr->ev[p->rr->next];
     *vtime = ev->vtime;
     return ev->icount == icount;
@@ -328,9 +398,24 @@ bool rr_event_due_at(panda_t *p, uint64_t icount, uint64_t *vtime)
 
 double rr_progress(panda_t *p)
 {
-    if (rr_mode(p) != RR_REPLAY) return -1;
+    if (p->rr_mode != RR_REPLAY) return -1;
     panda_rr *rr = p->rr;
     uint64_t start = rr->replay_start, end = rr->ev[rr->nev - 1].icount;
     uint64_t now = uc_panda_icount(p->uc);
     return end > start ? (double)(now - start) / (double)(end - start) : 1.0;
 }
+
+PANDA_EXPORT void panda_replay_end(panda_t *p)
+{
+    if (!p || p->rr_mode != RR_REPLAY) return;
+    if (p->running) {
+        p->replay_abandoned = true;   /* the run loop ends the replay */
+        panda_stop(p);
+    } else {
+        rr_replay_end(p);
+    }
+}
+
+PANDA_EXPORT int panda_rr_mode(panda_t *p) { return p ? p->rr_mode : RR_OFF; }
+
+PANDA_EXPORT double panda_replay_progress(panda_t *p) { return p ? rr_progress(p) : -1; }

@@ -1,17 +1,25 @@
 /*
- * Machine snapshots: the whole state of a pc machine (CPU, RAM, every
- * device, the virtual clock) as one byte string, kept in memory by name or
- * written to a file (a recording's NAME-rr-snp).
+ * Machine snapshots: the whole state of a machine (CPU, RAM, every device,
+ * the virtual clock) as one byte string, kept in memory by name or written
+ * to a file (a recording's NAME-rr-snp).
  *
  * Format (little-endian): a header, then sections, then a checksum.
- *   header   magic "PYPANDA-SNAPSHOT" (16), u32 version, u32 header size,
- *            char arch[16], u64 ram_size, u64 layout (sizes of the CPU and
- *            device states: a snapshot loads only into the same build)
+ *   header   magic "PYPANDA-SNAPSHOT" (16), u32 format version, u32 header
+ *            size, char arch[16], char machine[16], u64 ram_size, u64 CPU
+ *            state layout (the engine's CPU state is raw: it loads only into
+ *            the same build)
  *   section  u32 tag, u32 0, u64 length, bytes
+ *     CPU     the engine's CPU state
+ *     CLOCK   the machine's clock (machine.h save_clock)
+ *     DEVICE  char name[32], u32 state version, u32 0, the device's state
+ *             (one per device, in the machine's order; device.h)
+ *     RAM     a bitmap of non-zero pages, then those pages
  *   end      u32 TAG_END, u32 0, u64 8, u64 FNV-1a of everything before
- * RAM is stored page by page, all-zero pages as a bit in a map.
+ *
+ * Loading is all or nothing: every section is checked (sizes, names,
+ * versions, then each device's own validation) before the machine
+ * changes, and a device that refuses its state puts every device back.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,109 +27,93 @@
 #include "internal.h"
 
 #define SNAP_MAGIC "PYPANDA-SNAPSHOT"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2
+#define HEADER_SIZE (16 + 4 + 4 + 16 + 16 + 8 + 8)
 #define PAGE 4096u
+/* No snapshot of a machine this build can create is larger. */
+#define SNAP_MAX_FILE (64ull << 30)
 
-enum { TAG_CPU = 1, TAG_CLOCK, TAG_DEVICES, TAG_RAM, TAG_END = 0xffffffffu };
+enum { TAG_CPU = 1, TAG_CLOCK, TAG_DEVICE, TAG_RAM, TAG_END = 0xffffffffu };
 
-typedef struct buf {
-    uint8_t *data;
-    size_t len, cap;
-    bool failed;
-} buf;
-
-static void put(buf *b, const void *p, size_t n)
+static void section(state_writer *w, uint32_t tag, const void *data, size_t len)
 {
-    if (b->failed) return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 1 << 20;
-        while (cap < b->len + n) cap *= 2;
-        uint8_t *d = realloc(b->data, cap);
-        if (!d) {
-            b->failed = true;
-            return;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
+    sw_u32(w, tag);
+    sw_u32(w, 0);
+    sw_u64(w, len);
+    sw_bytes(w, data, len);
 }
 
-static void put32(buf *b, uint32_t v) { put(b, &v, 4); }
-static void put64(buf *b, uint64_t v) { put(b, &v, 8); }
-
-uint64_t panda_fnv1a(const void *data, size_t len)
+static panda_err no_snapshots(panda_t *p)
 {
-    const uint8_t *p = data;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static void section(buf *b, uint32_t tag, const void *data, size_t len)
-{
-    put32(b, tag);
-    put32(b, 0);
-    put64(b, len);
-    put(b, data, len);
-}
-
-static uint64_t layout_id(panda_t *p)
-{
-    uint64_t sizes[2] = {uc_panda_cpu_state_size(p->uc), pc_devices_state_size(p)};
-    return panda_fnv1a(sizes, sizeof(sizes));
+    return panda_set_error(p, PANDA_ERR_UNSUPPORTED, "snapshots need the pc machine (the %s machine has none)",
+                           p->mops->name);
 }
 
 panda_err snapshot_take(panda_t *p, uint8_t **out, size_t *outlen)
 {
-    if (!p->pc)
-        return panda_set_error(p, PANDA_ERR_UNSUPPORTED,
-                               "snapshots need the pc machine (the %s machine has none)", p->machine);
-    buf b = {0};
-    char arch[16] = {0};
+    const panda_machine_ops *m = p->mops;
+    if (!m->ram) return no_snapshots(p);
+    state_writer w;
+    sw_init(&w);
+    char arch[16] = {0}, machine[16] = {0};
     snprintf(arch, sizeof(arch), "%s", panda_arch.name);
-    put(&b, SNAP_MAGIC, 16);
-    put32(&b, SNAP_VERSION);
-    put32(&b, 16 + 4 + 4 + 16 + 8 + 8);
-    put(&b, arch, 16);
-    put64(&b, p->ram_size);
-    put64(&b, layout_id(p));
+    snprintf(machine, sizeof(machine), "%s", m->name);
+    uint64_t ram_size;
+    const uint8_t *ram = m->ram(p->machine, &ram_size);
+    sw_bytes(&w, SNAP_MAGIC, 16);
+    sw_u32(&w, SNAP_VERSION);
+    sw_u32(&w, HEADER_SIZE);
+    sw_bytes(&w, arch, 16);
+    sw_bytes(&w, machine, 16);
+    sw_u64(&w, ram_size);
+    sw_u64(&w, uc_panda_cpu_state_size(p->uc));
 
     size_t cpu_len = uc_panda_cpu_state_size(p->uc);
     uint8_t *cpu = malloc(cpu_len);
-    if (!cpu || uc_panda_cpu_state_save(p->uc, cpu, cpu_len)) {
-        free(cpu);
-        free(b.data);
-        return panda_set_error(p, PANDA_ERR_ENGINE, "could not save the CPU state");
+    if (!cpu) {
+        sw_free(&w);
+        return err_nomem(&p->err, "a snapshot's CPU state");
     }
-    section(&b, TAG_CPU, cpu, cpu_len);
+    if (uc_panda_cpu_state_save(p->uc, cpu, cpu_len)) {
+        free(cpu);
+        sw_free(&w);
+        return panda_set_error(p, PANDA_ERR_ENGINE, "the engine could not save the CPU state");
+    }
+    section(&w, TAG_CPU, cpu, cpu_len);
     free(cpu);
 
-    uint64_t clock = pc_idle_ns(p);
-    section(&b, TAG_CLOCK, &clock, sizeof(clock));
+    state_writer clock;
+    sw_init(&clock);
+    m->save_clock(p->machine, &clock);
+    section(&w, TAG_CLOCK, clock.data, clock.len);
+    w.failed |= clock.failed;
+    sw_free(&clock);
 
-    size_t dev_len = pc_devices_state_size(p);
-    uint8_t *dev = malloc(dev_len);
-    if (!dev) {
-        free(b.data);
-        return PANDA_ERR_NOMEM;
+    size_t ndev;
+    panda_device *devs = m->devices(p->machine, &ndev);
+    for (size_t i = 0; i < ndev; i++) {
+        state_writer dev;
+        sw_init(&dev);
+        devs[i].ops->save(devs[i].dev, &dev);
+        char name[32] = {0};
+        snprintf(name, sizeof(name), "%s", devs[i].name);
+        sw_u32(&w, TAG_DEVICE);
+        sw_u32(&w, 0);
+        sw_u64(&w, 32 + 8 + dev.len);
+        sw_bytes(&w, name, 32);
+        sw_u32(&w, devs[i].ops->state_version);
+        sw_u32(&w, 0);
+        sw_bytes(&w, dev.data, dev.len);
+        w.failed |= dev.failed;
+        sw_free(&dev);
     }
-    pc_devices_save(p, dev);
-    section(&b, TAG_DEVICES, dev, dev_len);
-    free(dev);
 
     /* RAM: a bitmap of non-zero pages, then those pages */
-    const uint8_t *ram = pc_ram(p);
-    size_t pages = p->ram_size / PAGE;
-    size_t map_len = (pages + 7) / 8;
-    uint8_t *map = calloc(1, map_len);
+    size_t pages = ram_size / PAGE, map_len = (pages + 7) / 8;
+    uint8_t *map = calloc(1, map_len ? map_len : 1);
     if (!map) {
-        free(b.data);
-        return PANDA_ERR_NOMEM;
+        sw_free(&w);
+        return err_nomem(&p->err, "a snapshot's page map");
     }
     static const uint8_t zero[PAGE];
     size_t nonzero = 0;
@@ -131,22 +123,28 @@ panda_err snapshot_take(panda_t *p, uint8_t **out, size_t *outlen)
             nonzero++;
         }
     }
-    put32(&b, TAG_RAM);
-    put32(&b, 0);
-    put64(&b, map_len + nonzero * PAGE);
-    put(&b, map, map_len);
+    sw_u32(&w, TAG_RAM);
+    sw_u32(&w, 0);
+    sw_u64(&w, map_len + nonzero * PAGE);
+    sw_bytes(&w, map, map_len);
     for (size_t i = 0; i < pages; i++)
-        if (map[i / 8] & (1u << (i % 8))) put(&b, ram + i * PAGE, PAGE);
+        if (map[i / 8] & (1u << (i % 8))) sw_bytes(&w, ram + i * PAGE, PAGE);
     free(map);
 
-    uint64_t sum = panda_fnv1a(b.data, b.len);
-    section(&b, TAG_END, &sum, sizeof(sum));
-    if (b.failed) {
-        free(b.data);
-        return panda_set_error(p, PANDA_ERR_NOMEM, "out of memory while taking a snapshot");
+    if (w.failed) {
+        sw_free(&w);
+        return err_nomem(&p->err, "a snapshot");
     }
-    *out = b.data;
-    *outlen = b.len;
+    uint64_t sum = hash_fnv1a(w.data, w.len);
+    uint8_t sumb[8];
+    for (int i = 0; i < 8; i++) sumb[i] = (uint8_t)(sum >> (8 * i));
+    section(&w, TAG_END, sumb, 8);
+    if (w.failed) {
+        sw_free(&w);
+        return err_nomem(&p->err, "a snapshot");
+    }
+    *out = w.data;
+    *outlen = w.len;
     return PANDA_OK;
 }
 
@@ -155,142 +153,189 @@ static panda_err bad(panda_t *p, const char *what, const char *why)
     return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: %s", what, why);
 }
 
-panda_err snapshot_restore(panda_t *p, const uint8_t *data, size_t len, const char *what)
+/* A snapshot's sections, located and size-checked. */
+typedef struct snap_parts {
+    const uint8_t *cpu, *clock, *ram;
+    size_t cpu_len, clock_len, ram_len;
+    struct snap_device {
+        const uint8_t *data;
+        size_t len;
+        uint32_t version;
+        char name[33];
+    } dev[32];
+    size_t ndev;
+} snap_parts;
+
+static panda_err parse(panda_t *p, const uint8_t *data, size_t len, const char *what, snap_parts *s)
 {
-    if (!p->pc)
-        return panda_set_error(p, PANDA_ERR_UNSUPPORTED, "snapshots need the pc machine");
-    size_t hdr = 16 + 4 + 4 + 16 + 8 + 8;
-    if (len < hdr + 24 || memcmp(data, SNAP_MAGIC, 16))
-        return bad(p, what, "not a pypanda snapshot");
-    uint32_t version, hsize;
-    uint64_t ram_size, layout;
-    memcpy(&version, data + 16, 4);
-    memcpy(&hsize, data + 20, 4);
-    if (version != SNAP_VERSION || hsize != hdr)
+    const panda_machine_ops *m = p->mops;
+    state_reader r;
+    sr_init(&r, data, len);
+    uint8_t magic[16];
+    sr_bytes(&r, magic, 16);
+    if (r.failed || memcmp(magic, SNAP_MAGIC, 16)) return bad(p, what, "not a pypanda snapshot");
+    uint32_t version = sr_u32(&r), hsize = sr_u32(&r);
+    if (version != SNAP_VERSION || hsize != HEADER_SIZE)
         return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: snapshot format %u; this pypanda reads %u",
                                what, version, SNAP_VERSION);
-    if (strncmp((const char *)data + 24, panda_arch.name, 16))
-        return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: a snapshot of an %.16s machine, not %s",
-                               what, (const char *)data + 24, panda_arch.name);
-    memcpy(&ram_size, data + 40, 8);
-    memcpy(&layout, data + 48, 8);
-    if (ram_size != p->ram_size)
+    char arch[17] = {0}, machine[17] = {0};
+    sr_bytes(&r, arch, 16);
+    sr_bytes(&r, machine, 16);
+    uint64_t ram_size = sr_u64(&r), cpu_layout = sr_u64(&r);
+    if (r.failed) return bad(p, what, "truncated header");
+    if (strcmp(arch, panda_arch.name))
+        return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: a snapshot of an %s guest, not %s", what, arch,
+                               panda_arch.name);
+    if (strcmp(machine, m->name))
+        return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: a snapshot of the %s machine, not %s", what,
+                               machine, m->name);
+    uint64_t my_ram;
+    m->ram(p->machine, &my_ram);
+    if (ram_size != my_ram)
         return panda_set_error(p, PANDA_ERR_SNAPSHOT,
                                "%s: the snapshot has %llu MiB of RAM, this machine %llu MiB: use the same mem=",
-                               what, (unsigned long long)(ram_size >> 20),
-                               (unsigned long long)(p->ram_size >> 20));
-    if (layout != layout_id(p))
-        return bad(p, what, "made by another build of libpanda (its CPU or device state differs)");
-    /* checksum: the last section */
-    uint32_t tag;
-    uint64_t slen, sum;
-    memcpy(&tag, data + len - 24, 4);
-    memcpy(&slen, data + len - 16, 8);
-    memcpy(&sum, data + len - 8, 8);
-    if (tag != TAG_END || slen != 8)
-        return bad(p, what, "truncated (no end marker)");
-    if (sum != panda_fnv1a(data, len - 24))
-        return bad(p, what, "corrupt (checksum mismatch)");
+                               what, (unsigned long long)(ram_size >> 20), (unsigned long long)(my_ram >> 20));
+    if (cpu_layout != uc_panda_cpu_state_size(p->uc))
+        return bad(p, what, "made by another build of libpanda (its CPU state differs)");
+    /* the checksum: the last section */
+    if (len < HEADER_SIZE + 24) return bad(p, what, "truncated (no end marker)");
+    state_reader end;
+    sr_init(&end, data + len - 24, 24);
+    uint32_t tag = sr_u32(&end);
+    sr_u32(&end);
+    uint64_t slen = sr_u64(&end), sum = sr_u64(&end);
+    if (tag != TAG_END || slen != 8) return bad(p, what, "truncated (no end marker)");
+    if (sum != hash_fnv1a(data, len - 24)) return bad(p, what, "corrupt (checksum mismatch)");
 
-    const uint8_t *cpu = NULL, *dev = NULL, *ram = NULL;
-    size_t cpu_len = 0, dev_len = 0, ram_len = 0;
-    uint64_t clock = 0;
-    size_t off = hdr;
-    while (off + 16 <= len - 24) {
-        uint64_t n;
-        memcpy(&tag, data + off, 4);
-        memcpy(&n, data + off + 8, 8);
-        off += 16;
-        if (n > len - 24 - off) return bad(p, what, "a section runs past the end");
+    memset(s, 0, sizeof(*s));
+    state_reader body;
+    sr_init(&body, data + HEADER_SIZE, len - 24 - HEADER_SIZE);
+    while (body.pos < body.len) {
+        tag = sr_u32(&body);
+        sr_u32(&body);
+        uint64_t n = sr_u64(&body);
+        if (body.failed || n > body.len - body.pos) return bad(p, what, "a section runs past the end");
+        const uint8_t *at = body.data + body.pos;
         switch (tag) {
-        case TAG_CPU: cpu = data + off; cpu_len = n; break;
-        case TAG_DEVICES: dev = data + off; dev_len = n; break;
-        case TAG_RAM: ram = data + off; ram_len = n; break;
-        case TAG_CLOCK: if (n == 8) memcpy(&clock, data + off, 8); break;
-        default: break;
+        case TAG_CPU: s->cpu = at; s->cpu_len = n; break;
+        case TAG_CLOCK: s->clock = at; s->clock_len = n; break;
+        case TAG_RAM: s->ram = at; s->ram_len = n; break;
+        case TAG_DEVICE: {
+            if (n < 40) return bad(p, what, "a device section is too short");
+            if (s->ndev == sizeof(s->dev) / sizeof(s->dev[0])) return bad(p, what, "too many devices");
+            struct snap_device *d = &s->dev[s->ndev++];
+            memcpy(d->name, at, 32);
+            d->name[32] = 0;
+            d->version = (uint32_t)at[32] | (uint32_t)at[33] << 8 | (uint32_t)at[34] << 16 |
+                         (uint32_t)at[35] << 24;
+            d->data = at + 40;
+            d->len = n - 40;
+            break;
         }
-        off += n;
+        default:
+            return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: unknown section %u", what, tag);
+        }
+        body.pos += n;
     }
-    size_t pages = p->ram_size / PAGE, map_len = (pages + 7) / 8;
-    if (!cpu || !dev || !ram || ram_len < map_len || dev_len != pc_devices_state_size(p) ||
-        cpu_len != uc_panda_cpu_state_size(p->uc))
+    uint64_t pages = my_ram / PAGE, map_len = (pages + 7) / 8;
+    if (!s->cpu || !s->clock || !s->ram || s->ram_len < map_len || s->cpu_len != cpu_layout)
         return bad(p, what, "a section is missing or has the wrong size");
     size_t nonzero = 0;
     for (size_t i = 0; i < pages; i++)
-        if (ram[i / 8] & (1u << (i % 8))) nonzero++;
-    if (ram_len != map_len + nonzero * PAGE) return bad(p, what, "the RAM section has the wrong size");
+        if (s->ram[i / 8] & (1u << (i % 8))) nonzero++;
+    if (s->ram_len != map_len + nonzero * PAGE) return bad(p, what, "the RAM section has the wrong size");
+    /* the same devices, each at the state version this build reads */
+    size_t ndev;
+    panda_device *devs = m->devices(p->machine, &ndev);
+    if (s->ndev != ndev)
+        return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: the snapshot has %zu devices, this machine %zu",
+                               what, s->ndev, ndev);
+    for (size_t i = 0; i < ndev; i++) {
+        if (strcmp(s->dev[i].name, devs[i].name))
+            return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: device %zu is '%s' in the snapshot, '%s' here",
+                                   what, i, s->dev[i].name, devs[i].name);
+        if (s->dev[i].version != devs[i].ops->state_version)
+            return panda_set_error(p, PANDA_ERR_SNAPSHOT,
+                "%s: device '%s' (%s) has state version %u in the snapshot; this build reads version %u",
+                what, devs[i].name, devs[i].ops->type, s->dev[i].version, devs[i].ops->state_version);
+    }
+    return PANDA_OK;
+}
 
-    /* PANDA's before_loadvm, then the state, then after_loadvm */
-    panda_run_before_loadvm(p);
-    uint8_t *mem = pc_ram(p);
-    const uint8_t *page = ram + map_len;
-    for (size_t i = 0; i < pages; i++) {
-        if (ram[i / 8] & (1u << (i % 8))) {
-            memcpy(mem + i * PAGE, page, PAGE);
-            page += PAGE;
-        } else {
-            memset(mem + i * PAGE, 0, PAGE);
+/* Load every device, or none: on a refusal the saved states go back. */
+static panda_err load_devices(panda_t *p, const snap_parts *s, const char *what)
+{
+    size_t ndev;
+    panda_device *devs = p->mops->devices(p->machine, &ndev);
+    state_writer *backup = calloc(ndev ? ndev : 1, sizeof(*backup));
+    if (!backup) return err_nomem(&p->err, "device state");
+    panda_err e = PANDA_OK;
+    for (size_t i = 0; i < ndev; i++) {
+        devs[i].ops->save(devs[i].dev, &backup[i]);
+        if (backup[i].failed) e = err_nomem(&p->err, "device state");
+    }
+    size_t loaded = 0;
+    for (; !e && loaded < ndev; loaded++) {
+        state_reader r;
+        sr_init(&r, s->dev[loaded].data, s->dev[loaded].len);
+        devs[loaded].ops->load(devs[loaded].dev, &r, s->dev[loaded].version);
+        if (r.failed || !sr_done(&r))
+            e = panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: device '%s' (%s) refused its state: %s", what,
+                                devs[loaded].name, devs[loaded].ops->type, r.error);
+    }
+    if (e) {
+        for (size_t i = 0; i < loaded; i++) {
+            state_reader r;
+            sr_init(&r, backup[i].data, backup[i].len);
+            devs[i].ops->load(devs[i].dev, &r, devs[i].ops->state_version);
         }
     }
-    pc_devices_load(p, dev);
-    pc_loaded(p, clock);
-    if (uc_panda_cpu_state_load(p->uc, cpu, cpu_len))
-        return bad(p, what, "the engine refused the CPU state");
-    p->pc_finished = false;
-    p->halted = false;
-    panda_run_after_loadvm(p);
-    return PANDA_OK;
+    for (size_t i = 0; i < ndev; i++) sw_free(&backup[i]);
+    free(backup);
+    return e;
 }
 
-/* ---- files ------------------------------------------------------------- */
-
-panda_err snapshot_write_file(panda_t *p, const char *path, const uint8_t *data, size_t len)
+panda_err snapshot_restore(panda_t *p, const uint8_t *data, size_t len, const char *what)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-        return panda_set_error(p, PANDA_ERR_ARG, "path too long: %s", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return panda_set_error(p, PANDA_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    bool ok = fwrite(data, 1, len, f) == len && fflush(f) == 0;
-    ok = (fclose(f) == 0) && ok;
-    /* complete or absent: the name appears only once every byte is there */
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return panda_set_error(p, PANDA_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-    }
-    return PANDA_OK;
-}
-
-panda_err panda_read_file(panda_t *p, const char *path, uint8_t **data, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return panda_set_error(p, PANDA_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    uint8_t *d = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            uint8_t *d2 = realloc(d, cap);
-            if (!d2) {
-                free(d);
-                fclose(f);
-                return PANDA_ERR_NOMEM;
+    const panda_machine_ops *m = p->mops;
+    if (!m->ram) return no_snapshots(p);
+    snap_parts *s = malloc(sizeof(*s));
+    if (!s) return err_nomem(&p->err, "a snapshot");
+    panda_err e = parse(p, data, len, what, s);
+    if (!e) {
+        state_reader clock;
+        sr_init(&clock, s->clock, s->clock_len);
+        /* PANDA's before_loadvm, then the state, then after_loadvm */
+        panda_dispatch_before_loadvm(p);
+        e = load_devices(p, s, what);
+        if (!e) {
+            m->load_clock(p->machine, &clock);
+            if (clock.failed) e = panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: clock: %s", what, clock.error);
+        }
+        if (!e && uc_panda_cpu_state_load(p->uc, s->cpu, s->cpu_len))
+            e = bad(p, what, "the engine refused the CPU state");
+        if (!e) {
+            uint64_t ram_size;
+            uint8_t *mem = m->ram(p->machine, &ram_size);
+            size_t pages = ram_size / PAGE, map_len = (pages + 7) / 8;
+            const uint8_t *page = s->ram + map_len;
+            for (size_t i = 0; i < pages; i++) {
+                if (s->ram[i / 8] & (1u << (i % 8))) {
+                    memcpy(mem + i * PAGE, page, PAGE);
+                    page += PAGE;
+                } else {
+                    memset(mem + i * PAGE, 0, PAGE);
+                }
             }
-            d = d2;
+            m->loaded(p->machine);
+            p->finished = false;
+            p->halted = false;
+            p->idle_slices = 0;
+            panda_dispatch_after_loadvm(p);
         }
-        size_t got = fread(d + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
     }
-    bool err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(d);
-        return panda_set_error(p, PANDA_ERR_IO, "cannot read %s", path);
-    }
-    *data = d;
-    *len = n;
-    return PANDA_OK;
+    free(s);
+    return e;
 }
 
 /* ---- named snapshots in memory ------------------------------------------ */
@@ -320,13 +365,12 @@ panda_err snapshot_save_named(panda_t *p, const char *name)
         free((*slot)->data);
     } else {
         struct panda_snapshot *s = calloc(1, sizeof(*s));
-        char *n = s ? malloc(strlen(name) + 1) : NULL;
+        char *n = s ? str_dup(name) : NULL;
         if (!n) {
             free(s);
             free(data);
-            return PANDA_ERR_NOMEM;
+            return err_nomem(&p->err, "a snapshot's name");
         }
-        strcpy(n, name);
         s->name = n;
         *slot = s;
     }
@@ -363,7 +407,7 @@ panda_err snapshot_save_file(panda_t *p, const char *path)
     uint8_t *data;
     size_t len;
     panda_err e = snapshot_take(p, &data, &len);
-    if (!e) e = snapshot_write_file(p, path, data, len);
+    if (!e) e = file_write_atomic(&p->err, path, data, len);
     free(data);
     return e;
 }
@@ -372,7 +416,7 @@ panda_err snapshot_load_file(panda_t *p, const char *path)
 {
     uint8_t *data;
     size_t len;
-    panda_err e = panda_read_file(p, path, &data, &len);
+    panda_err e = file_read_all(&p->err, PANDA_ERR_IO, "snapshot", path, SNAP_MAX_FILE, &data, &len);
     if (e) return e;
     e = snapshot_restore(p, data, len, path);
     free(data);

@@ -47,6 +47,10 @@ PANDA_EXPORT const char *panda_cb_name(panda_cb_type type);
  */
 PANDA_EXPORT panda_err panda_create(int argc, const char *const *argv,
                                     panda_t **out, char *err, size_t errlen);
+/* The options panda_create understands, one per line, into buf (NUL
+ * terminated, cut to len); returns the full text's length.  "-help" among
+ * the options fails panda_create with this text as its error. */
+PANDA_EXPORT size_t panda_options_help(char *buf, size_t len);
 PANDA_EXPORT void panda_destroy(panda_t *p);
 /* Detail of the last error this instance reported (never NULL). */
 PANDA_EXPORT const char *panda_last_error(panda_t *p);

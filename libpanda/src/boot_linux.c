@@ -11,18 +11,15 @@
  * The e820 map tells the kernel which RAM is usable.  screen_info stays
  * zero, so the kernel does not look for a VGA card.
  */
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-
-#include <unicorn/x86.h>
+#include "boot_linux.h"
 
 #define STUB_ADDR 0x6000u
 #define BOOT_PARAMS 0x10000u
 #define CMDLINE_ADDR 0x20000u
+#define CMDLINE_ROOM 0x10000u   /* up to the next thing the loader places */
 #define KERNEL_ADDR 0x100000u
 #define PAGE 4096u
 
@@ -55,32 +52,6 @@ static uint32_t rd32(const uint8_t *b, size_t o) { return rd16(b, o) | (uint32_t
 static void wr16(uint8_t *b, size_t o, uint16_t v) { b[o] = (uint8_t)v; b[o + 1] = (uint8_t)(v >> 8); }
 static void wr32(uint8_t *b, size_t o, uint32_t v) { wr16(b, o, (uint16_t)v); wr16(b, o + 2, (uint16_t)(v >> 16)); }
 static void wr64(uint8_t *b, size_t o, uint64_t v) { wr32(b, o, (uint32_t)v); wr32(b, o + 4, (uint32_t)(v >> 32)); }
-
-static panda_err read_file(panda_t *p, const char *what, const char *path, uint8_t **data,
-                           size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return panda_set_error(p, PANDA_ERR_OPTION, "cannot open the %s '%s': %s", what, path,
-                               strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return panda_set_error(p, PANDA_ERR_OPTION, "cannot read the %s '%s'", what, path);
-    }
-    long size = ftell(f);
-    rewind(f);
-    uint8_t *buf = size > 0 ? malloc((size_t)size) : NULL;
-    if (size <= 0 || !buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        free(buf);
-        fclose(f);
-        return panda_set_error(p, PANDA_ERR_OPTION, "cannot read the %s '%s'%s", what, path,
-                               size == 0 ? ": it is empty" : "");
-    }
-    fclose(f);
-    *data = buf;
-    *len = (size_t)size;
-    return PANDA_OK;
-}
 
 static void add_e820(uint8_t *bp, uint64_t addr, uint64_t size, uint32_t type)
 {
@@ -132,48 +103,52 @@ static size_t build_stub(uint8_t *m, uint32_t entry)
     return o;
 }
 
-panda_err linux_boot_load(panda_t *p)
+/* Copy len bytes to guest-physical addr, which the caller checked fits. */
+static void put(const boot_linux_params *bp, uint64_t addr, const void *data, size_t len)
+{
+    memcpy(bp->ram + addr, data, len);
+}
+
+panda_err boot_linux_load(const boot_linux_params *bl, panda_errbuf *e, uint64_t *entry)
 {
     uint8_t *kernel = NULL, *initrd = NULL;
     size_t klen = 0, ilen = 0;
-    panda_err e = read_file(p, "kernel", p->kernel, &kernel, &klen);
-    if (e) return e;
+    const uint64_t ram = bl->ram_size;
+    if (ram < KERNEL_ADDR)
+        return err_set(e, PANDA_ERR_OPTION, "direct boot needs more than 1 MiB of RAM; raise mem= (-m)");
+    panda_err err = file_read_all(e, PANDA_ERR_OPTION, "kernel", bl->kernel, ram, &kernel, &klen);
+    if (err) return err;
     if (klen < 0x300 || memcmp(kernel + HDR_MAGIC, "HdrS", 4) != 0 ||
         rd16(kernel, HDR_BOOT_FLAG) != 0xAA55) {
-        free(kernel);
-        return panda_set_error(p, PANDA_ERR_OPTION,
+        err = err_set(e, PANDA_ERR_OPTION,
             "'%s' is not a Linux bzImage (no boot-protocol header 'HdrS'): give -kernel a bzImage such as /boot/vmlinuz-*",
-            p->kernel);
+            bl->kernel);
+        goto out;
     }
     uint16_t version = rd16(kernel, HDR_VERSION);
     if (version < 0x0204 || !(kernel[HDR_LOADFLAGS] & LOADED_HIGH)) {
-        free(kernel);
-        return panda_set_error(p, PANDA_ERR_OPTION,
+        err = err_set(e, PANDA_ERR_OPTION,
             "'%s' uses boot protocol %u.%02u or is a zImage: direct boot needs a bzImage with protocol 2.04 or later",
-            p->kernel, version >> 8, version & 0xff);
+            bl->kernel, version >> 8, version & 0xff);
+        goto out;
     }
     unsigned setup_sects = kernel[HDR_SETUP_SECTS] ? kernel[HDR_SETUP_SECTS] : 4;
     size_t setup_len = (setup_sects + 1u) * 512u;
     uint32_t init_size = version >= 0x020a ? rd32(kernel, HDR_INIT_SIZE) : 0;
     if (setup_len >= klen) {
-        free(kernel);
-        return panda_set_error(p, PANDA_ERR_OPTION, "'%s' is truncated: its setup code is all there is",
-                               p->kernel);
+        err = err_set(e, PANDA_ERR_OPTION, "'%s' is truncated: its setup code is all there is", bl->kernel);
+        goto out;
     }
     size_t pm_len = klen - setup_len;
     uint64_t need = KERNEL_ADDR + (init_size > pm_len ? init_size : pm_len);
-    if (need > p->ram_size) {
-        free(kernel);
-        return panda_set_error(p, PANDA_ERR_OPTION,
-            "the kernel needs %llu MiB of RAM to unpack; raise mem= (-m)",
-            (unsigned long long)(need >> 20) + 1);
+    if (need > ram) {
+        err = err_set(e, PANDA_ERR_OPTION, "the kernel needs %llu MiB of RAM to unpack; raise mem= (-m)",
+                      (unsigned long long)(need >> 20) + 1);
+        goto out;
     }
-    if (p->initrd) {
-        e = read_file(p, "initrd", p->initrd, &initrd, &ilen);
-        if (e) {
-            free(kernel);
-            return e;
-        }
+    if (bl->initrd) {
+        err = file_read_all(e, PANDA_ERR_OPTION, "initrd", bl->initrd, ram, &initrd, &ilen);
+        if (err) goto out;
     }
 
     uint8_t bp[4096];
@@ -186,32 +161,32 @@ panda_err linux_boot_load(panda_t *p)
     wr16(bp, HDR_HEAP_END_PTR, 0xfe00);
     wr32(bp, HDR_CODE32_START, KERNEL_ADDR);
 
-    const char *cmdline = p->append ? p->append : "";
+    /* bounded by the kernel's limit and by the room this loader keeps for
+     * it (a longer line would run into the kernel) */
+    const char *cmdline = bl->append ? bl->append : "";
     uint32_t cmdline_max = version >= 0x0206 ? rd32(kernel, HDR_CMDLINE_SIZE) : 255;
+    if (cmdline_max > CMDLINE_ROOM - 1) cmdline_max = CMDLINE_ROOM - 1;
     size_t cmdline_len = strlen(cmdline);
     if (cmdline_len > cmdline_max) {
-        free(kernel);
-        free(initrd);
-        return panda_set_error(p, PANDA_ERR_OPTION, "-append is %zu bytes; this kernel takes at most %u",
-                               cmdline_len, cmdline_max);
+        err = err_set(e, PANDA_ERR_OPTION, "-append is %zu bytes; at most %u fit here", cmdline_len,
+                      cmdline_max);
+        goto out;
     }
     wr32(bp, HDR_CMD_LINE_PTR, CMDLINE_ADDR);
 
-    uint64_t ram = p->ram_size;
     if (initrd) {
         uint64_t max = rd32(kernel, HDR_INITRD_ADDR_MAX);
         if (max == 0) max = 0x37ffffff;
         uint64_t top = ram < max + 1 ? ram : max + 1;
-        uint64_t at = (top - ilen) & ~(uint64_t)(PAGE - 1);
-        if (ilen > top || at < need) {
-            free(kernel);
-            free(initrd);
-            return panda_set_error(p, PANDA_ERR_OPTION,
+        if (ilen > top || ((top - ilen) & ~(uint64_t)(PAGE - 1)) < need) {
+            err = err_set(e, PANDA_ERR_OPTION,
                 "the initrd (%zu bytes) does not fit in RAM beside the kernel; raise mem= (-m)", ilen);
+            goto out;
         }
+        uint64_t at = (top - ilen) & ~(uint64_t)(PAGE - 1);
         wr32(bp, HDR_RAMDISK_IMAGE, (uint32_t)at);
         wr32(bp, HDR_RAMDISK_SIZE, (uint32_t)ilen);
-        if (uc_mem_write(p->uc, at, initrd, ilen)) e = PANDA_ERR_ENGINE;
+        put(bl, at, initrd, ilen);
     }
     wr32(bp, BP_ALT_MEM_K, (uint32_t)((ram - 0x100000) >> 10));
     add_e820(bp, 0, 0x9fc00, 1);
@@ -222,20 +197,15 @@ panda_err linux_boot_load(panda_t *p)
     uint8_t stub[256];
     memset(stub, 0, sizeof(stub));
     build_stub(stub, KERNEL_ADDR);
-    static const uint16_t base_mem_kb = 639; /* BIOS data area 0x413 */
-    if (e || uc_mem_write(p->uc, KERNEL_ADDR, kernel + setup_len, pm_len) ||
-        uc_mem_write(p->uc, BOOT_PARAMS, bp, sizeof(bp)) ||
-        uc_mem_write(p->uc, CMDLINE_ADDR, cmdline, cmdline_len + 1) ||
-        uc_mem_write(p->uc, STUB_ADDR, stub, sizeof(stub)) ||
-        uc_mem_write(p->uc, 0x413, &base_mem_kb, 2)) {
-        free(kernel);
-        free(initrd);
-        return panda_set_error(p, PANDA_ERR_ENGINE, "could not write the kernel into guest RAM");
-    }
+    static const uint8_t base_mem_kb[2] = {639 & 0xff, 639 >> 8}; /* BIOS data area 0x413 */
+    put(bl, KERNEL_ADDR, kernel + setup_len, pm_len);
+    put(bl, BOOT_PARAMS, bp, sizeof(bp));
+    put(bl, CMDLINE_ADDR, cmdline, cmdline_len + 1);
+    put(bl, STUB_ADDR, stub, sizeof(stub));
+    put(bl, 0x413, base_mem_kb, 2);
+    *entry = STUB_ADDR + 0x30;
+out:
     free(kernel);
     free(initrd);
-    uint64_t eip = STUB_ADDR + 0x30, eflags = 0x2;
-    uc_reg_write(p->uc, UC_X86_REG_EFLAGS, &eflags);
-    uc_reg_write(p->uc, UC_X86_REG_EIP, &eip);
-    return PANDA_OK;
+    return err;
 }

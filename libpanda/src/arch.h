@@ -1,0 +1,72 @@
+/*
+ * The guest architecture this libpanda_<arch>.so emulates (arch_<name>.c):
+ * everything arch-specific lives behind this descriptor, so the core,
+ * callbacks, snapshots and machines never include an engine target header.
+ */
+#ifndef LIBPANDA_ARCH_H
+#define LIBPANDA_ARCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <unicorn/unicorn.h>
+
+#include "panda/types.h"
+
+typedef struct panda_reg_desc {
+    const char *name;
+    int uc_id;
+} panda_reg_desc;
+
+typedef struct panda_cpu_model {
+    const char *name;          /* QEMU's -cpu name */
+    int uc_model;
+} panda_cpu_model;
+
+/* Port I/O as a machine sees it (x86 in/out). */
+typedef uint32_t (*arch_port_in_fn)(void *opaque, uint32_t port, unsigned size);
+/* true: the write may move a timer deadline, end the slice */
+typedef bool (*arch_port_out_fn)(void *opaque, uint32_t port, uint32_t value, unsigned size);
+
+/* What a machine installed with install_port_io (removed on uc_close). */
+typedef struct arch_port_io {
+    arch_port_in_fn in;
+    arch_port_out_fn out;
+    void *opaque;
+    uc_hook hooks[2];
+} arch_port_io;
+
+typedef struct panda_arch_desc {
+    const char *name;          /* "i386" */
+    uint32_t bits;             /* guest word size */
+    bool big_endian;
+    uc_arch uc_arch;
+    uc_mode uc_mode;
+    int pc_reg;                /* uc register id of the program counter */
+    const char *default_machine;
+    const char *hypercall;     /* the instruction that fires guest_hypercall */
+    const panda_cpu_model *cpu_models;
+    uint32_t ncpu_models;
+    const panda_reg_desc *regs;
+    int nregs;
+
+    /* Make the hypercall instruction fire guest_hypercall callbacks. */
+    uc_err (*install_hypercall)(uc_engine *uc, uc_hook *hook, panda_t *p);
+    /* Route the guest's port I/O to io (which must outlive the engine). */
+    uc_err (*install_port_io)(uc_engine *uc, arch_port_io *io);
+    /* Would the CPU take an external interrupt now? */
+    bool (*interrupts_enabled)(uc_engine *uc);
+    /* Point the CPU at pc with the state a boot loader leaves (x86:
+     * EFLAGS = 2, flat protected mode is set up by the code at pc). */
+    uc_err (*set_entry)(uc_engine *uc, uint64_t pc);
+    /* CPUID-style feature filter for a machine without a local interrupt
+     * controller (engine hook, may be NULL). */
+    void (*hide_local_apic)(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);
+} panda_arch_desc;
+
+extern const panda_arch_desc panda_arch;
+
+/* The model named name, or NULL. */
+const panda_cpu_model *arch_cpu_model(const char *name);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * Dispatch of callback types that libpanda's own code raises (the engine's
+ * hook points are dispatched inside callbacks.c).  Each calls every enabled
+ * registration of its type, in registration order.
+ */
+#ifndef LIBPANDA_CALLBACKS_DISPATCH_H
+#define LIBPANDA_CALLBACKS_DISPATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "panda/callbacks.h"
+
+/* guest_hypercall: true if any callback handled it */
+bool panda_dispatch_guest_hypercall(panda_t *p);
+void panda_dispatch_replay_serial(panda_t *p, panda_cb_type type, uint64_t fifo, uint32_t port,
+                                  uint8_t byte);
+void panda_dispatch_before_loadvm(panda_t *p);
+void panda_dispatch_after_loadvm(panda_t *p);
+void panda_dispatch_top_loop(panda_t *p);
+void panda_dispatch_after_machine_init(panda_t *p);
+/* monitor: false if no callback is registered */
+bool panda_dispatch_monitor(panda_t *p, Monitor *mon, const char *cmd);
+
+#endif

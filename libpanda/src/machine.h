@@ -1,0 +1,88 @@
+/*
+ * The machine interface: what the core, callbacks, snapshots and
+ * record/replay know of a machine.  Each machine (machine_<name>.c) fills
+ * one panda_machine_ops; nothing outside its file tests which machine an
+ * instance has.
+ *
+ * A run is a series of slices (core.c).  Before each, the machine brings
+ * its devices up to the virtual clock and says how many instructions may
+ * run before the next timer deadline; outside input enters between slices
+ * (rr.c); after each, the machine says what the slice ended on.
+ */
+#ifndef LIBPANDA_MACHINE_H
+#define LIBPANDA_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <unicorn/panda_hooks.h>
+
+#include "panda/callbacks.h"
+#include "device.h"
+
+typedef struct panda_machine panda_machine;  /* each machine's own state */
+
+typedef enum slice_result {
+    SLICE_CONTINUE,       /* run the next slice */
+    SLICE_IDLE,           /* the CPU waits for an interrupt: nothing happens
+                           * until the next deadline or outside input */
+    SLICE_HALTED,         /* the guest executed HLT with nothing to wake it
+                           * (bare machine): run() returns, may run again */
+    SLICE_GUEST_OFF,      /* the guest powered off or halted for good */
+    SLICE_GUEST_RESET,    /* the guest asked for a reset */
+    SLICE_REPLAY_DONE,    /* the replay reached the end of its recording */
+    SLICE_ERROR,          /* the error text says what (e.g. a divergence) */
+} slice_result;
+
+typedef struct panda_machine_ops {
+    const char *name;              /* -M NAME */
+    const char *summary;           /* one line for the option help */
+    const char *default_cpu;       /* -cpu when none is given; NULL: the engine's */
+    /* the options only this machine takes, for "-X needs -M NAME" */
+    bool takes_kernel;
+    /* run() needs map_memory() first (the user provides all RAM) */
+    bool needs_mapped_memory;
+    /* a guest error (triple fault, ...) ends the machine for good */
+    bool errors_end_guest;
+    /* what an unhandled CPU exception means on this machine */
+    const char *unhandled_exception;
+
+    /* Build the machine on p's engine (RAM, devices, channels) and boot
+     * it: put the CPU where the guest starts. */
+    panda_err (*create)(panda_t *p, panda_machine **out);
+    /* After the engine is closed (it maps the machine's RAM). */
+    void (*destroy)(panda_machine *m);
+    /* The machine's own engine hooks, merged into libpanda's. */
+    void (*engine_hooks)(panda_machine *m, uc_panda_hooks *h);
+
+    /* Devices catch up with the clock; returns the slice's instruction
+     * budget (0: no limit). */
+    uint64_t (*before_slice)(panda_machine *m);
+    /* interrupted: the engine returned because libpanda asked it to. */
+    slice_result (*after_slice)(panda_machine *m, bool interrupted);
+    /* Virtual time (ns); the next timer deadline (PANDA_VTIME_NEVER: none);
+     * skipping the clock forward to t while the CPU idles. */
+    uint64_t (*vtime)(panda_machine *m);
+    panda_vtime (*next_deadline)(panda_machine *m);
+    void (*idle_until)(panda_machine *m, panda_vtime t);
+    /* Why the guest stopped for good ("" while it can run). */
+    const char *(*stop_reason)(panda_machine *m);
+    /* Does this callback type fire here, beyond the CPU's own? */
+    bool (*cb_fires)(panda_machine *m, panda_cb_type type);
+    /* Accesses to ports and addresses that nothing answers. */
+    uint64_t (*open_bus_count)(panda_machine *m);
+
+    /* Snapshots (all NULL: the machine has none). */
+    uint8_t *(*ram)(panda_machine *m, uint64_t *size);
+    panda_device *(*devices)(panda_machine *m, size_t *n);
+    void (*save_clock)(panda_machine *m, state_writer *w);
+    void (*load_clock)(panda_machine *m, state_reader *r);
+    /* A snapshot was loaded: nothing of the old run is pending. */
+    void (*loaded)(panda_machine *m);
+} panda_machine_ops;
+
+/* machines.c: every machine this build has, NULL-terminated. */
+extern const panda_machine_ops *const panda_machines[];
+const panda_machine_ops *panda_machine_find(const char *name);
+
+#endif

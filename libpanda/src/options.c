@@ -1,0 +1,203 @@
+/*
+ * The command-line options: one table drives parsing, the help text and
+ * the unknown-option error.  Options are QEMU's names; each says what it
+ * takes and which machine it belongs to.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct panda_option {
+    const char *name, *alias;
+    const char *arg;              /* what it takes (NULL: a flag) */
+    const char *help;
+    bool kernel_option;           /* only for a machine that takes_kernel */
+    panda_err (*apply)(panda_config *c, panda_errbuf *e, const char *opt, const char *arg);
+} panda_option;
+
+static panda_err opt_m(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+{
+    (void)opt;
+    c->ram_size = parse_size(arg);
+    if (!c->ram_size)
+        return err_set(e, PANDA_ERR_OPTION,
+            "bad memory size '%s' for -m: use a number with an optional K, M or G suffix, e.g. 128M", arg);
+    return PANDA_OK;
+}
+
+static panda_err opt_machine(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+{
+    (void)opt;
+    if (!panda_machine_find(arg)) {
+        char names[128] = "";
+        for (size_t i = 0; panda_machines[i]; i++)
+            snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
+                     panda_machines[i]->name);
+        return err_set(e, PANDA_ERR_OPTION, "unknown machine '%s' (available: %s)", arg, names);
+    }
+    snprintf(c->machine, sizeof(c->machine), "%s", arg);
+    return PANDA_OK;
+}
+
+static panda_err opt_file(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+{
+    char **slot = !strcmp(opt, "-kernel") ? &c->kernel : !strcmp(opt, "-initrd") ? &c->initrd : &c->append;
+    char *copy = str_dup(arg);
+    if (!copy) return err_nomem(e, opt);
+    free(*slot);
+    *slot = copy;
+    return PANDA_OK;
+}
+
+static panda_err opt_cpu(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+{
+    (void)opt;
+    c->cpu = arch_cpu_model(arg);
+    if (c->cpu) return PANDA_OK;
+    char names[256] = "";
+    for (uint32_t i = 0; i < panda_arch.ncpu_models; i++)
+        snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
+                 panda_arch.cpu_models[i].name);
+    return err_set(e, PANDA_ERR_OPTION, "unknown CPU model '%s' (available: %s)", arg, names);
+}
+
+static panda_err opt_rtc(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+{
+    (void)opt;
+    int64_t t = strncmp(arg, "base=", 5) ? -1 : parse_utc(arg + 5);
+    if (t < 0)
+        return err_set(e, PANDA_ERR_OPTION,
+            "bad -rtc '%s': use base=YYYY-MM-DDTHH:MM:SS (UTC); the clock then follows virtual time", arg);
+    c->rtc_base = t;
+    return PANDA_OK;
+}
+
+static panda_err opt_serial(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+{
+    (void)opt;
+    if (!strcmp(arg, "stdio")) c->serial_stdio = true;
+    else if (!strcmp(arg, "none") || !strcmp(arg, "null")) c->serial_stdio = false;
+    else
+        return err_set(e, PANDA_ERR_OPTION,
+            "-serial takes stdio or none here, not '%s' (the console is also read through the API)", arg);
+    return PANDA_OK;
+}
+
+static panda_err opt_no_reboot(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+{
+    (void)e;
+    (void)opt;
+    (void)arg;
+    c->no_reboot = true;
+    return PANDA_OK;
+}
+
+static panda_err opt_nothing(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+{
+    (void)c;
+    (void)e;
+    (void)opt;
+    (void)arg;
+    return PANDA_OK; /* no display exists: nothing to turn off */
+}
+
+static panda_err opt_display(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+{
+    (void)c;
+    (void)opt;
+    if (strcmp(arg, "none"))
+        return err_set(e, PANDA_ERR_OPTION, "-display takes only 'none': pypanda has no display");
+    return PANDA_OK;
+}
+
+static const panda_option options[] = {
+    {"-m", NULL, "SIZE", "guest RAM, e.g. 128M (MiB without a suffix)", false, opt_m},
+    {"-M", "-machine", "NAME", "the machine: pc or configurable", false, opt_machine},
+    {"-kernel", NULL, "FILE", "a Linux bzImage to boot directly", true, opt_file},
+    {"-initrd", NULL, "FILE", "its initial ramdisk", true, opt_file},
+    {"-append", NULL, "CMDLINE", "its command line", true, opt_file},
+    {"-cpu", NULL, "MODEL", "the CPU model, e.g. qemu32", false, opt_cpu},
+    {"-rtc", NULL, "base=TIME", "the RTC's time at virtual time 0 (UTC)", false, opt_rtc},
+    {"-serial", NULL, "stdio|none", "also echo COM1's output to stdout", false, opt_serial},
+    {"-no-reboot", NULL, NULL, "a guest reset ends the run (always so here)", false, opt_no_reboot},
+    {"-nographic", NULL, NULL, "accepted: there is no display", false, opt_nothing},
+    {"-display", NULL, "none", "accepted: there is no display", false, opt_display},
+};
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const panda_option *find(const char *name)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (!strcmp(options[i].name, name) || (options[i].alias && !strcmp(options[i].alias, name)))
+            return &options[i];
+    return NULL;
+}
+
+PANDA_EXPORT size_t panda_options_help(char *buf, size_t len)
+{
+    size_t n = 0;
+    char line[160];
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        const panda_option *o = &options[i];
+        int w = snprintf(line, sizeof(line), "%s%s%s  %s%s\n", o->name, o->arg ? " " : "",
+                         o->arg ? o->arg : "", o->help, o->kernel_option ? " (-M pc)" : "");
+        if (w < 0) continue;
+        if (buf && n + (size_t)w < len) memcpy(buf + n, line, (size_t)w + 1);
+        n += (size_t)w;
+    }
+    if (buf && len && n >= len) buf[len - 1] = 0;
+    return n;
+}
+
+panda_err options_parse(panda_config *c, panda_errbuf *e, int argc, const char *const *argv)
+{
+    bool kernel_given = false;
+    const char *kernel_opt = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!a) return err_set(e, PANDA_ERR_ARG, "option %d is NULL", i);
+        if (!strcmp(a, "-help") || !strcmp(a, "-h") || !strcmp(a, "--help")) {
+            int n = snprintf(e->msg, sizeof(e->msg), "help: the options are\n");
+            if (n > 0 && (size_t)n < sizeof(e->msg))
+                panda_options_help(e->msg + n, sizeof(e->msg) - (size_t)n);
+            return PANDA_ERR_OPTION;
+        }
+        const panda_option *o = find(a);
+        if (!o) {
+            char names[256] = "";
+            for (size_t k = 0; k < NOPTIONS; k++)
+                snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", k ? ", " : "",
+                         options[k].name);
+            return err_set(e, PANDA_ERR_OPTION, "unknown option '%s' (this build understands %s; -help lists them)",
+                           a, names);
+        }
+        const char *arg = NULL;
+        if (o->arg) {
+            if (i + 1 >= argc || !argv[i + 1])
+                return err_set(e, PANDA_ERR_OPTION, "%s needs %s", a, o->arg);
+            arg = argv[++i];
+        }
+        if (o->kernel_option) {
+            kernel_given = true;
+            kernel_opt = o->name;
+        }
+        panda_err err = o->apply(c, e, o->name, arg);
+        if (err) return err;
+    }
+    const panda_machine_ops *m = panda_machine_find(c->machine);
+    if (!m) return err_set(e, PANDA_ERR_OPTION, "unknown machine '%s'", c->machine);
+    if (kernel_given && !m->takes_kernel)
+        return err_set(e, PANDA_ERR_OPTION, "%s needs -M pc: -kernel, -initrd and -append need a machine "
+                       "that boots Linux directly (the %s machine does not)", kernel_opt, m->name);
+    return PANDA_OK;
+}
+
+void options_free(panda_config *c)
+{
+    free(c->kernel);
+    free(c->initrd);
+    free(c->append);
+    c->kernel = c->initrd = c->append = NULL;
+}

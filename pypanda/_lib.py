@@ -38,6 +38,8 @@ _PROTOTYPES = [
     ("panda_cb_name", c_char_p, [c_int]),
     ("panda_create", panda_err, [c_int, POINTER(c_char_p), POINTER(panda_p), c_char_p, c_size_t]),
     ("panda_options_help", c_size_t, [c_char_p, c_size_t]),
+    ("panda_arch_info", panda_err, [c_void_p, c_size_t]),
+    ("panda_cpu_model_name", c_char_p, [c_uint32]),
     ("panda_destroy", None, [panda_p]),
     ("panda_last_error", c_char_p, [panda_p]),
     ("panda_machine_name", c_char_p, [panda_p]),

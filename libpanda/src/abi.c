@@ -31,7 +31,6 @@ PANDA_EXPORT void panda_version(uint32_t *major, uint32_t *minor)
     if (minor) *minor = PANDA_API_MINOR;
 }
 
-PANDA_EXPORT const char *panda_arch_name(void) { return panda_arch.name; }
 
 PANDA_EXPORT const char *panda_strerror(panda_err err)
 {

@@ -1,6 +1,4 @@
 /* The i386 guest: 32-bit x86 on the engine's x86 target. */
-#include <string.h>
-
 #include "arch.h"
 #include "callbacks_dispatch.h"
 
@@ -109,10 +107,3 @@ const panda_arch_desc panda_arch = {
     .set_entry = set_entry,
     .hide_local_apic = hide_local_apic,
 };
-
-const panda_cpu_model *arch_cpu_model(const char *name)
-{
-    for (uint32_t i = 0; i < panda_arch.ncpu_models; i++)
-        if (!strcmp(panda_arch.cpu_models[i].name, name)) return &panda_arch.cpu_models[i];
-    return NULL;
-}

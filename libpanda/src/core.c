@@ -25,14 +25,6 @@ static void set_errbuf(char *err, size_t errlen, const char *msg)
     if (err && errlen) snprintf(err, errlen, "%s", msg);
 }
 
-panda_err panda_add_channel(panda_t *p, panda_input_channel *ch)
-{
-    if (p->nchannels == PANDA_MAX_CHANNELS)
-        return panda_set_error(p, PANDA_ERR_ENGINE, "at most %d input channels", PANDA_MAX_CHANNELS);
-    p->channels[p->nchannels++] = ch;
-    return PANDA_OK;
-}
-
 /* Set up everything after the options: the engine, the CPU, the machine. */
 static panda_err build(panda_t *p)
 {

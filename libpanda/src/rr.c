@@ -300,6 +300,14 @@ uint64_t rr_budget(panda_t *p, uint64_t budget)
     return left < budget ? left : budget;
 }
 
+panda_err panda_add_channel(panda_t *p, panda_input_channel *ch)
+{
+    if (p->nchannels == PANDA_MAX_CHANNELS)
+        return panda_set_error(p, PANDA_ERR_ENGINE, "at most %d input channels", PANDA_MAX_CHANNELS);
+    p->channels[p->nchannels++] = ch;
+    return PANDA_OK;
+}
+
 static panda_input_channel *channel_of(panda_t *p, uint8_t kind, uint8_t index)
 {
     for (size_t i = 0; i < p->nchannels; i++)

@@ -36,6 +36,25 @@ PANDA_EXPORT const char *panda_strerror(panda_err err);
 /* PANDA's lower-case callback name ("before_block_exec"), NULL if unknown. */
 PANDA_EXPORT const char *panda_cb_name(panda_cb_type type);
 
+/* What this library's guest architecture is. */
+typedef struct panda_arch_facts {
+    uint32_t struct_size;      /* sizeof(panda_arch_facts) of the library */
+    uint32_t bits;             /* guest word size: 32 on i386 */
+    uint32_t register_size;    /* bytes in a general-purpose register */
+    uint32_t big_endian;       /* 0: little-endian guest */
+    uint32_t ncpu_models;      /* panda_cpu_model_name(0 .. ncpu_models-1) */
+    uint32_t nregs;            /* panda_reg_name(0 .. nregs-1) */
+    const char *name;          /* "i386" */
+    const char *default_machine;
+    const char *hypercall;     /* the instruction that fires guest_hypercall ("cpuid") */
+} panda_arch_facts;
+
+/* Fill *out (size: the caller's sizeof(panda_arch_facts), at least this
+ * header's). */
+PANDA_EXPORT panda_err panda_arch_info(panda_arch_facts *out, size_t size);
+/* QEMU's -cpu name of model i, NULL past the last. */
+PANDA_EXPORT const char *panda_cpu_model_name(uint32_t i);
+
 /* ---- instances --------------------------------------------------------- */
 
 /*

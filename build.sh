@@ -5,7 +5,7 @@
 #
 # Steps: fetch the Unicorn 2.1.4 sdist (QEMU's TCG) with pip into a cache
 # outside the repository and check its sha256; unpack it and apply
-# libpanda/engine/patches/*.patch in name order; build the static engine for
+# libpanda/engine/patches/{common,target-<arch>}/*.patch in order; build the static engine for
 # the arch; compile libpanda's C sources and link them with the engine into
 # one shared library that exports only panda_* symbols.  Every step is
 # skipped when its inputs have not changed, so a second run is quick.
@@ -68,19 +68,26 @@ fetch_engine() {
         die "$sdist does not have the expected sha256; delete it and run again"
 }
 
-patches_id() { # changes whenever a patch is added, removed or edited
-    (cd "$patch_dir" && cat /dev/null ./*.patch 2>/dev/null; ls) |
+# The patches in the order they apply: by number, and at one number the
+# engine-wide part (common/) before a target's (target-<arch>/).  Every
+# target folder applies: each touches only its own target's files.
+patch_list() {
+    (cd "$patch_dir" && find . -name '*.patch' | while read -r f; do
+        printf '%s\t%s\n' "$(basename "$f")" "${f#./}"; done | LC_ALL=C sort | cut -f2)
+}
+
+patches_id() { # changes whenever a patch is added, removed, moved or edited
+    (cd "$patch_dir" && patch_list | while read -r f; do echo "$f"; cat "$f"; done) |
         sha256sum | cut -c1-16
 }
 
-apply_patches() { # apply_patches SRC: every patch, in name order
+apply_patches() { # apply_patches SRC: every patch, in order
     local p
-    for p in "$patch_dir"/*.patch; do
-        [ -e "$p" ] || continue
-        say "  applying $(basename "$p")"
-        patch -d "$1" -p1 --forward --quiet --no-backup-if-mismatch <"$p" >&2 ||
-            die "patch $(basename "$p") does not apply to unicorn $ENGINE_VERSION"
-    done
+    while read -r p; do
+        say "  applying $p"
+        patch -d "$1" -p1 --forward --quiet --no-backup-if-mismatch <"$patch_dir/$p" >&2 ||
+            die "patch $p does not apply to unicorn $ENGINE_VERSION"
+    done < <(patch_list)
 }
 
 verify_patches() {

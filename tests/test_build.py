@@ -17,13 +17,24 @@ def test_project_patches_apply_in_order():
     proc = build("--verify-patches")
     assert proc.returncode == 0, proc.stderr
     applied = [line.split()[-1] for line in proc.stderr.splitlines() if "applying" in line]
-    assert applied == sorted(p.name for p in (ROOT / "libpanda/engine/patches").glob("*.patch"))
-    assert len(applied) >= 1
+    patches = ROOT / "libpanda/engine/patches"
+    # by number; at one number the engine-wide part before the target's
+    expected = sorted((str(p.relative_to(patches)) for p in patches.rglob("*.patch")),
+                      key=lambda rel: (Path(rel).name, rel))
+    assert applied == expected
+    assert {Path(rel).parts[0] for rel in applied} == {"common", "target-i386"}
+    # a target folder holds only that target's files, common/ none of them
+    for rel in applied:
+        files = [line.split()[1][2:] for line in (patches / rel).read_text().splitlines()
+                 if line.startswith("+++ ")]
+        in_target = [f.startswith(("qemu/target/i386/", "qemu/hw/i386/")) for f in files]
+        assert all(in_target) if rel.startswith("target-i386/") else not any(in_target), (rel, files)
 
 
 def test_a_patch_that_does_not_apply_fails_loudly(tmp_path):
-    for p in sorted((ROOT / "libpanda/engine/patches").glob("*.patch")):
-        (tmp_path / p.name).write_text(p.read_text())
+    for p in sorted((ROOT / "libpanda/engine/patches").rglob("*.patch")):
+        (tmp_path / p.parent.name).mkdir(exist_ok=True)
+        (tmp_path / p.parent.name / p.name).write_text(p.read_text())
     (tmp_path / "9999-broken.patch").write_text(
         "why: a test\n--- a/uc.c\n+++ b/uc.c\n@@ -1,1 +1,1 @@\n-this line is not in uc.c\n+nor this\n")
     proc = build("--verify-patches", PYPANDA_PATCH_DIR=str(tmp_path))

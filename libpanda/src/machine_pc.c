@@ -43,10 +43,11 @@ extern const panda_device_ops pic8259_ops, pit8254_ops, mc146818_ops, uart16550_
 /*
  * Devices that need nothing but their ports, one line each:
  * X(type, instance name, first port, number of ports).  A device file
- * defines type_new(void), type_device(type *) and type_ops.
+ * defines type_new(void), type_device(type *) and type_ops (device.h).
  */
 #define PC_PORT_DEVICES(X) \
-    X(port80, "port80", 0x80, 1)
+    X(port80, "port80", 0x80, 1) \
+    /* end of the list */
 
 #define DECLARE_PORT_DEVICE(type, name, base, len) \
     typedef struct type type;                      \

@@ -59,9 +59,7 @@ PANDA_EXPORT const char *panda_cpu_model_name(uint32_t i);
 
 /*
  * Create an instance from QEMU-style options (argv without a program
- * name): -m SIZE, -M pc|configurable, -kernel FILE, -initrd FILE,
- * -append CMDLINE, -cpu MODEL, -rtc base=TIME, -serial stdio|none,
- * -no-reboot, -nographic, -display none.  On failure *out is NULL and err
+ * name; panda_options_help() lists them).  On failure *out is NULL and err
  * (if not NULL) receives the reason.
  */
 PANDA_EXPORT panda_err panda_create(int argc, const char *const *argv,
@@ -90,7 +88,8 @@ PANDA_EXPORT bool panda_cb_fires(panda_t *p, panda_cb_type type);
 PANDA_EXPORT panda_err panda_run(panda_t *p);
 /* Ask the running guest to stop at the next instruction boundary. */
 PANDA_EXPORT void panda_stop(panda_t *p);
-/* Like panda_stop(); also marks the analysis as finished. */
+/* PANDA's name for panda_stop(): the run ends at the next instruction
+ * boundary; panda_run() may be called again to continue. */
 PANDA_EXPORT void panda_end_analysis(panda_t *p);
 /* 1: the last run ended because the guest halted (bare machine: HLT;
  * pc: powered off or reset; panda_last_error() says which). */

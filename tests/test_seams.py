@@ -1,0 +1,323 @@
+"""The seams: a device added with one file and one line of wiring, device
+state versions in snapshots, the bare machine set up in after_machine_init
+(pandare's pattern), and every error path reporting its own message."""
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pypanda import Panda, _lib
+
+from conftest import CODE_ADDR, SUM_LOOP, fake_bzimage
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A trivial port device: four byte registers that read back what was written.
+TESTREG_C = r'''
+/* A test device: four byte registers at consecutive ports. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "device.h"
+
+#ifndef TESTREG_STATE_VERSION
+#define TESTREG_STATE_VERSION 1
+#endif
+
+typedef struct testreg {
+    uint8_t reg[4];
+} testreg;
+
+testreg *testreg_new(void) { return calloc(1, sizeof(testreg)); }
+
+static uint32_t rd(void *opaque, uint32_t offset, unsigned size)
+{
+    testreg *t = opaque;
+    (void)size;
+    return offset < 4 ? t->reg[offset] : 0xff;
+}
+
+static void wr(void *opaque, uint32_t offset, uint32_t value, unsigned size)
+{
+    testreg *t = opaque;
+    (void)size;
+    if (offset < 4) t->reg[offset] = (uint8_t)value;
+}
+
+bus_device testreg_device(testreg *t) { return (bus_device){"testreg", t, rd, wr}; }
+
+static void save(const void *dev, state_writer *w) { sw_bytes(w, ((const testreg *)dev)->reg, 4); }
+
+static void load(void *dev, state_reader *r, uint32_t version)
+{
+    (void)version;
+    testreg copy;
+    sr_bytes(r, copy.reg, 4);
+    if (!r->failed) *(testreg *)dev = copy;
+}
+
+static void testreg_free(void *dev) { free(dev); }
+
+const panda_device_ops testreg_ops = {
+    .type = "testreg", .state_version = TESTREG_STATE_VERSION,
+    .save = save, .load = load, .free = testreg_free,
+};
+'''
+
+WIRING = '    X(testreg, "testreg", 0x510, 4) \\\n'
+
+
+def _tree_with_testreg(dest: Path, version: int) -> Path:
+    """A copy of the sources with the test device: one new file, one new
+    line in the pc machine.  Returns the folder holding its library."""
+    shutil.copytree(ROOT / "libpanda", dest / "libpanda")
+    shutil.copy2(ROOT / "build.sh", dest / "build.sh")
+    (dest / "pypanda" / "lib").mkdir(parents=True)
+    source = TESTREG_C.replace("#ifndef TESTREG_STATE_VERSION",
+                               f"#define TESTREG_STATE_VERSION {version}\n#ifndef TESTREG_STATE_VERSION")
+    (dest / "libpanda" / "devices" / "testreg.c").write_text(source)
+    machine = dest / "libpanda" / "src" / "machine_pc.c"
+    text = machine.read_text()
+    anchor = "    /* end of the list */\n"
+    assert text.count(anchor) == 1
+    machine.write_text(text.replace(anchor, WIRING + anchor))
+    proc = subprocess.run(["bash", str(dest / "build.sh")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return dest / "pypanda" / "lib"
+
+
+# Guest code for the device: write 0x11 to it, stop (cpuid); write 0x22,
+# read it back into EBX, stop; at "readback", read it into ECX and stop.
+# A stop takes effect at the end of the block, so a jump ends each one.
+DEVICE_PROGRAM = bytes.fromhex(
+    "66ba1005"      # mov $0x510, %dx
+    "b011"          # mov $0x11, %al
+    "ee"            # out %al, %dx
+    "0fa2" "eb00"   # cpuid; jmp .+2   (stop 1)
+    "b022"          # mov $0x22, %al
+    "ee"            # out %al, %dx
+    "31db"          # xor %ebx, %ebx
+    "ec"            # in %dx, %al
+    "89c3"          # mov %eax, %ebx
+    "0fa2" "eb00"   # cpuid; jmp .+2   (stop 2)
+    "31c9"          # readback: xor %ecx, %ecx
+    "ec"            # in %dx, %al
+    "89c1"          # mov %eax, %ecx
+    "0fa2" "eb00"   # cpuid; jmp .+2   (stop 3)
+    "f4"            # hlt (interrupts are off: the guest powers off)
+)
+READBACK = 0x100000 + 4 + 2 + 1 + 4 + 2 + 1 + 2 + 1 + 2 + 4
+
+DRIVER = textwrap.dedent(r'''
+    import sys
+    from pypanda import Panda, SnapshotError
+    kernel, mode, snapfile = sys.argv[1:4]
+    panda = Panda(arch="i386", mem="16M", extra_args=["-M", "pc", "-kernel", kernel])
+    stops = []
+
+    @panda.cb_guest_hypercall
+    def hypercall(cpu):
+        stops.append(panda.arch.get_pc(cpu))
+        panda.end_analysis()
+        return True   # handled: cpuid changes no register
+
+    def regs():
+        cpu = panda.get_cpu()
+        return [panda.arch.get_reg(cpu, r) & 0xff for r in ("EAX", "EBX", "ECX")]
+
+    if mode == "load":
+        try:
+            panda.load_snapshot(snapfile)
+        except SnapshotError as exc:
+            print("REFUSED", exc)
+            sys.exit(0)
+        print("LOADED")
+        sys.exit(0)
+    panda.run()                      # stop 1: the device holds 0x11
+    panda.snap("one")
+    panda.save_snapshot(snapfile)
+    panda.run()                      # stop 2: it holds 0x22, read back into EBX
+    print("EBX", hex(regs()[1]))
+    panda.revert_sync("one")         # the device holds 0x11 again
+    panda.arch.set_pc(panda.get_cpu(), int(sys.argv[4]))
+    panda.run()                      # stop 3: read back into ECX
+    print("ECX", hex(regs()[2]))
+    print("STOPS", len(stops))
+''')
+
+
+@pytest.fixture(scope="module")
+def testreg_builds(tmp_path_factory):
+    base = tmp_path_factory.mktemp("testreg")
+    return {v: _tree_with_testreg(base / f"v{v}", v) for v in (1, 2)}
+
+
+def _drive(libdir: Path, tmp_path: Path, mode: str, snapfile: Path) -> str:
+    kernel = tmp_path / "dev.bzImage"
+    kernel.write_bytes(fake_bzimage(DEVICE_PROGRAM))
+    script = tmp_path / "drive.py"
+    script.write_text(DRIVER)
+    proc = subprocess.run([sys.executable, str(script), str(kernel), mode, str(snapfile), str(READBACK)],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYPANDA_LIBRARY_DIR": str(libdir)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_a_device_added_with_one_file_and_one_line(testreg_builds, tmp_path):
+    out = _drive(testreg_builds[1], tmp_path, "run", tmp_path / "snap")
+    assert "EBX 0x22" in out          # the guest's out/in reach the device
+    assert "ECX 0x11" in out          # revert brought its register back
+    assert "STOPS 3" in out
+
+
+def test_the_test_device_is_not_in_the_real_machine(tmp_path):
+    # without the line, port 0x510 is open bus (reads all ones)
+    panda = Panda(arch="i386", mem="16M", extra_args=["-M", "pc", "-kernel", str(_kernel(tmp_path))])
+    regs = {}
+
+    @panda.cb_guest_hypercall
+    def hypercall(cpu):
+        regs["ebx"] = panda.arch.get_reg(cpu, "EBX")
+        if panda.arch.get_pc(cpu) != 0x100000 + 7:   # past stop 1
+            panda.end_analysis()
+        return True
+
+    panda.run()
+    assert regs["ebx"] & 0xff == 0xff
+    panda.close()
+
+
+def _kernel(tmp_path: Path) -> Path:
+    k = tmp_path / "dev.bzImage"
+    k.write_bytes(fake_bzimage(DEVICE_PROGRAM))
+    return k
+
+
+def test_a_device_state_version_bump_refuses_old_snapshots(testreg_builds, tmp_path):
+    snap = tmp_path / "snap"
+    _drive(testreg_builds[1], tmp_path, "run", snap)
+    assert "LOADED" in _drive(testreg_builds[1], tmp_path, "load", snap)
+    out = _drive(testreg_builds[2], tmp_path, "load", snap)
+    assert "REFUSED" in out, out
+    assert "device 'testreg' (testreg) has state version 1 in the snapshot" in out
+    assert "this build reads version 2" in out
+
+
+def test_bare_machine_set_up_in_after_machine_init(asm):
+    # pandare's configurable-machine examples map memory and load their code
+    # in after_machine_init, which comes before run()'s first instruction
+    code, labels = asm(SUM_LOOP)
+    panda = Panda(arch="i386", mem="1M", extra_args="-M configurable -nographic")
+    seen = {}
+
+    @panda.cb_after_machine_init
+    def setup(cpu):
+        panda.map_memory("mymem", 0x10000, 0)
+        panda.physical_memory_write(CODE_ADDR, code)
+        panda.arch.set_pc(cpu, CODE_ADDR)
+
+    @panda.cb_before_block_exec
+    def bbe(cpu, tb):
+        seen.setdefault("blocks", 0)
+        seen["blocks"] += 1
+
+    panda.run()
+    assert panda.arch.get_reg(panda.get_cpu(), "EAX") == 15
+    assert panda.arch.get_pc(panda.get_cpu()) == labels["done"] + 1
+    assert seen["blocks"] >= 5
+    panda.close()
+
+
+def test_run_without_memory_still_says_so():
+    panda = Panda(arch="i386", mem="1M", extra_args="-M configurable")
+    with pytest.raises(RuntimeError, match="no memory is mapped"):
+        panda.run()
+    panda.close()
+
+
+# ---- every error path sets its own message ---------------------------------
+
+@pytest.fixture
+def raw():
+    """A bare instance through the C ABI alone, with a poisoned error text."""
+    lib = _lib.load_lib("i386")
+    args = (ctypes.c_char_p * 2)(b"-M", b"configurable")
+    handle = ctypes.c_void_p()
+    err = ctypes.create_string_buffer(512)
+    assert lib.panda_create(2, args, ctypes.byref(handle), err, len(err)) == 0, err.value
+    yield lib, handle
+    lib.panda_destroy(handle)
+
+
+def _poison(lib, h) -> None:
+    assert lib.panda_map_memory(h, b"poison", 0, 0) != 0
+    assert b"size is 0" in lib.panda_last_error(h)
+
+
+def test_each_error_reports_its_own_message(raw):
+    lib, h = raw
+    cpu = lib.panda_get_cpu(h)
+    value = ctypes.c_uint64()
+    calls = {
+        "map_memory NULL name": lambda: lib.panda_map_memory(h, None, 4096, 0),
+        "physical read NULL buffer": lambda: lib.panda_physical_memory_read(h, 0, None, 4),
+        "physical read unmapped": lambda: lib.panda_physical_memory_read(h, 0, ctypes.byref(value), 4),
+        "virtual read NULL buffer": lambda: lib.panda_virtual_memory_read(cpu, 0, None, 4),
+        "virt_to_phys NULL result": lambda: lib.panda_virt_to_phys(cpu, 0, None),
+        "reg_read NULL result": lambda: lib.panda_reg_read(cpu, 0, None),
+        "reg_read bad id": lambda: lib.panda_reg_read(cpu, 9999, ctypes.byref(value)),
+        "monitor NULL command": lambda: lib.panda_monitor_cmd(h, None, None, 0),
+        "serial write on the bare machine": lambda: lib.panda_serial_write(h, b"x", 1),
+        "snap on the bare machine": lambda: lib.panda_snap(h, b"s"),
+        "snap NULL name": lambda: lib.panda_snap(h, None),
+        "record on the bare machine": lambda: lib.panda_record_begin(h, b"r"),
+        "replay NULL name": lambda: lib.panda_replay_begin(h, None),
+        "plugin NULL name": lambda: lib.panda_plugin_create(h, None, None),
+        "run with no memory": lambda: lib.panda_run(h),
+    }
+    for what, call in calls.items():
+        _poison(lib, h)
+        assert call() != 0, what
+        msg = lib.panda_last_error(h)
+        assert msg and b"size is 0" not in msg, f"{what}: stale or empty message {msg!r}"
+
+
+def test_help_lists_every_option():
+    lib = _lib.load_lib("i386")
+    n = lib.panda_options_help(None, 0)
+    buf = ctypes.create_string_buffer(n + 1)
+    assert lib.panda_options_help(buf, len(buf)) == n
+    text = buf.value.decode()
+    for opt in ("-m SIZE", "-M NAME", "-kernel FILE", "-append CMDLINE", "-cpu MODEL", "-rtc", "-serial"):
+        assert opt in text
+    with pytest.raises(ValueError, match="help: the options are"):
+        Panda(arch="i386", extra_args="-help")
+
+
+def test_arch_facts_come_from_the_library():
+    lib = _lib.load_lib("i386")
+
+    class Facts(ctypes.Structure):
+        _fields_ = [("struct_size", ctypes.c_uint32), ("bits", ctypes.c_uint32),
+                    ("register_size", ctypes.c_uint32), ("big_endian", ctypes.c_uint32),
+                    ("ncpu_models", ctypes.c_uint32), ("nregs", ctypes.c_uint32),
+                    ("name", ctypes.c_char_p), ("default_machine", ctypes.c_char_p),
+                    ("hypercall", ctypes.c_char_p)]
+
+    f = Facts()
+    assert lib.panda_arch_info(ctypes.byref(f), ctypes.sizeof(f)) == 0
+    assert (f.bits, f.register_size, f.big_endian, f.name) == (32, 4, 0, b"i386")
+    assert (f.default_machine, f.hypercall) == (b"pc", b"cpuid")
+    models = [lib.panda_cpu_model_name(i) for i in range(f.ncpu_models)]
+    assert b"qemu32" in models and lib.panda_cpu_model_name(f.ncpu_models) is None
+    assert f.nregs == lib.panda_reg_count()
+    assert lib.panda_arch_info(ctypes.byref(f), 4) != 0   # too small a struct

@@ -19,9 +19,11 @@ from conftest import CODE_ADDR, SUM_LOOP, fake_bzimage
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# A trivial port device: four byte registers that read back what was written.
+# A trivial port device: four byte registers that read back what was
+# written; writing V to register 1 copies register 0 to guest-physical
+# V MiB through the DMA port, and register 2 reads 0xEE after a refused copy.
 TESTREG_C = r'''
-/* A test device: four byte registers at consecutive ports. */
+/* A test device: four byte registers at consecutive ports, and DMA. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,9 +36,15 @@ TESTREG_C = r'''
 
 typedef struct testreg {
     uint8_t reg[4];
+    dma_port dma;
 } testreg;
 
-testreg *testreg_new(void) { return calloc(1, sizeof(testreg)); }
+testreg *testreg_create(const device_env *env)
+{
+    testreg *t = calloc(1, sizeof(testreg));
+    if (t) t->dma = env->dma;
+    return t;
+}
 
 static uint32_t rd(void *opaque, uint32_t offset, unsigned size)
 {
@@ -50,6 +58,8 @@ static void wr(void *opaque, uint32_t offset, uint32_t value, unsigned size)
     testreg *t = opaque;
     (void)size;
     if (offset < 4) t->reg[offset] = (uint8_t)value;
+    if (offset == 1 && !dma_write(&t->dma, (uint64_t)(value & 0xff) << 20, &t->reg[0], 1))
+        t->reg[2] = 0xEE;
 }
 
 bus_device testreg_device(testreg *t) { return (bus_device){"testreg", t, rd, wr}; }
@@ -59,7 +69,7 @@ static void save(const void *dev, state_writer *w) { sw_bytes(w, ((const testreg
 static void load(void *dev, state_reader *r, uint32_t version)
 {
     (void)version;
-    testreg copy;
+    testreg copy = *(testreg *)dev;
     sr_bytes(r, copy.reg, 4);
     if (!r->failed) *(testreg *)dev = copy;
 }
@@ -101,6 +111,15 @@ DEVICE_PROGRAM = bytes.fromhex(
     "66ba1005"      # mov $0x510, %dx
     "b011"          # mov $0x11, %al
     "ee"            # out %al, %dx
+    "66ba1105"      # mov $0x511, %dx
+    "b008"          # mov $8, %al
+    "ee"            # out %al, %dx     (DMA register 0 to 8 MiB)
+    "b0f0"          # mov $0xf0, %al
+    "ee"            # out %al, %dx     (DMA to 240 MiB: outside RAM, refused)
+    "66ba1205"      # mov $0x512, %dx
+    "ec"            # in %dx, %al
+    "89c6"          # mov %eax, %esi   (0xEE: the refusal)
+    "66ba1005"      # mov $0x510, %dx
     "0fa2" "eb00"   # cpuid; jmp .+2   (stop 1)
     "b022"          # mov $0x22, %al
     "ee"            # out %al, %dx
@@ -114,7 +133,7 @@ DEVICE_PROGRAM = bytes.fromhex(
     "0fa2" "eb00"   # cpuid; jmp .+2   (stop 3)
     "f4"            # hlt (interrupts are off: the guest powers off)
 )
-READBACK = 0x100000 + 4 + 2 + 1 + 4 + 2 + 1 + 2 + 1 + 2 + 4
+READBACK = 0x100000 + 4 + 2 + 1 + 4 + 2 + 1 + 2 + 1 + 4 + 1 + 2 + 4 + 4 + 2 + 1 + 2 + 1 + 2 + 4
 
 DRIVER = textwrap.dedent(r'''
     import sys
@@ -142,6 +161,8 @@ DRIVER = textwrap.dedent(r'''
         print("LOADED")
         sys.exit(0)
     panda.run()                      # stop 1: the device holds 0x11
+    print("DMA", hex(panda.physical_memory_read(8 << 20, 1)[0]),
+          hex(panda.arch.get_reg(panda.get_cpu(), "ESI") & 0xff))
     panda.snap("one")
     panda.save_snapshot(snapfile)
     panda.run()                      # stop 2: it holds 0x22, read back into EBX
@@ -177,6 +198,7 @@ def test_a_device_added_with_one_file_and_one_line(testreg_builds, tmp_path):
     assert "EBX 0x22" in out          # the guest's out/in reach the device
     assert "ECX 0x11" in out          # revert brought its register back
     assert "STOPS 3" in out
+    assert "DMA 0x11 0xee" in out     # a copy into RAM, and one outside it refused
 
 
 def test_the_test_device_is_not_in_the_real_machine(tmp_path):
@@ -187,7 +209,8 @@ def test_the_test_device_is_not_in_the_real_machine(tmp_path):
     @panda.cb_guest_hypercall
     def hypercall(cpu):
         regs["ebx"] = panda.arch.get_reg(cpu, "EBX")
-        if panda.arch.get_pc(cpu) != 0x100000 + 7:   # past stop 1
+        regs["calls"] = regs.get("calls", 0) + 1
+        if regs["calls"] == 2:   # stop 2: EBX holds what the port read
             panda.end_analysis()
         return True
 

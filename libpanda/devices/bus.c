@@ -17,6 +17,7 @@
  */
 #include "bus.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static uint32_t size_mask(unsigned size)
@@ -85,4 +86,110 @@ void io_bus_write(io_bus *bus, uint32_t port, uint32_t value, unsigned size)
         return;
     }
     r->dev.write(r->dev.opaque, port - r->base, value & size_mask(size), size);
+}
+
+/* ---- the MMIO bus -------------------------------------------------------- */
+
+void mmio_bus_init(mmio_bus *bus)
+{
+    memset(bus, 0, sizeof(*bus));
+}
+
+void mmio_bus_free(mmio_bus *bus)
+{
+    free(bus->ranges);
+    memset(bus, 0, sizeof(*bus));
+}
+
+int mmio_bus_add(mmio_bus *bus, uint64_t base, uint64_t len, bus_device dev)
+{
+    if (!bus || len == 0 || base + len < base) return -1;
+    for (size_t i = 0; i < bus->nranges; i++) {
+        const struct mmio_bus_range *r = &bus->ranges[i];
+        if (base < r->base + r->len && r->base < base + len) return -1;
+    }
+    if (bus->nranges == bus->cap) {
+        size_t cap = bus->cap ? bus->cap * 2 : 8;
+        struct mmio_bus_range *v = realloc(bus->ranges, cap * sizeof(*v));
+        if (!v) return -1;
+        bus->ranges = v;
+        bus->cap = cap;
+    }
+    bus->ranges[bus->nranges++] = (struct mmio_bus_range){base, len, dev};
+    return 0;
+}
+
+static struct mmio_bus_range *mmio_find(mmio_bus *bus, uint64_t addr)
+{
+    for (size_t i = 0; i < bus->nranges; i++) {
+        struct mmio_bus_range *r = &bus->ranges[i];
+        if (addr >= r->base && addr - r->base < r->len) return r;
+    }
+    return NULL;
+}
+
+uint64_t mmio_bus_read(mmio_bus *bus, uint64_t addr, unsigned size)
+{
+    if (size == 8) return mmio_bus_read(bus, addr, 4) | (uint64_t)mmio_bus_read(bus, addr + 4, 4) << 32;
+    struct mmio_bus_range *r = size_ok(size) ? mmio_find(bus, addr) : NULL;
+    if (!r || !r->dev.read || addr - r->base > UINT32_MAX) {
+        bus->unclaimed_reads++;
+        return size_mask(size);
+    }
+    return r->dev.read(r->dev.opaque, (uint32_t)(addr - r->base), size) & size_mask(size);
+}
+
+void mmio_bus_write(mmio_bus *bus, uint64_t addr, uint64_t value, unsigned size)
+{
+    if (size == 8) {
+        mmio_bus_write(bus, addr, (uint32_t)value, 4);
+        mmio_bus_write(bus, addr + 4, value >> 32, 4);
+        return;
+    }
+    struct mmio_bus_range *r = size_ok(size) ? mmio_find(bus, addr) : NULL;
+    if (!r || !r->dev.write || addr - r->base > UINT32_MAX) {
+        bus->unclaimed_writes++;
+        return;
+    }
+    r->dev.write(r->dev.opaque, (uint32_t)(addr - r->base), (uint32_t)value & size_mask(size), size);
+}
+
+/* ---- PCI configuration space --------------------------------------------- */
+
+void pci_bus_init(pci_bus *bus)
+{
+    memset(bus, 0, sizeof(*bus));
+}
+
+int pci_bus_add(pci_bus *bus, uint8_t devfn, bus_device config)
+{
+    if (!bus || bus->fn[devfn].read || !config.read) return -1;
+    bus->fn[devfn] = config;
+    return 0;
+}
+
+static bool config_access_ok(uint32_t reg, unsigned size)
+{
+    return size_ok(size) && reg < 256 && (reg & 3) + size <= 4;
+}
+
+uint32_t pci_config_read(pci_bus *bus, uint8_t busno, uint8_t devfn, uint32_t reg, unsigned size)
+{
+    const bus_device *f = &bus->fn[devfn];
+    if (busno != 0 || !f->read || !config_access_ok(reg, size)) {
+        bus->empty_reads++;
+        return size_mask(size);
+    }
+    return f->read(f->opaque, reg, size) & size_mask(size);
+}
+
+void pci_config_write(pci_bus *bus, uint8_t busno, uint8_t devfn, uint32_t reg, uint32_t value,
+                      unsigned size)
+{
+    const bus_device *f = &bus->fn[devfn];
+    if (busno != 0 || !f->read || !f->write || !config_access_ok(reg, size)) {
+        bus->empty_writes++;
+        return;
+    }
+    f->write(f->opaque, reg, value & size_mask(size), size);
 }

@@ -44,4 +44,14 @@ typedef struct panda_device {
     char name[32];               /* the instance: "com1", "pit" */
 } panda_device;
 
+/* What a machine hands a device that needs more than its ports (the
+ * one-line port devices of machine_pc.c are created with it). */
+#include "dma.h"
+
+typedef struct device_env {
+    dma_port dma;
+    panda_vtime (*now)(void *opaque);   /* the virtual clock */
+    void *now_opaque;
+} device_env;
+
 #endif

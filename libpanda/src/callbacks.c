@@ -172,6 +172,16 @@ void panda_dispatch_replay_serial(panda_t *p, panda_cb_type type, uint64_t fifo,
     }
 }
 
+void panda_dispatch_replay_dma(panda_t *p, bool before, const uint8_t *buf, uint64_t addr, size_t size,
+                               bool is_write)
+{
+    if (before) {
+        FOR_EACH_CB(p, REPLAY_BEFORE_DMA, e) e->cb.replay_before_dma(&p->cpu, buf, addr, size, is_write);
+    } else {
+        FOR_EACH_CB(p, REPLAY_AFTER_DMA, e) e->cb.replay_after_dma(&p->cpu, buf, addr, size, is_write);
+    }
+}
+
 void panda_dispatch_before_loadvm(panda_t *p)
 {
     FOR_EACH_CB(p, BEFORE_LOADVM, e) e->cb.before_loadvm();

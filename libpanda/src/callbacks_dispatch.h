@@ -15,6 +15,9 @@
 bool panda_dispatch_guest_hypercall(panda_t *p);
 void panda_dispatch_replay_serial(panda_t *p, panda_cb_type type, uint64_t fifo, uint32_t port,
                                   uint8_t byte);
+/* replay_before_dma (before) / replay_after_dma around a device's transfer */
+void panda_dispatch_replay_dma(panda_t *p, bool before, const uint8_t *buf, uint64_t addr, size_t size,
+                               bool is_write);
 void panda_dispatch_before_loadvm(panda_t *p);
 void panda_dispatch_after_loadvm(panda_t *p);
 void panda_dispatch_top_loop(panda_t *p);

@@ -32,7 +32,7 @@
 
 /* TEMPORARY until the device headers declare them */
 extern const panda_device_ops pic8259_ops, pit8254_ops, mc146818_ops, uart16550_ops, i8042_ops,
-    pci_absent_ops;
+    pci_absent_ops, port80_ops;
 
 #define COM1 0x3f8
 /* Slices never exceed this, so host input is seen at least this often
@@ -41,18 +41,19 @@ extern const panda_device_ops pic8259_ops, pit8254_ops, mc146818_ops, uart16550_
 #define MAX_DEVICES 16
 
 /*
- * Devices that need nothing but their ports, one line each:
- * X(type, instance name, first port, number of ports).  A device file
- * defines type_new(void), type_device(type *) and type_ops (device.h).
+ * Port devices that need nothing but their ports and what device_env
+ * offers (the clock, DMA), one line each: X(type, instance name, first
+ * port, number of ports).  The device's file defines
+ * type *type_create(const device_env *), type_device(type *) and type_ops
+ * (device.h); the line is all the wiring it needs.
  */
 #define PC_PORT_DEVICES(X) \
-    X(port80, "port80", 0x80, 1) \
     /* end of the list */
 
-#define DECLARE_PORT_DEVICE(type, name, base, len) \
-    typedef struct type type;                      \
-    type *type##_new(void);                        \
-    bus_device type##_device(type *dev);           \
+#define DECLARE_PORT_DEVICE(type, name, base, len)    \
+    typedef struct type type;                         \
+    type *type##_create(const device_env *env);       \
+    bus_device type##_device(type *dev);              \
     extern const panda_device_ops type##_ops;
 PC_PORT_DEVICES(DECLARE_PORT_DEVICE)
 
@@ -69,11 +70,12 @@ struct panda_machine {
     size_t ndevices;
     panda_input_channel com1;
     arch_port_io port_io;
+    mmio_bus mmio;                /* the address space above RAM */
+    device_env env;
     uint8_t *ram;                 /* guest-physical 0 .. ram_size */
     uint64_t ram_size;
     uint64_t idle_ns;             /* virtual time skipped while halted */
     uint64_t max_slice;
-    uint64_t open_bus_reads, open_bus_writes; /* unmapped physical memory */
     bool reset_requested;
     char stop_reason[128];
 };
@@ -174,24 +176,50 @@ static bool port_out(void *opaque, uint32_t port, uint32_t value, unsigned size)
     return moves_deadline(port);
 }
 
-static uint64_t open_bus_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
+/* The engine's MMIO region covers everything from the end of RAM to 4 GiB;
+ * the MMIO bus says which device, if any, answers. */
+static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
 {
     (void)uc;
-    (void)offset;
     pc_machine *pc = opaque;
-    pc->open_bus_reads++;
-    return size >= 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
+    return mmio_bus_read(&pc->mmio, pc->ram_size + offset, size);
 }
 
-static void open_bus_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value,
-                           void *opaque)
+static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *opaque)
 {
     (void)uc;
-    (void)offset;
-    (void)size;
-    (void)value;
     pc_machine *pc = opaque;
-    pc->open_bus_writes++;
+    mmio_bus_write(&pc->mmio, pc->ram_size + offset, value, size);
+}
+
+/* ---- the DMA port: devices' transfers into and out of RAM ---------------- */
+
+static bool in_ram(pc_machine *pc, uint64_t addr, size_t len)
+{
+    return addr <= pc->ram_size && len <= pc->ram_size - addr;
+}
+
+static bool dma_from_ram(void *opaque, uint64_t addr, void *buf, size_t len)
+{
+    pc_machine *pc = opaque;
+    if (!in_ram(pc, addr, len)) return false;
+    bool replay = pc->p->rr_mode == RR_REPLAY;
+    if (replay) panda_dispatch_replay_dma(pc->p, true, pc->ram + addr, addr, len, false);
+    memcpy(buf, pc->ram + addr, len);
+    if (replay) panda_dispatch_replay_dma(pc->p, false, pc->ram + addr, addr, len, false);
+    return true;
+}
+
+static bool dma_to_ram(void *opaque, uint64_t addr, const void *buf, size_t len)
+{
+    pc_machine *pc = opaque;
+    if (!in_ram(pc, addr, len)) return false;
+    bool replay = pc->p->rr_mode == RR_REPLAY;
+    if (replay) panda_dispatch_replay_dma(pc->p, true, buf, addr, len, true);
+    /* through the engine, which drops translated code on the pages written */
+    if (len && uc_mem_write(pc->p->uc, addr, buf, len)) return false;
+    if (replay) panda_dispatch_replay_dma(pc->p, false, buf, addr, len, true);
+    return true;
 }
 
 /* A device joins the machine: on the port bus (if len) and in the list
@@ -260,9 +288,13 @@ static panda_err add_devices(pc_machine *pc)
     if ((e = attach(pc, &pci_absent_ops, pc->pci, "pci", 0xcf8, 4, pci_absent_address_device(pc->pci))) ||
         (e = more_ports(pc, "pci", 0xcfc, 4, pci_absent_data_device(pc->pci))))
         return e;
+    port80 *p80 = port80_new();
+    if ((e = attach(pc, &port80_ops, p80, "port80", 0x80, 1, p80 ? port80_device(p80) : (bus_device){0})))
+        return e;
+    pc->env = (device_env){.dma = {pc, dma_from_ram, dma_to_ram}, .now = vtime_cb, .now_opaque = pc};
 #define ATTACH_PORT_DEVICE(type, name, base, len)                                     \
     {                                                                                 \
-        type *dev = type##_new();                                                     \
+        type *dev = type##_create(&pc->env);                                          \
         if ((e = attach(pc, &type##_ops, dev, name, base, len,                        \
                         dev ? type##_device(dev) : (bus_device){0})))                 \
             return e;                                                                 \
@@ -280,6 +312,7 @@ static void pc_destroy(pc_machine *pc)
 {
     if (!pc) return;
     for (size_t i = 0; i < pc->ndevices; i++) pc->devices[i].ops->free(pc->devices[i].dev);
+    mmio_bus_free(&pc->mmio);
     if (pc->ram) munmap(pc->ram, pc->ram_size);
     free(pc);
 }
@@ -306,6 +339,7 @@ static panda_err pc_create(panda_t *p, pc_machine **out)
     if (!pc) return err_nomem(&p->err, "the pc machine");
     pc->p = p;
     pc->ram_size = p->cfg.ram_size;
+    mmio_bus_init(&pc->mmio);
     *out = pc; /* destroyed by the caller on failure too */
     /* A testing knob: results must not depend on how a run is sliced. */
     const char *slice = getenv("PYPANDA_MAX_SLICE");
@@ -325,8 +359,8 @@ static panda_err pc_create(panda_t *p, pc_machine **out)
     /* Physical addresses above RAM read as open bus, counted, never fatal. */
     uint64_t top = 1ull << 32;
     if (pc->ram_size < top) {
-        ue = uc_mmio_map(p->uc, pc->ram_size, top - pc->ram_size, open_bus_read, pc, open_bus_write, pc);
-        if (ue) return panda_set_error(p, PANDA_ERR_ENGINE, "mapping the open bus: %s", uc_strerror(ue));
+        ue = uc_mmio_map(p->uc, pc->ram_size, top - pc->ram_size, mmio_read, pc, mmio_write, pc);
+        if (ue) return panda_set_error(p, PANDA_ERR_ENGINE, "mapping the MMIO hole: %s", uc_strerror(ue));
     }
     panda_err e = add_devices(pc);
     if (e) return e;
@@ -413,8 +447,8 @@ static bool pc_cb_fires(pc_machine *pc, panda_cb_type type)
 
 static uint64_t pc_open_bus_count(pc_machine *pc)
 {
-    return pc->bus.unclaimed_reads + pc->bus.unclaimed_writes + pc->open_bus_reads +
-           pc->open_bus_writes;
+    return pc->bus.unclaimed_reads + pc->bus.unclaimed_writes + pc->mmio.unclaimed_reads +
+           pc->mmio.unclaimed_writes;
 }
 
 /* ---- snapshots ----------------------------------------------------------- */

@@ -174,6 +174,9 @@ class Panda:
     def _check(self, status: int) -> None:
         self._instance.check(status)
 
+    def _prompt_regex(self) -> Any:
+        return self._console.prompt_regex()
+
     def close(self) -> None:
         """Free the machine now (also done when the object is collected)."""
         if self._instance.running:

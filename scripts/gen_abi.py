@@ -576,6 +576,11 @@ def _py(text: str) -> str:
     return repr(text)
 
 
+def _tuple(items: Sequence[str]) -> str:
+    """Python source of a tuple of these expressions."""
+    return f"({', '.join(items)}{',' if len(items) == 1 else ''})"
+
+
 def _docstring(text: str) -> str:
     return f'"""{text}"""' if '"' not in text and "\\" not in text else repr(text)
 
@@ -623,9 +628,8 @@ def _callback_table(h: Header, em: _Emitter) -> List[Tuple[int, str, str, str, s
         if name not in members:
             raise HeaderError(f"PANDA_CALLBACKS entry {name}: panda_cb has no member {name}")
         ret, params = members[name]
-        argtypes = ", ".join(em.ctype(p, callback=True) for p in params)
         table.append((position, name, "PANDA_CB_" + enumerator, em.signature(ret, params),
-                      em.ctype(ret), f"({argtypes}{',' if len(params) == 1 else ''})", e.doc))
+                      em.ctype(ret), _tuple([em.ctype(p, callback=True) for p in params]), e.doc))
     return table
 
 
@@ -674,7 +678,7 @@ def generate(include_dir: Path = INCLUDE_DIR) -> str:
         argtypes = [em.ctype(p) for p in params]
         w(f"{name} = {em._name('CFUNCTYPE')}({', '.join([em.ctype(ret)] + argtypes)})")
         fn_type_rows.append(f"    {_py(name)}: Function({_py(name)}, {_py(em.signature(ret, params))}, "
-                            f"{em.ctype(ret)}, ({', '.join(argtypes)}{',' if len(argtypes) == 1 else ''}), {_py(doc)}),")
+                            f"{em.ctype(ret)}, {_tuple(argtypes)}, {_py(doc)}),")
     w("")
     w("#: typedef name -> (C signature, ctypes) of each function pointer type")
     w("FUNCTION_TYPES: Dict[str, Function] = {")
@@ -701,9 +705,9 @@ def generate(include_dir: Path = INCLUDE_DIR) -> str:
     w("#: panda_cb_type and the panda_cb member of each type: a void * data")
     w("#: parameter reaches Python as POINTER(c_uint8), bytes it can slice")
     w("CALLBACKS: Tuple[Callback, ...] = (")
-    for number, name, enumerator, sig, restype, argtypes, doc in _callback_table(h, em):
+    for number, name, enumerator, sig, restype, cb_argtypes, doc in _callback_table(h, em):
         w(f"    Callback({number}, {_py(name)}, {_py(enumerator)}, {_py(sig)},")
-        w(f"             {restype}, {argtypes},")
+        w(f"             {restype}, {cb_argtypes},")
         w(f"             {_py(doc)}),")
     w(")")
     w("")
@@ -713,7 +717,7 @@ def generate(include_dir: Path = INCLUDE_DIR) -> str:
     for name, ret, params, doc in h.functions:
         argtypes = [em.ctype(p) for p in params]
         w(f"    Function({_py(name)}, {_py(em.signature(ret, params))},")
-        w(f"             {em.ctype(ret)}, ({', '.join(argtypes)}{',' if len(argtypes) == 1 else ''}),")
+        w(f"             {em.ctype(ret)}, {_tuple(argtypes)},")
         w(f"             {_py(doc)}),")
     w(")")
 
@@ -845,7 +849,7 @@ class _Probe:
             element = self.typedef(item, f"__typeof__((*({T}*)0)[0]) {{}}")
             self.ctype_matches(item, element, ct._type_, f"{what}'s element")
         elif isinstance(ct, type) and issubclass(ct, ctypes._SimpleCData):
-            code = ct._type_
+            code = ct._type_  # type: ignore[attr-defined]
             size = ctypes.sizeof(ct)
             if code == "?":
                 self.check(item, f"__builtin_types_compatible_p({T}, _Bool)", f"{what} is bool in the table")
@@ -892,7 +896,7 @@ def probe_source(abi: Any) -> Tuple[str, Dict[int, str], List[str]]:
     p = _Probe(abi)
     p.check("API version", f"PANDA_API_MAJOR == {abi.API_MAJOR} && PANDA_API_MINOR == {abi.API_MINOR}",
             f"the table is for ABI {abi.API_MAJOR}.{abi.API_MINOR}")
-    for name, ct in abi.OPAQUE_TYPES.items():
+    for name in abi.OPAQUE_TYPES:
         p.add(f"opaque type {name}", f"typedef {name} *probe_opaque_{name};")
     for name, ct in abi.STRUCTS.items():
         item = f"struct {name}"

@@ -16,6 +16,7 @@ from ._abi import ERRORS
 
 #: panda_err enumerator -> value, e.g. CODES["PANDA_ERR_IO"]
 CODES: Dict[str, int] = {e.enumerator: e.value for e in ERRORS}
+globals().update(CODES)          # errors.PANDA_ERR_IO etc., as before the table was generated
 PANDA_OK = CODES["PANDA_OK"]
 PANDA_ERR_ENGINE = CODES["PANDA_ERR_ENGINE"]
 

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from pypanda import Panda
+from pypanda._lib import PluginPtr
 
 CODE_ADDR = 0x1000
 # mov $N, %ecx ; 1: dec %ecx ; jnz 1b ; hlt
@@ -61,7 +62,7 @@ def pypanda_c(n: int) -> float:
         subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(so), str(src)], check=True)
         lib = ctypes.CDLL(str(so))
         p = bare(n)
-        plugin = ctypes.c_void_p()
+        plugin = PluginPtr()
         p._check(p._lib.panda_plugin_create(p._handle, b"bench", ctypes.byref(plugin)))
         fn = ctypes.cast(lib.count_block, ctypes.c_void_p)
         p._check(p._lib.panda_register_callback(plugin, p.callback.before_block_exec.number, fn))

@@ -6,9 +6,10 @@
 """
 from .callbacks import CallbackType, callback_types
 from .console import GuestStopped
-from .errors import (CallbackError, GuestError, GuestExceptionError, GuestMemoryError,
-                     InvalidInstructionError, MappingError, MemoryAccessError, OptionError,
-                     PandaError, RecordingError, RegisterError, ReplayDivergedError,
+from .errors import (ArchError, ArgumentError, CallbackError, EngineError, GuestError,
+                     GuestExceptionError, GuestMemoryError, HandleError, InvalidInstructionError,
+                     MappingError, MemoryAccessError, OptionError, PandaError, PandaIOError,
+                     PandaMemoryError, RecordingError, RegisterError, ReplayDivergedError,
                      SnapshotError, StateError, UnsupportedError)
 from .ffi import CPUState, MachineState, Monitor, TranslationBlock, pyp
 from .panda import Panda
@@ -24,4 +25,5 @@ __all__ = [
     "MappingError", "RegisterError", "CallbackError", "GuestError",
     "InvalidInstructionError", "GuestMemoryError", "GuestExceptionError",
     "SnapshotError", "RecordingError", "ReplayDivergedError", "GuestStopped",
+    "ArgumentError", "PandaMemoryError", "ArchError", "HandleError", "EngineError", "PandaIOError",
 ]

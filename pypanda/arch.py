@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING, Dict, Union
+from typing import Any, Dict, Union
 
+from ._instance import Instance
 from .errors import RegisterError
-
-if TYPE_CHECKING:
-    from .panda import Panda
 
 Reg = Union[str, int]
 
@@ -20,9 +18,9 @@ class PandaArch:
     #: register name -> id, filled from libpanda
     registers: Dict[str, int]
 
-    def __init__(self, panda: "Panda") -> None:
-        self._panda = panda
-        lib = panda._lib
+    def __init__(self, instance: Instance) -> None:
+        self._instance = instance
+        lib = instance.lib
         self._lib = lib
         self.registers = {}
         for i in range(lib.panda_reg_count()):
@@ -38,27 +36,29 @@ class PandaArch:
         rid = self._lib.panda_reg_id(reg.encode())
         if rid < 0:
             raise RegisterError(
-                f"unknown register {reg!r} for {self._panda.arch_name}: "
+                f"unknown register {reg!r} for {self._instance.arch_name}: "
                 f"known are {', '.join(self.registers)}")
         return rid
 
-    def get_reg(self, cpu: object, reg: Reg) -> int:
+    def get_reg(self, cpu: Any, reg: Reg) -> int:
         """The value of ``reg`` (a name, case-insensitive, or an id)."""
         v = self._value
-        self._panda._check(self._lib.panda_reg_read(cpu, self._id(reg), ctypes.byref(v)))
+        self._instance.check(self._lib.panda_reg_read(cpu, self._id(reg), ctypes.byref(v)))
         return v.value
 
-    def set_reg(self, cpu: object, reg: Reg, val: int) -> None:
+    def set_reg(self, cpu: Any, reg: Reg, val: int) -> None:
         """Set ``reg`` to ``val`` (masked to the register's width)."""
-        self._panda._check(self._lib.panda_reg_write(cpu, self._id(reg), val & 0xFFFFFFFFFFFFFFFF))
+        self._instance.check(self._lib.panda_reg_write(cpu, self._id(reg), val & 0xFFFFFFFFFFFFFFFF))
 
-    def get_pc(self, cpu: object) -> int:
+    def get_pc(self, cpu: Any) -> int:
+        """The program counter of ``cpu``."""
         return int(self._lib.panda_current_pc(cpu))
 
-    def set_pc(self, cpu: object, val: int) -> None:
+    def set_pc(self, cpu: Any, val: int) -> None:
+        """Continue at ``val``."""
         self.set_reg(cpu, self.reg_pc, val)
 
-    def dump_regs(self, cpu: object) -> None:
+    def dump_regs(self, cpu: Any) -> None:
         """Print every register."""
         for name in self.registers:
             print(f"{name:>7}: 0x{self.get_reg(cpu, name):x}")

@@ -1,5 +1,8 @@
 """The callback types: PANDA's numbering, names and C signatures.
 
+They come from ``PANDA_CALLBACKS`` in libpanda/include/panda/callbacks.h,
+through the generated ``_abi.CALLBACKS``.
+
 ``panda.callback.<name>`` is a :class:`CallbackType`.  It is the key given
 to ``register_callback`` and also a decorator that makes a C function of the
 right type from a Python function (as cffi callback types did in the
@@ -11,65 +14,11 @@ original pypanda)::
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
+from . import _abi
 from .errors import CallbackError
 from .ffi import parse_signature, wrap
-
-# (number, name, PANDA's signature); numbers are libpanda's panda_cb_type.
-_TABLE: List[Tuple[int, str, str]] = [
-    (0, "before_block_translate", "void(CPUState*, target_ptr_t)"),
-    (1, "after_block_translate", "void(CPUState*, TranslationBlock*)"),
-    (2, "before_block_exec_invalidate_opt", "bool(CPUState*, TranslationBlock*)"),
-    (3, "before_tcg_codegen", "void(CPUState*, TranslationBlock*)"),
-    (4, "before_block_exec", "void(CPUState*, TranslationBlock*)"),
-    (5, "after_block_exec", "void(CPUState*, TranslationBlock*, uint8_t)"),
-    (6, "insn_translate", "bool(CPUState*, target_ptr_t)"),
-    (7, "insn_exec", "int(CPUState*, target_ptr_t)"),
-    (8, "after_insn_translate", "bool(CPUState*, target_ptr_t)"),
-    (9, "after_insn_exec", "int(CPUState*, target_ptr_t)"),
-    (10, "virt_mem_before_read", "void(CPUState*, target_ptr_t, target_ptr_t, size_t)"),
-    (11, "virt_mem_before_write", "void(CPUState*, target_ptr_t, target_ptr_t, size_t, uint8_t*)"),
-    (12, "phys_mem_before_read", "void(CPUState*, target_ptr_t, target_ptr_t, size_t)"),
-    (13, "phys_mem_before_write", "void(CPUState*, target_ptr_t, target_ptr_t, size_t, uint8_t*)"),
-    (14, "virt_mem_after_read", "void(CPUState*, target_ptr_t, target_ptr_t, size_t, uint8_t*)"),
-    (15, "virt_mem_after_write", "void(CPUState*, target_ptr_t, target_ptr_t, size_t, uint8_t*)"),
-    (16, "phys_mem_after_read", "void(CPUState*, target_ptr_t, target_ptr_t, size_t, uint8_t*)"),
-    (17, "phys_mem_after_write", "void(CPUState*, target_ptr_t, target_ptr_t, size_t, uint8_t*)"),
-    (18, "mmio_after_read", "void(CPUState*, target_ptr_t, target_ptr_t, size_t, uint64_t*)"),
-    (19, "mmio_before_write", "void(CPUState*, target_ptr_t, target_ptr_t, size_t, uint64_t*)"),
-    (20, "hd_read", "void(CPUState*)"),
-    (21, "hd_write", "void(CPUState*)"),
-    (22, "guest_hypercall", "bool(CPUState*)"),
-    (23, "monitor", "int(Monitor*, const char*)"),
-    (24, "qmp", "bool(char*, char*, char**)"),
-    (25, "cpu_restore_state", "void(CPUState*, TranslationBlock*)"),
-    (26, "before_loadvm", "int(void)"),
-    (27, "asid_changed", "bool(CPUState*, target_ptr_t, target_ptr_t)"),
-    (28, "replay_hd_transfer", "void(CPUState*, uint32_t, target_ptr_t, target_ptr_t, size_t)"),
-    (29, "replay_net_transfer", "void(CPUState*, uint32_t, uint64_t, uint64_t, size_t)"),
-    (30, "replay_serial_receive", "void(CPUState*, target_ptr_t, uint8_t)"),
-    (31, "replay_serial_read", "void(CPUState*, target_ptr_t, uint32_t, uint8_t)"),
-    (32, "replay_serial_send", "void(CPUState*, target_ptr_t, uint8_t)"),
-    (33, "replay_serial_write", "void(CPUState*, target_ptr_t, uint32_t, uint8_t)"),
-    (34, "replay_before_dma", "void(CPUState*, const uint8_t*, hwaddr, size_t, bool)"),
-    (35, "replay_after_dma", "void(CPUState*, const uint8_t*, hwaddr, size_t, bool)"),
-    (36, "replay_handle_packet", "void(CPUState*, uint8_t*, size_t, uint8_t, uint64_t)"),
-    (37, "after_cpu_exec_enter", "void(CPUState*)"),
-    (38, "before_cpu_exec_exit", "void(CPUState*, bool)"),
-    (39, "after_machine_init", "void(CPUState*)"),
-    (40, "after_loadvm", "void(CPUState*)"),
-    (41, "top_loop", "void(CPUState*)"),
-    (42, "during_machine_init", "void(MachineState*)"),
-    (43, "main_loop_wait", "void(void)"),
-    (44, "pre_shutdown", "void(void)"),
-    (45, "unassigned_io_read", "bool(CPUState*, target_ptr_t, hwaddr, size_t, uint64_t*)"),
-    (46, "unassigned_io_write", "bool(CPUState*, target_ptr_t, hwaddr, size_t, uint64_t)"),
-    (47, "before_handle_exception", "int32_t(CPUState*, int32_t)"),
-    (48, "before_handle_interrupt", "int32_t(CPUState*, int32_t)"),
-    (49, "start_block_exec", "void(CPUState*, TranslationBlock*)"),
-    (50, "end_block_exec", "void(CPUState*, TranslationBlock*)"),
-]
 
 #: The 35 types of the original pypanda's table (plus its ``init``).
 SEED_CALLBACKS = (
@@ -134,11 +83,13 @@ class CallbackType:
     type (usable as a decorator).
     """
 
-    def __init__(self, number: int, name: str, signature: str) -> None:
+    def __init__(self, number: int, name: str, signature: str,
+                 ctypes_signature: Optional[Tuple[Any, Tuple[Any, ...]]] = None, doc: str = "") -> None:
         self.number = number
         self.name = name
         self.signature = signature
-        self.restype, self.argtypes = parse_signature(signature)
+        self.doc = doc
+        self.restype, self.argtypes = ctypes_signature or parse_signature(signature)
 
     def __call__(self, fn: Callable[..., Any]) -> Any:
         cfn = wrap(fn, self.restype, self.argtypes)
@@ -180,12 +131,14 @@ class CallbackTypes:
 
     def __init__(self) -> None:
         self._by_name: Dict[str, CallbackType] = {}
-        for number, name, sig in _TABLE:
-            cbt = CallbackType(number, name, sig)
-            self._by_name[name] = cbt
-            setattr(self, name, cbt)
+        for cb in _abi.CALLBACKS:
+            cbt = CallbackType(cb.number, cb.name, cb.signature, (cb.restype, cb.argtypes), cb.doc)
+            self._by_name[cb.name] = cbt
+            setattr(self, cb.name, cbt)
         # the original pypanda's pseudo-callback for a plugin's init(handle)
-        self.init = CallbackType(-1, "init", "bool(void*)")
+        init = _abi.FUNCTION_TYPES["panda_plugin_init_fn"]
+        self.init = CallbackType(-1, "init", init.signature, (init.restype, init.argtypes),
+                                 "a plugin's init(handle): register its callbacks, return true")
 
     def __iter__(self) -> Iterator[CallbackType]:
         return iter(self._by_name.values())

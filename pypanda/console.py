@@ -1,9 +1,10 @@
-"""The guest's serial console as pypanda's driving functions see it.
+"""The guest's serial console and monitor, as pypanda's driving functions
+see them (pandare's driver model, pc machine).
 
 While ``run()`` blocks the main thread, one pump thread moves what the
 guest prints from libpanda into a buffer here; ``read_until`` waits on
-that buffer from any thread (pandare's driver pattern: functions queued
-with ``@panda.queue_blocking`` run on a helper thread).
+that buffer from any thread (functions queued with
+``@panda.queue_blocking`` run on a helper thread).
 """
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ import ctypes
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Optional, Pattern, Tuple, Union
+from typing import Any, Optional, Pattern, Tuple, Union
 
-from .errors import GuestError
-
-if TYPE_CHECKING:
-    from .panda import Panda
+from ._instance import Instance
+from .errors import GuestError, StateError, UnsupportedError
+from .utils import progress
 
 # BusyBox's shell asks the terminal for the cursor position after each prompt.
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
@@ -26,16 +26,29 @@ class GuestStopped(GuestError):
     """The guest stopped running before the expected console output came."""
 
 
+def clean(text: bytes) -> str:
+    """Console bytes as text: no terminal escapes, \\n line ends."""
+    return _ANSI.sub(b"", text).replace(b"\r\n", b"\n").replace(b"\r", b"").decode(errors="replace")
+
+
+def command_output(console: bytes, prompt: "re.Match[bytes]") -> str:
+    """What a typed command printed: the console up to the prompt, less the
+    command's own echo on the first line."""
+    return clean(console[:prompt.start()]).partition("\n")[2].rstrip("\n")
+
+
 class SerialConsole:
-    def __init__(self, panda: "Panda") -> None:
-        self._panda = panda
+    """COM1's bytes: a pump thread while the guest runs, a buffer, waits."""
+
+    def __init__(self, instance: Instance) -> None:
+        self._instance = instance
         self._cond = threading.Condition()
         self._pending = bytearray()   # printed, not yet consumed by read_until
         self.log = bytearray()        # everything the guest printed
         self._running = False
         self._pump: Optional[threading.Thread] = None
 
-    # ---- the pump (started and stopped by Panda.run) ----------------------
+    # ---- the pump (started and stopped around each run) --------------------
 
     def start(self) -> None:
         with self._cond:
@@ -53,7 +66,7 @@ class SerialConsole:
         self._drain()
 
     def _drain(self) -> bool:
-        lib, h = self._panda._lib, self._panda._handle
+        lib, h = self._instance.lib, self._instance.handle
         buf = ctypes.create_string_buffer(65536)
         got = False
         while True:
@@ -68,7 +81,7 @@ class SerialConsole:
                 self._cond.notify_all()
 
     def _pump_loop(self) -> None:
-        lib, h = self._panda._lib, self._panda._handle
+        lib, h = self._instance.lib, self._instance.handle
         while self._running:
             lib.panda_serial_wait(h, 100)
             self._drain()
@@ -78,7 +91,7 @@ class SerialConsole:
     def write(self, data: Union[bytes, str]) -> None:
         if isinstance(data, str):
             data = data.encode()
-        self._panda._check(self._panda._lib.panda_serial_write(self._panda._handle, data, len(data)))
+        self._instance.check(self._instance.lib.panda_serial_write(self._instance.handle, data, len(data)))
 
     def read_until(self, pattern: Union[bytes, Pattern[bytes]], timeout: Optional[float] = 30.0
                    ) -> Tuple[bytes, "re.Match[bytes]"]:
@@ -98,7 +111,7 @@ class SerialConsole:
                     return out, m
                 if not self._running:
                     raise GuestStopped(
-                        f"the guest stopped ({self._panda.stop_reason or 'run() returned'}) before the "
+                        f"the guest stopped ({self._instance.stop_reason() or 'run() returned'}) before the "
                         f"console printed {regex.pattern!r}; last output: {bytes(self.log[-200:])!r}")
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
@@ -107,6 +120,75 @@ class SerialConsole:
                 self._cond.wait(0.2 if left is None else min(left, 0.2))
 
 
-def clean(text: bytes) -> str:
-    """Console bytes as text: no terminal escapes, \\n line ends."""
-    return _ANSI.sub(b"", text).replace(b"\r\n", b"\n").replace(b"\r", b"").decode(errors="replace")
+class Console:
+    """Typing commands and reading their output; the monitor."""
+
+    def __init__(self, instance: Instance, expect_prompt: Optional[str]) -> None:
+        self._instance = instance
+        self.serial = SerialConsole(instance)
+        self.expect_prompt = expect_prompt
+        self.prompt_seen = False           # the guest has printed its first prompt
+
+    def require_driver(self, what: str) -> None:
+        """Raise unless ``what`` may block here: a serial console exists and
+        this is not the emulation thread."""
+        inst = self._instance
+        if not inst.is_pc:
+            raise UnsupportedError(f"{what}: the {inst.machine} machine has no serial console; "
+                                   f"use the pc machine (-M pc)")
+        if inst.on_emulation_thread():
+            raise StateError(f"{what} blocks until the guest answers, so it cannot run in a callback: "
+                             f"call it from a function queued with @panda.queue_blocking")
+
+    def prompt_regex(self) -> "re.Pattern[bytes]":
+        if not self.expect_prompt:
+            raise StateError("no prompt to wait for: pass expect_prompt= (a regex) to Panda()")
+        return re.compile(self.expect_prompt.encode() if isinstance(self.expect_prompt, str)
+                          else self.expect_prompt)
+
+    def wait_for_first_prompt(self, timeout: Optional[float]) -> None:
+        if self.prompt_seen:
+            return
+        self.serial.read_until(self.prompt_regex(), timeout)
+        self.prompt_seen = True
+        if self._instance.verbose:
+            icount = self._instance.lib.panda_serial_output_icount(self._instance.handle)
+            progress(f"guest prompt after {icount:,} instructions")
+
+    def run_serial_cmd(self, cmd: str, no_timeout: bool, timeout: Optional[float]) -> str:
+        self.require_driver("run_serial_cmd")
+        limit = None if no_timeout else (timeout if timeout is not None else 30.0)
+        self.wait_for_first_prompt(None if no_timeout else max(limit or 0, 300.0))
+        self.serial.write(cmd.encode() + b"\n")
+        out, match = self.serial.read_until(self.prompt_regex(), limit)
+        return command_output(out, match)
+
+    def type_serial_cmd(self, cmd: str) -> None:
+        self.require_driver("type_serial_cmd")
+        self.serial.write(cmd.encode())
+
+    def serial_read_until(self, byte_sequence: bytes, timeout: Optional[float]) -> bytes:
+        self.require_driver("serial_read_until")
+        out, _ = self.serial.read_until(byte_sequence, timeout)
+        return out
+
+    @property
+    def log_text(self) -> str:
+        return clean(bytes(self.serial.log))
+
+    def run_monitor_cmd(self, cmd: str) -> str:
+        inst = self._instance
+        if inst.on_emulation_thread():
+            raise StateError("run_monitor_cmd cannot be called from a callback; call it from a "
+                             "function queued with @panda.queue_blocking")
+        out = ctypes.create_string_buffer(65536)
+        inst.check(inst.lib.panda_monitor_cmd(inst.handle, cmd.encode(), out, len(out)))
+        word = cmd.strip()
+        if word == "stop":
+            inst.user_paused = True
+        elif word in ("cont", "c", "q", "quit"):
+            inst.user_paused = False
+        return out.value.decode(errors="replace")
+
+    def monitor_printf(self, mon: Any, text: str) -> None:
+        self._instance.lib.panda_monitor_printf(mon, text.encode())

@@ -3,32 +3,22 @@
 Every error from libpanda becomes a :class:`PandaError` subclass whose
 message is libpanda's own detail text; each subclass also derives from the
 builtin exception a Python user would expect (``ValueError`` for bad
-input, ``NotImplementedError`` for features this build does not have).
+input, ``MemoryError``, ``OSError``, ``NotImplementedError`` for features
+this build does not have, ...).  Which class each ``panda_err`` code raises
+is written next to the code in ``libpanda/include/panda/types.h``
+(``PANDA_ERRORS``) and reaches Python through the generated ``_abi.py``.
 """
 from __future__ import annotations
 
-from typing import Dict, Type
+from typing import Dict, NoReturn, Type
 
-# libpanda's panda_err values (libpanda/include/panda/types.h)
-PANDA_OK = 0
-PANDA_ERR_ARG = 1
-PANDA_ERR_NOMEM = 2
-PANDA_ERR_OPTION = 3
-PANDA_ERR_ARCH = 4
-PANDA_ERR_UNSUPPORTED = 5
-PANDA_ERR_STATE = 6
-PANDA_ERR_UNMAPPED = 7
-PANDA_ERR_MAP = 8
-PANDA_ERR_REGISTER = 9
-PANDA_ERR_CALLBACK = 10
-PANDA_ERR_GUEST_INSN = 11
-PANDA_ERR_GUEST_MEMORY = 12
-PANDA_ERR_GUEST_EXCEPTION = 13
-PANDA_ERR_ENGINE = 14
-PANDA_ERR_SNAPSHOT = 15
-PANDA_ERR_RECORDING = 16
-PANDA_ERR_DIVERGED = 17
-PANDA_ERR_IO = 18
+from ._abi import ERRORS
+
+#: panda_err enumerator -> value, e.g. CODES["PANDA_ERR_IO"]
+CODES: Dict[str, int] = {e.enumerator: e.value for e in ERRORS}
+globals().update(CODES)          # errors.PANDA_ERR_IO etc., as before the table was generated
+PANDA_OK = CODES["PANDA_OK"]
+PANDA_ERR_ENGINE = CODES["PANDA_ERR_ENGINE"]
 
 
 class PandaError(Exception):
@@ -39,8 +29,20 @@ class PandaError(Exception):
         self.code = code
 
 
+class ArgumentError(PandaError, ValueError):
+    """libpanda refused an argument: NULL, out of range or malformed."""
+
+
+class PandaMemoryError(PandaError, MemoryError):
+    """libpanda ran out of host memory."""
+
+
 class OptionError(PandaError, ValueError):
     """An unknown or malformed option (arch, mem, extra_args, ...)."""
+
+
+class ArchError(OptionError):
+    """The library emulates another guest architecture than the one asked for."""
 
 
 class UnsupportedError(PandaError, NotImplementedError):
@@ -67,6 +69,11 @@ class CallbackError(PandaError, TypeError):
     """A callback of the wrong type or signature, or no such callback."""
 
 
+class HandleError(PandaError, TypeError):
+    """A handle of the wrong kind (say a ``CPUState*`` where a ``Monitor*``
+    is expected), or a value that is no handle this Panda made."""
+
+
 class GuestError(PandaError, RuntimeError):
     """The guest stopped on an error nothing in the guest handles."""
 
@@ -84,6 +91,10 @@ class GuestExceptionError(GuestError):
     machine: a triple fault)."""
 
 
+class EngineError(PandaError, RuntimeError):
+    """Any other error of the CPU engine."""
+
+
 class SnapshotError(PandaError, ValueError):
     """A snapshot is missing, corrupt, or does not fit this machine."""
 
@@ -97,32 +108,34 @@ class ReplayDivergedError(PandaError, RuntimeError):
     instruction count where it differs."""
 
 
-_BY_CODE: Dict[int, Type[PandaError]] = {
-    PANDA_ERR_ARG: OptionError,
-    PANDA_ERR_OPTION: OptionError,
-    PANDA_ERR_ARCH: OptionError,
-    PANDA_ERR_UNSUPPORTED: UnsupportedError,
-    PANDA_ERR_STATE: StateError,
-    PANDA_ERR_UNMAPPED: MemoryAccessError,
-    PANDA_ERR_MAP: MappingError,
-    PANDA_ERR_REGISTER: RegisterError,
-    PANDA_ERR_CALLBACK: CallbackError,
-    PANDA_ERR_GUEST_INSN: InvalidInstructionError,
-    PANDA_ERR_GUEST_MEMORY: GuestMemoryError,
-    PANDA_ERR_GUEST_EXCEPTION: GuestExceptionError,
-    PANDA_ERR_SNAPSHOT: SnapshotError,
-    PANDA_ERR_RECORDING: RecordingError,
-    PANDA_ERR_DIVERGED: ReplayDivergedError,
-}
-
-
 class PandaIOError(PandaError, OSError):
     """A file could not be read or written."""
 
 
-_BY_CODE[PANDA_ERR_IO] = PandaIOError
+def _classes_by_code() -> Dict[int, Type[PandaError]]:
+    found = {name: cls for name, cls in globals().items()
+             if isinstance(cls, type) and issubclass(cls, PandaError)}
+    table: Dict[int, Type[PandaError]] = {}
+    for err in ERRORS:
+        if err.exception is None:
+            continue
+        if err.exception not in found:
+            raise ImportError(f"types.h maps {err.enumerator} to {err.exception}, which "
+                              f"pypanda.errors does not define")
+        table[err.value] = found[err.exception]
+    return table
+
+
+#: panda_err value -> the class raised for it (from types.h's PANDA_ERRORS)
+BY_CODE: Dict[int, Type[PandaError]] = _classes_by_code()
+
+
+def unsupported(feature: str, missing: str) -> NoReturn:
+    """Raise UnsupportedError: ``feature`` needs ``missing``, which this
+    build of pypanda does not have."""
+    raise UnsupportedError(f"{feature} needs {missing}, which this build of pypanda does not have")
 
 
 def error_for(code: int, message: str) -> PandaError:
     """The exception for a panda_err code and its detail message."""
-    return _BY_CODE.get(code, PandaError)(message, code)
+    return BY_CODE.get(code, PandaError)(message, code)

@@ -14,79 +14,35 @@ import ctypes
 import re
 import threading
 import traceback
-from ctypes import (CFUNCTYPE, POINTER, Structure, c_bool, c_char_p, c_int8,
-                    c_int16, c_int32, c_int64, c_uint8, c_uint16, c_uint32,
-                    c_uint64, c_void_p)
+from ctypes import CFUNCTYPE, POINTER, c_char_p, c_void_p
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from . import _abi
+from ._ctype_names import C_SCALARS, PANDA_EXTRA_TYPEDEFS
 from .errors import CallbackError
 
 
-class CPUState(Structure):
-    """The CPU a callback runs on (libpanda/include/panda/types.h).
-
-    Pass it to ``panda.arch.get_reg``/``set_reg``; its fields are read-only.
-    """
-
-    _fields_ = [
-        ("struct_size", c_uint32),
-        ("cpu_index", c_uint32),
-        ("panda", c_void_p),
-        ("env_ptr", c_void_p),
-        ("reserved", c_uint64 * 4),
-    ]
+# The ABI's structs and opaque types, generated from the headers.
+CPUState = _abi.CPUState
+TranslationBlock = _abi.TranslationBlock
+Monitor = _abi.Monitor
+MachineState = _abi.MachineState
 
 
-class TranslationBlock(Structure):
-    """A block of translated guest code; valid during the callback only."""
-
-    _fields_ = [
-        ("pc", c_uint64),
-        ("cs_base", c_uint64),
-        ("flags", c_uint32),
-        ("size", c_uint32),
-        ("icount", c_uint32),
-        ("reserved", c_uint32),
-        ("engine_tb", c_void_p),
-    ]
+def _scalars() -> Dict[str, Any]:
+    """C spellings -> ctypes: the standard names, PANDA's, and the ABI's
+    typedefs and enums.  Guest addresses are 64-bit in the ABI (types.h)."""
+    table: Dict[str, Any] = {c: None if name is None else getattr(ctypes, name)
+                             for c, name in C_SCALARS.items()}
+    for alias, target in {**PANDA_EXTRA_TYPEDEFS, **_abi.TYPEDEFS}.items():
+        table[alias] = table[target]
+    for enum in _abi.ENUMS:
+        table[enum] = ctypes.c_int
+    return table
 
 
-class _Opaque(Structure):
-    _fields_ = []  # type: ignore[var-annotated]
-
-
-class Monitor(_Opaque):
-    """Opaque: the monitor a command came from."""
-
-
-class MachineState(_Opaque):
-    """Opaque: the machine being built."""
-
-
-# C spellings -> ctypes.  Guest addresses are 64-bit in the ABI (types.h).
-_SCALARS: Dict[str, Any] = {
-    "void": None,
-    "bool": c_bool, "_Bool": c_bool,
-    "char": ctypes.c_char, "signed char": c_int8, "unsigned char": c_uint8,
-    "short": c_int16, "unsigned short": c_uint16,
-    "int": ctypes.c_int, "signed": ctypes.c_int, "signed int": ctypes.c_int,
-    "unsigned": ctypes.c_uint, "unsigned int": ctypes.c_uint,
-    "long": ctypes.c_long, "unsigned long": ctypes.c_ulong,
-    "long long": ctypes.c_longlong, "unsigned long long": ctypes.c_ulonglong,
-    "int8_t": c_int8, "int16_t": c_int16, "int32_t": c_int32, "int64_t": c_int64,
-    "uint8_t": c_uint8, "uint16_t": c_uint16, "uint32_t": c_uint32, "uint64_t": c_uint64,
-    "size_t": ctypes.c_size_t, "ssize_t": ctypes.c_ssize_t,
-    "uintptr_t": ctypes.c_size_t,
-    "target_ulong": c_uint64, "target_long": c_int64, "target_ptr_t": c_uint64,
-    "hwaddr": c_uint64, "ram_addr_t": c_uint64,
-    "panda_cb_type": ctypes.c_int,
-}
-_STRUCTS: Dict[str, Any] = {
-    "CPUState": CPUState,
-    "TranslationBlock": TranslationBlock,
-    "Monitor": Monitor,
-    "MachineState": MachineState,
-}
+_SCALARS = _scalars()
+_STRUCTS: Dict[str, Any] = {**_abi.STRUCTS, **_abi.OPAQUE_TYPES}
 
 
 def _ctype_of(text: str) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pypanda import Panda, _lib
+from pypanda import Panda, _abi, _lib
 
 from conftest import CODE_ADDR, SUM_LOOP, fake_bzimage
 
@@ -274,7 +274,7 @@ def raw():
     """A bare instance through the C ABI alone, with a poisoned error text."""
     lib = _lib.load_lib("i386")
     args = (ctypes.c_char_p * 2)(b"-M", b"configurable")
-    handle = ctypes.c_void_p()
+    handle = _lib.PandaPtr()
     err = ctypes.create_string_buffer(512)
     assert lib.panda_create(2, args, ctypes.byref(handle), err, len(err)) == 0, err.value
     yield lib, handle
@@ -304,7 +304,7 @@ def test_each_error_reports_its_own_message(raw):
         "snap NULL name": lambda: lib.panda_snap(h, None),
         "record on the bare machine": lambda: lib.panda_record_begin(h, b"r"),
         "replay NULL name": lambda: lib.panda_replay_begin(h, None),
-        "plugin NULL name": lambda: lib.panda_plugin_create(h, None, None),
+        "plugin NULL name": lambda: lib.panda_plugin_create(h, None, ctypes.byref(_lib.PluginPtr())),
         "run with no memory": lambda: lib.panda_run(h),
     }
     for what, call in calls.items():
@@ -328,15 +328,7 @@ def test_help_lists_every_option():
 
 def test_arch_facts_come_from_the_library():
     lib = _lib.load_lib("i386")
-
-    class Facts(ctypes.Structure):
-        _fields_ = [("struct_size", ctypes.c_uint32), ("bits", ctypes.c_uint32),
-                    ("register_size", ctypes.c_uint32), ("big_endian", ctypes.c_uint32),
-                    ("ncpu_models", ctypes.c_uint32), ("nregs", ctypes.c_uint32),
-                    ("name", ctypes.c_char_p), ("default_machine", ctypes.c_char_p),
-                    ("hypercall", ctypes.c_char_p)]
-
-    f = Facts()
+    f = _abi.panda_arch_facts()
     assert lib.panda_arch_info(ctypes.byref(f), ctypes.sizeof(f)) == 0
     assert (f.bits, f.register_size, f.big_endian, f.name) == (32, 4, 0, b"i386")
     assert (f.default_machine, f.hypercall) == (b"pc", b"cpuid")

@@ -62,29 +62,59 @@ typedef struct TranslationBlock {
     const void *engine_tb; /* identity of the engine's block while it is cached */
 } TranslationBlock;
 
-/* Status codes; 0 is success.  panda_strerror() names each. */
+/*
+ * Status codes, once, in value order (PANDA_OK = 0, then 1, 2, ...):
+ *   X(ENUMERATOR, "message", PythonException)
+ * panda_err (PANDA_<ENUMERATOR>), panda_strerror()'s messages and pypanda's
+ * table (scripts/gen_abi.py -> pypanda/_abi.py) are made from this list;
+ * the third column names the pypanda.errors class that pypanda raises for
+ * the code (None: success raises nothing).  Values are ABI: append new
+ * codes at the end.
+ */
+#define PANDA_ERRORS(X) \
+    X(OK, "success", None) \
+    /* a NULL or out-of-range argument */ \
+    X(ERR_ARG, "invalid argument", ArgumentError) \
+    X(ERR_NOMEM, "out of memory", PandaMemoryError) \
+    /* unknown or malformed command-line option */ \
+    X(ERR_OPTION, "invalid option", OptionError) \
+    /* the library was built for another guest architecture */ \
+    X(ERR_ARCH, "wrong guest architecture", ArchError) \
+    /* a feature this build does not have yet */ \
+    X(ERR_UNSUPPORTED, "not supported by this build", UnsupportedError) \
+    /* not allowed now (e.g. while running) */ \
+    X(ERR_STATE, "not allowed in the current state", StateError) \
+    /* a host access to guest memory that is not mapped */ \
+    X(ERR_UNMAPPED, "guest memory not mapped", MemoryAccessError) \
+    /* a mapping overlaps, is misaligned or empty */ \
+    X(ERR_MAP, "invalid memory mapping", MappingError) \
+    /* unknown register */ \
+    X(ERR_REGISTER, "unknown register", RegisterError) \
+    /* unknown callback type, or no such registration */ \
+    X(ERR_CALLBACK, "invalid callback", CallbackError) \
+    /* the guest executed an invalid instruction */ \
+    X(ERR_GUEST_INSN, "guest executed an invalid instruction", InvalidInstructionError) \
+    /* the guest accessed unmapped or protected memory */ \
+    X(ERR_GUEST_MEMORY, "guest accessed unmapped or protected memory", GuestMemoryError) \
+    /* the guest raised a CPU exception nothing handles */ \
+    X(ERR_GUEST_EXCEPTION, "unhandled guest CPU exception", GuestExceptionError) \
+    /* any other error from the CPU engine */ \
+    X(ERR_ENGINE, "CPU engine error", EngineError) \
+    /* a snapshot is missing, corrupt or does not fit */ \
+    X(ERR_SNAPSHOT, "bad snapshot", SnapshotError) \
+    /* a recording is missing, incomplete, corrupt or of another guest */ \
+    X(ERR_RECORDING, "bad recording", RecordingError) \
+    /* a replay left the path of its recording */ \
+    X(ERR_DIVERGED, "replay diverged", ReplayDivergedError) \
+    /* a file could not be read or written */ \
+    X(ERR_IO, "file error", PandaIOError)
+
+#define PANDA_ERR_ENUMERATOR(ENUMERATOR, message, exception) PANDA_##ENUMERATOR,
 typedef enum panda_err {
-    PANDA_OK = 0,
-    PANDA_ERR_ARG,            /* a NULL or out-of-range argument */
-    PANDA_ERR_NOMEM,
-    PANDA_ERR_OPTION,         /* unknown or malformed command-line option */
-    PANDA_ERR_ARCH,           /* the library was built for another guest architecture */
-    PANDA_ERR_UNSUPPORTED,    /* a feature this build does not have yet */
-    PANDA_ERR_STATE,          /* not allowed now (e.g. while running) */
-    PANDA_ERR_UNMAPPED,       /* a host access to guest memory that is not mapped */
-    PANDA_ERR_MAP,            /* a mapping overlaps, is misaligned or empty */
-    PANDA_ERR_REGISTER,       /* unknown register */
-    PANDA_ERR_CALLBACK,       /* unknown callback type, or no such registration */
-    PANDA_ERR_GUEST_INSN,     /* the guest executed an invalid instruction */
-    PANDA_ERR_GUEST_MEMORY,   /* the guest accessed unmapped or protected memory */
-    PANDA_ERR_GUEST_EXCEPTION,/* the guest raised a CPU exception nothing handles */
-    PANDA_ERR_ENGINE,         /* any other error from the CPU engine */
-    PANDA_ERR_SNAPSHOT,       /* a snapshot is missing, corrupt or does not fit */
-    PANDA_ERR_RECORDING,      /* a recording is missing, incomplete, corrupt or of another guest */
-    PANDA_ERR_DIVERGED,       /* a replay left the path of its recording */
-    PANDA_ERR_IO,             /* a file could not be read or written */
+    PANDA_ERRORS(PANDA_ERR_ENUMERATOR)
     PANDA_ERR_COUNT
 } panda_err;
+#undef PANDA_ERR_ENUMERATOR
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,140 @@
+"""Record/replay and whole-machine snapshots (pc machine)."""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Optional
+
+from ._instance import Instance
+from .console import Console, command_output
+from .errors import OptionError, StateError, unsupported
+from .utils import progress
+
+RR_OFF, RR_RECORDING, RR_REPLAYING = 0, 1, 2   # panda_rr_mode()
+
+
+def checked_name(name: str) -> str:
+    """A snapshot or recording name as the monitor takes it."""
+    if not name or any(c.isspace() for c in name):
+        raise OptionError(f"bad name {name!r}: use a non-empty name without spaces")
+    return name
+
+
+class ReplayProgress:
+    """Prints a replay's progress every 10% from a helper thread."""
+
+    def __init__(self, rr: "RecordReplay") -> None:
+        self._rr = rr
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="pypanda-replay-progress", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        shown = -1
+        while not self._stop.wait(0.25):
+            frac = self._rr.progress_fraction()
+            if frac < 0:
+                return
+            step = int(frac * 10)
+            if step > shown:
+                shown = step
+                self._rr.report(f"{step * 10:3d}%")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class RecordReplay:
+    def __init__(self, instance: Instance, console: Console) -> None:
+        self._instance = instance
+        self._console = console
+        self.replay_name = "replay"
+
+    # ---- snapshots -----------------------------------------------------------
+
+    def snap(self, name: str) -> None:
+        self._instance.state_cmd(f"savevm {checked_name(name)}", "snap")
+
+    def revert(self, name: str) -> None:
+        self._instance.state_cmd(f"loadvm {checked_name(name)}", "revert_sync")
+        self._console.prompt_seen = True    # a snapshot is taken after boot
+
+    def delvm(self, name: str) -> None:
+        self._instance.state_cmd(f"delvm {checked_name(name)}", "delvm")
+
+    def save_file(self, path: str) -> None:
+        inst = self._instance
+        inst.check(inst.lib.panda_snapshot_save_file(inst.handle, os.fsencode(path)))
+
+    def load_file(self, path: str) -> None:
+        inst = self._instance
+        inst.check(inst.lib.panda_snapshot_load_file(inst.handle, os.fsencode(path)))
+
+    # ---- recording -------------------------------------------------------------
+
+    def record(self, recording_name: str, snapshot_name: Optional[str]) -> None:
+        if snapshot_name is not None:
+            self.revert(snapshot_name)
+        self._instance.state_cmd(f"begin_record {checked_name(recording_name)}", "record")
+
+    def end_record(self) -> None:
+        self._instance.state_cmd("end_record", "end_record")
+
+    def record_cmd(self, guest_command: str, copy_directory: Optional[str], iso_name: Optional[str],
+                   setup_command: Optional[str], recording_name: str, snap_name: Optional[str]) -> str:
+        if copy_directory is not None or iso_name is not None:
+            unsupported("record_cmd(copy_directory=..., iso_name=...)", "a CD-ROM drive to carry the files in")
+        console = self._console
+        console.require_driver("record_cmd")
+        if snap_name is not None:
+            self.revert(snap_name)
+        console.wait_for_first_prompt(300.0)
+        if setup_command:
+            console.run_serial_cmd(setup_command, False, None)
+        console.serial.write(guest_command.encode())
+        console.serial.read_until(guest_command.encode(), 30.0)   # its echo
+        self.record(recording_name, None)
+        console.serial.write(b"\n")
+        out, match = console.serial.read_until(console.prompt_regex(), None)
+        self.end_record()
+        return command_output(out, match)
+
+    @staticmethod
+    def recording_exists(name: str) -> bool:
+        return os.path.exists(f"{name}-rr-snp") and os.path.exists(f"{name}-rr-nondet.log")
+
+    # ---- replaying ---------------------------------------------------------------
+
+    def begin_replay(self, name: str) -> None:
+        inst = self._instance
+        if inst.verbose is not False:
+            progress(f"replaying {name}")
+        inst.check(inst.lib.panda_replay_begin(inst.handle, os.fsencode(name)))
+        self.replay_name = name
+
+    def end_replay(self) -> None:
+        inst = self._instance
+        if self.mode() != RR_REPLAYING:
+            raise StateError("end_replay: not replaying")
+        inst.lib.panda_replay_end(inst.handle)
+
+    def mode(self) -> int:
+        return int(self._instance.lib.panda_rr_mode(self._instance.handle))
+
+    @property
+    def finished(self) -> bool:
+        return bool(self._instance.lib.panda_replay_finished(self._instance.handle))
+
+    def progress_fraction(self) -> float:
+        return float(self._instance.lib.panda_replay_progress(self._instance.handle))
+
+    def report(self, how_far: str, outcome: str = "") -> None:
+        icount = self._instance.lib.panda_instr_count(self._instance.handle)
+        progress(f"{self.replay_name}: {how_far} (instruction {icount:,}){outcome}")
+
+    def start_progress(self) -> Optional[ReplayProgress]:
+        """A progress printer for the run about to start, if it replays."""
+        if not (self._instance.is_pc and self.mode() == RR_REPLAYING) or self._instance.verbose is False:
+            return None
+        return ReplayProgress(self)

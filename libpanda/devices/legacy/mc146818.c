@@ -38,7 +38,7 @@
  * the 0x70 read-back (reads 0xFF), writes to C and D (counted and
  * dropped).
  */
-#include "mc146818.h"
+#include "legacy/mc146818.h"
 
 #include <stdlib.h>
 #include <string.h>

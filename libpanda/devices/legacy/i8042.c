@@ -39,7 +39,7 @@
  * byte -> 0xFA.  Replies are not translated to set 1 (Linux accepts the
  * untranslated identify bytes).
  */
-#include "i8042.h"
+#include "legacy/i8042.h"
 
 #include <stdlib.h>
 #include <string.h>

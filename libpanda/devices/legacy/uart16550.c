@@ -36,7 +36,7 @@
  * framing and break (never reported), the RX FIFO error bit 7 of LSR,
  * LSR/MSR writes (factory test; counted).
  */
-#include "uart16550.h"
+#include "legacy/uart16550.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -35,7 +35,7 @@
  * the A7-A5 address bits.  IRQ2 as a device input does not exist on a PC
  * (it is the cascade): pic8259_set_irq(2) is counted as unmodelled.
  */
-#include "pic8259.h"
+#include "legacy/pic8259.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "port80.h"
+#include "legacy/port80.h"
 
 #include <stdlib.h>
 

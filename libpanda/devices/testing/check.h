@@ -4,8 +4,8 @@
  * prints "N passed, M failed" as the last line and gives the exit status.
  * Also a fake virtual clock and a fake IRQ line that records its changes.
  */
-#ifndef PANDA_DEVICES_TESTS_CHECK_H
-#define PANDA_DEVICES_TESTS_CHECK_H
+#ifndef PANDA_DEVICES_TESTING_CHECK_H
+#define PANDA_DEVICES_TESTING_CHECK_H
 
 #include <stdint.h>
 #include <stdio.h>

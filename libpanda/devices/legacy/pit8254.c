@@ -43,7 +43,7 @@
  * data, bits 2-3 the parity/IOCHK enables), bit 4 toggles on every read
  * (refresh), bit 5 is OUT2, bits 6-7 read 0.  The speaker makes no sound.
  */
-#include "pit8254.h"
+#include "legacy/pit8254.h"
 
 #include <stdlib.h>
 #include <string.h>

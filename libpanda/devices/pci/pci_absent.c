@@ -14,7 +14,7 @@
  */
 #include <string.h>
 
-#include "pci_absent.h"
+#include "pci/pci_absent.h"
 
 #include <stdlib.h>
 

@@ -372,6 +372,24 @@ static inline void check_state_case(const state_case *sc, void *dev, size_t want
     free(s);
 }
 
+/* A storm of `steps` random guest accesses on a fresh device, one per
+ * step(dev, env, x) with x random; every `every` steps the state the
+ * registers led to must load back (check_state_reloads): the load's checks
+ * refuse only what the device can never hold. */
+static inline void check_reachable_states(const state_case *sc, int steps, int every,
+                                          uint64_t seed,
+                                          void (*step)(void *dev, void *env, uint64_t x))
+{
+    void *dev = sc->create(sc->env);
+    test_rng r = {seed | 1};
+    for (int i = 0; i < steps; i++) {
+        step(dev, sc->env, rng_next(&r));
+        if (i % every == 0) check_state_reloads(sc, dev);
+    }
+    check_state_reloads(sc, dev);
+    sc->ops->free(dev);
+}
+
 /* reset gives dev the power-on behaviour of a device created now. */
 static inline void check_reset(const state_case *sc, void *dev)
 {

@@ -1,7 +1,8 @@
-"""The legacy PC devices (libpanda/devices): each C test program in
-libpanda/devices/tests is compiled together with every device source, under
-AddressSanitizer and UBSan when the toolchain has them, run, and must report
-"N passed, 0 failed" with N > 0."""
+"""The devices (libpanda/devices): each C test program in a tests/ folder
+beside the devices it tests (libpanda/devices/**/tests/test_*.c) is compiled
+together with every device source (every .c under libpanda/devices outside
+the tests/ folders), under AddressSanitizer and UBSan when the toolchain has
+them, run, and must report "N passed, 0 failed" with N > 0."""
 from __future__ import annotations
 
 import os
@@ -16,7 +17,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICES = ROOT / "libpanda" / "devices"
-TESTS = DEVICES / "tests"
 INCLUDES = ["-I", str(ROOT / "libpanda" / "include"), "-I", str(DEVICES)]
 BASE_FLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE"]
 # -fno-sanitize-recover: undefined behaviour fails the run instead of
@@ -25,7 +25,21 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
             "-fno-omit-frame-pointer"]
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$")
 
-TEST_SOURCES = sorted(TESTS.glob("test_*.c"))
+
+def _in_tests(path: Path) -> bool:
+    return "tests" in path.relative_to(DEVICES).parts[:-1]
+
+
+TEST_SOURCES = sorted(p for p in DEVICES.rglob("test_*.c") if p.parent.name == "tests")
+DEVICE_SOURCES = sorted(p for p in DEVICES.rglob("*.c") if not _in_tests(p))
+
+
+def _test_id(source: Path) -> str:
+    """legacy/tests/test_uart16550.c -> "legacy/uart16550"; tests/test_bus.c
+    (the shared bus's own test) -> "bus"."""
+    folder = source.parent.parent.relative_to(DEVICES)
+    name = source.stem[len("test_"):]
+    return name if folder == Path(".") else f"{folder.as_posix()}/{name}"
 
 
 def _compiler() -> str:
@@ -74,25 +88,26 @@ def build(tmp_path_factory: pytest.TempPathFactory):
     cc = _compiler()
     workdir = tmp_path_factory.mktemp("devices")
     flags, env = _sanitizer_setup(cc, workdir)
-    device_sources = [str(p) for p in sorted(DEVICES.glob("*.c"))]
+    device_sources = [str(p) for p in DEVICE_SOURCES]
 
     def compile_one(source: Path) -> Tuple[Path, Dict[str, str]]:
-        exe = workdir / source.stem
+        exe = workdir / _test_id(source).replace("/", "_")
         proc = subprocess.run([cc, *flags, *INCLUDES, "-o", str(exe), str(source),
                                *device_sources],
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, (
-            f"compiling {source.name} failed ({' '.join(flags)}):\n{proc.stderr}")
+            f"compiling {_test_id(source)} failed ({' '.join(flags)}):\n{proc.stderr}")
         return exe, env
 
     return compile_one
 
 
 def test_there_are_device_tests():
-    assert TEST_SOURCES, f"no test_*.c in {TESTS}"
+    assert TEST_SOURCES, f"no test_*.c in a tests/ folder under {DEVICES}"
+    assert DEVICE_SOURCES, f"no device sources under {DEVICES}"
 
 
-@pytest.mark.parametrize("source", TEST_SOURCES, ids=lambda p: p.stem[len("test_"):])
+@pytest.mark.parametrize("source", TEST_SOURCES, ids=_test_id)
 def test_device(build, source: Path):
     exe, env = build(source)
     proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300, env=env)

@@ -109,24 +109,4 @@ static inline void irq_set(const irq_line *irq, int level)
     if (irq->set) irq->set(irq->opaque, irq->line, level);
 }
 
-/*
- * Snapshots: a device's state is its struct, less its wiring (IRQ lines,
- * the clock, callbacks: pointers into this process), which a loaded state
- * keeps.  A device defines `static void TYPE_rewire(TYPE *dev, const TYPE
- * *old)` that copies its wiring fields back from old, then
- * DEVICE_SNAPSHOT(TYPE) for TYPE_state_size/_save/_load (same build only).
- */
-#define DEVICE_SNAPSHOT(type)                                                  \
-    size_t type##_state_size(void) { return sizeof(type); }                    \
-    void type##_state_save(const type *dev, void *buf)                         \
-    {                                                                          \
-        memcpy(buf, dev, sizeof(*dev));                                        \
-    }                                                                          \
-    void type##_state_load(type *dev, const void *buf)                         \
-    {                                                                          \
-        type old = *dev;                                                       \
-        memcpy(dev, buf, sizeof(*dev));                                        \
-        type##_rewire(dev, &old);                                              \
-    }
-
 #endif

@@ -16,6 +16,17 @@
  * array, a count the chip can hold), and commits only when all is valid.
  * Bump state_version whenever save changes: a snapshot from another
  * version is refused with both versions named.
+ *
+ * Load reads exactly the bytes save wrote and nothing after them, so the
+ * caller gives each device its own section and checks sr_done at its end.
+ * Wiring (irq lines, the clock, callbacks) and configuration given at
+ * creation (ports, memory size) are never saved: a loaded state keeps the
+ * instance's own.  Load calls nothing outside the device (no irq_set, no
+ * callback): what a device drives its lines to is recomputed from the
+ * loaded registers, and the interrupt controller's own state holds the
+ * input levels it saw, so devices may be loaded in any order.  Counters
+ * of what happened (unmodelled accesses, deliveries) are saved too, so a
+ * restored machine reports what the saved one did; reset keeps them.
  */
 #ifndef PANDA_DEVICES_DEVICE_H
 #define PANDA_DEVICES_DEVICE_H

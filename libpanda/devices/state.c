@@ -1,6 +1,7 @@
 /* Versioned device state (state.h). */
 #include "state.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,9 +127,45 @@ uint64_t sr_u64(state_reader *r)
 
 bool sr_bool(state_reader *r)
 {
+    return sr_flag(r, "a flag");
+}
+
+bool sr_flag(state_reader *r, const char *what)
+{
     uint8_t v = sr_u8(r);
-    if (v > 1) sr_fail(r, "a flag holds %u, not 0 or 1", v);
+    if (v > 1) sr_fail(r, "%s holds %u, not 0 or 1", what, v);
     return v == 1;
+}
+
+uint32_t sr_u32_in(state_reader *r, uint32_t lo, uint32_t hi, const char *what)
+{
+    uint32_t v = sr_u32(r);
+    if (v >= lo && v <= hi) return v;
+    sr_fail(r, "%s holds %" PRIu32 ", outside %" PRIu32 "..%" PRIu32, what, v, lo, hi);
+    return lo;
+}
+
+uint8_t sr_u8_in(state_reader *r, uint8_t lo, uint8_t hi, const char *what)
+{
+    uint8_t v = sr_u8(r);
+    if (v >= lo && v <= hi) return v;
+    sr_fail(r, "%s holds %u, outside %u..%u", what, v, lo, hi);
+    return lo;
+}
+
+uint8_t sr_u8_bits(state_reader *r, uint8_t allowed, const char *what)
+{
+    uint8_t v = sr_u8(r);
+    if (!(v & ~allowed)) return v;
+    sr_fail(r, "%s holds 0x%02x, which sets bits outside 0x%02x", what, v, allowed);
+    return v & allowed;
+}
+
+bool sr_version(state_reader *r, const char *type, uint32_t got, uint32_t want)
+{
+    if (got == want) return true;
+    return sr_fail(r, "%s state version %" PRIu32 " (this build reads version %" PRIu32 ")",
+                   type, got, want);
 }
 
 bool sr_check(state_reader *r, bool ok, const char *what)

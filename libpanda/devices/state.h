@@ -48,6 +48,20 @@ uint32_t sr_u32(state_reader *r);
 uint64_t sr_u64(state_reader *r);
 /* A stored bool must be 0 or 1. */
 bool sr_bool(state_reader *r);
+/* sr_bool whose refusal names the field: "uart16550 fifo_on holds 2, not
+ * 0 or 1". */
+bool sr_flag(state_reader *r, const char *what);
+/* A field whose values are lo..hi (an enum, an index, a count): out of
+ * range fails with the field, its value and the range.  Returns the value,
+ * or lo when it was refused, so that checks made after it (a divisor, an
+ * array index) never see a value the device could not hold. */
+uint8_t sr_u8_in(state_reader *r, uint8_t lo, uint8_t hi, const char *what);
+uint32_t sr_u32_in(state_reader *r, uint32_t lo, uint32_t hi, const char *what);
+/* A register that keeps only some bits: any other bit set fails. */
+uint8_t sr_u8_bits(state_reader *r, uint8_t allowed, const char *what);
+/* Refuse a state written by another version of the device's save (got):
+ * true when it is want; otherwise fails naming the type and both. */
+bool sr_version(state_reader *r, const char *type, uint32_t got, uint32_t want);
 /* Record the first failure (printf-style); returns false. */
 bool sr_fail(state_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* sr_fail(r, "%s out of range", what) unless ok; returns ok. */

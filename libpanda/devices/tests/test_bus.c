@@ -2,14 +2,14 @@
  * legacy map assembled from the real devices. */
 #include <string.h>
 
-#include "check.h"
-#include "i8042.h"
-#include "mc146818.h"
-#include "pci_absent.h"
-#include "pic8259.h"
-#include "pit8254.h"
-#include "port80.h"
-#include "uart16550.h"
+#include "testing/check.h"
+#include "legacy/i8042.h"
+#include "legacy/mc146818.h"
+#include "pci/pci_absent.h"
+#include "legacy/pic8259.h"
+#include "legacy/pit8254.h"
+#include "legacy/port80.h"
+#include "legacy/uart16550.h"
 
 typedef struct rec_dev {
     int reads, writes;

@@ -1,8 +1,8 @@
 /* 8254 PIT and port 0x61: Linux's periodic tick, one-shot, TSC
  * calibration on channel 2; latches, read-back, flip-flops; exact
  * virtual-time deadlines; hostile input. */
-#include "check.h"
-#include "pit8254.h"
+#include "testing/check.h"
+#include "legacy/pit8254.h"
 
 __extension__ typedef unsigned __int128 u128;
 

@@ -38,8 +38,9 @@
  * the 0x70 read-back (reads 0xFF), writes to C and D (counted and
  * dropped).
  */
-#include "mc146818.h"
+#include "legacy/mc146818.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,9 @@ struct mc146818 {
     int64_t clock_base;    /* unix seconds at virtual second 0 */
     panda_vtime last_sync; /* flags are up to date to here */
     uint64_t unmodelled;
+    /* configuration, for reset (not state: the machine gives it) */
+    int64_t start_unix;    /* clamped to CLOCK_MIN..CLOCK_MAX */
+    uint32_t mem_kb_above_1m;
 };
 
 struct rtc_tm {
@@ -418,6 +422,11 @@ static void put16(uint8_t *cmos, int lo, uint32_t v)
     cmos[lo + 1] = (uint8_t)(v >> 8);
 }
 
+/* The calendar stays within years 0..9999: the first and last second the
+ * clock starts at (days_from_civil(0, 1, 1) and (9999, 12, 31) * 86400). */
+#define CLOCK_MIN (-62167219200ll)
+#define CLOCK_MAX 253402214400ll
+
 mc146818 *mc146818_new(irq_line irq8, panda_vtime (*now)(void *), void *now_opaque,
                        int64_t start_unix, uint32_t mem_kb_above_1m)
 {
@@ -426,11 +435,28 @@ mc146818 *mc146818_new(irq_line irq8, panda_vtime (*now)(void *), void *now_opaq
     rtc->irq8 = irq8;
     rtc->now = now;
     rtc->now_opaque = now_opaque;
-    /* keep the calendar within years 0..9999 */
-    const int64_t lo = days_from_civil(0, 1, 1) * 86400, hi = days_from_civil(9999, 12, 31) * 86400;
-    if (start_unix < lo) start_unix = lo;
-    if (start_unix > hi) start_unix = hi;
-    rtc->clock_base = start_unix; /* the wall clock at virtual time 0 */
+    if (start_unix < CLOCK_MIN) start_unix = CLOCK_MIN;
+    if (start_unix > CLOCK_MAX) start_unix = CLOCK_MAX;
+    rtc->start_unix = start_unix;
+    rtc->mem_kb_above_1m = mem_kb_above_1m;
+    mc146818_reset(rtc); /* register C is clear: IRQ8 stays low, no irq_set */
+    return rtc;
+}
+
+void mc146818_reset(mc146818 *rtc)
+{
+    if (!rtc) return;
+    mc146818 keep = *rtc;
+    memset(rtc, 0, sizeof *rtc);
+    rtc->irq8 = keep.irq8;
+    rtc->irq_level = keep.irq_level; /* so that update_irq lowers the line */
+    rtc->now = keep.now;
+    rtc->now_opaque = keep.now_opaque;
+    rtc->unmodelled = keep.unmodelled;
+    rtc->start_unix = keep.start_unix;
+    rtc->mem_kb_above_1m = keep.mem_kb_above_1m;
+    uint32_t mem_kb_above_1m = keep.mem_kb_above_1m;
+    rtc->clock_base = keep.start_unix; /* the wall clock at virtual time 0 */
     rtc->last_sync = now_of(rtc);
     uint8_t *c = rtc->cmos;
     c[REG_A] = 0x26; /* 32.768 kHz, 1024 Hz periodic rate */
@@ -448,7 +474,7 @@ mc146818 *mc146818_new(irq_line irq8, panda_vtime (*now)(void *), void *now_opaq
     for (int i = 0x10; i <= 0x2D; i++) sum += c[i];
     c[0x2E] = (uint8_t)(sum >> 8);
     c[0x2F] = (uint8_t)sum;
-    return rtc;
+    update_irq(rtc);
 }
 
 void mc146818_free(mc146818 *rtc)
@@ -496,13 +522,67 @@ uint64_t mc146818_unmodelled(const mc146818 *rtc)
     return rtc ? rtc->unmodelled : 0;
 }
 
-/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
+/* ---- state (device.h) ---- */
 
-static void mc146818_rewire(mc146818 *dev, const mc146818 *old)
+#define MC146818_STATE_VERSION 1
+
+static void save_op(const void *opaque, state_writer *w)
 {
-    dev->irq8 = old->irq8;
-    dev->now = old->now;
-    dev->now_opaque = old->now_opaque;
+    const mc146818 *rtc = opaque;
+    sw_bytes(w, rtc->cmos, sizeof rtc->cmos);
+    sw_u8(w, rtc->index);
+    sw_bool(w, rtc->nmi_disabled);
+    sw_u64(w, (uint64_t)rtc->clock_base);
+    sw_u64(w, rtc->last_sync);
+    sw_u64(w, rtc->unmodelled);
 }
 
-DEVICE_SNAPSHOT(mc146818)
+/* Refuses what the port code never leaves: an index past CMOS (the data
+ * port indexes cmos[] with it), register bits the chip does not keep, a
+ * clock whose arithmetic would overflow. */
+static void load_op(void *opaque, state_reader *r, uint32_t version)
+{
+    if (!sr_version(r, "mc146818", version, MC146818_STATE_VERSION)) return;
+    mc146818 rtc = *(mc146818 *)opaque; /* keeps the wiring */
+    sr_bytes(r, rtc.cmos, sizeof rtc.cmos);
+    rtc.index = sr_u8_in(r, 0, sizeof rtc.cmos - 1, "mc146818 index");
+    rtc.nmi_disabled = sr_flag(r, "mc146818 nmi_disabled");
+    rtc.clock_base = (int64_t)sr_u64(r);
+    rtc.last_sync = sr_u64(r);
+    rtc.unmodelled = sr_u64(r);
+    if (r->failed) return;
+    /* thaw() can move the clock's base back by up to the virtual seconds
+     * elapsed, from any date in years 0..9999, 23:59:59 included */
+    const int64_t lo = CLOCK_MIN - (int64_t)(PANDA_VTIME_NEVER / NS), hi = CLOCK_MAX + 86399;
+    if (rtc.clock_base < lo || rtc.clock_base > hi)
+        sr_fail(r, "mc146818 clock_base %" PRId64 " is outside %" PRId64 "..%" PRId64,
+                rtc.clock_base, lo, hi);
+    const uint8_t *c = rtc.cmos;
+    if (c[REG_A] & A_UIP) sr_fail(r, "mc146818 register A has UIP stored (it is computed)");
+    if ((c[REG_B] & B_SET) && (c[REG_B] & B_UIE))
+        sr_fail(r, "mc146818 register B has UIE with SET (setting SET clears UIE)");
+    if (c[REG_C] & ~(C_IRQF | C_PF | C_AF | C_UF))
+        sr_fail(r, "mc146818 register C holds 0x%02x: bits 0-3 are never set", c[REG_C]);
+    if (!(c[REG_C] & C_IRQF) != !(c[REG_C] & c[REG_B] & (C_PF | C_AF | C_UF)))
+        sr_fail(r, "mc146818 register C's IRQF disagrees with its flags and enables");
+    if (c[REG_D] != 0x80) sr_fail(r, "mc146818 register D holds 0x%02x, not 0x80", c[REG_D]);
+    if (r->failed) return;
+    rtc.irq_level = (c[REG_C] & C_IRQF) != 0; /* the line follows (device.h) */
+    *(mc146818 *)opaque = rtc;
+}
+
+static void reset_op(void *opaque) { mc146818_reset(opaque); }
+static void free_op(void *opaque) { mc146818_free(opaque); }
+static panda_vtime next_deadline_op(void *opaque) { return mc146818_next_deadline(opaque); }
+static void run_until_op(void *opaque, panda_vtime now) { mc146818_run_until(opaque, now); }
+
+const panda_device_ops mc146818_ops = {
+    .type = "mc146818",
+    .state_version = MC146818_STATE_VERSION,
+    .reset = reset_op,
+    .next_deadline = next_deadline_op,
+    .run_until = run_until_op,
+    .save = save_op,
+    .load = load_op,
+    .free = free_op,
+};

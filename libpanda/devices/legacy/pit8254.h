@@ -5,7 +5,7 @@
 #ifndef PANDA_DEVICES_PIT8254_H
 #define PANDA_DEVICES_PIT8254_H
 
-#include "bus.h"
+#include "device.h"
 
 #define PIT_FREQ_HZ 1193182u
 
@@ -24,9 +24,8 @@ panda_vtime pit8254_next_deadline(pit8254 *pit);
 void pit8254_run_until(pit8254 *pit, panda_vtime now);
 uint64_t pit8254_unmodelled(const pit8254 *pit);
 
-/* Snapshot support: the device's state as bytes (same build only). */
-size_t pit8254_state_size(void);
-void pit8254_state_save(const pit8254 *dev, void *buf);
-void pit8254_state_load(pit8254 *dev, const void *buf);
+/* type "pit8254"; state: the three channels and port 0x61; its
+ * next_deadline and run_until are the two above */
+extern const panda_device_ops pit8254_ops;
 
 #endif

@@ -1,7 +1,7 @@
 /* 8259A PIC pair: Linux's init and interrupt flow, cascade, spurious
  * vectors, priorities and the OCWs, hostile input. */
-#include "check.h"
-#include "pic8259.h"
+#include "testing/check.h"
+#include "legacy/pic8259.h"
 
 static fake_irq intr;
 static pic8259 *pic;

@@ -4,7 +4,7 @@
 #ifndef PANDA_DEVICES_PIC8259_H
 #define PANDA_DEVICES_PIC8259_H
 
-#include "bus.h"
+#include "device.h"
 
 typedef struct pic8259 pic8259;
 
@@ -23,13 +23,16 @@ void pic8259_set_irq(void *pic, int irq, int level);
  * through the cascade; spurious IRQ7/15 vectors as the chip does), and
  * updates INTR for what is still pending. */
 int pic8259_intack(pic8259 *pic);
+/* The level INTR is at (1: an unmasked request is pending).  A loaded
+ * state drives no line (device.h): after loading, the machine sets the
+ * CPU's INTR input to this. */
+int pic8259_intr_level(const pic8259 *pic);
 /* Diagnostics: how often each IRQ was delivered, unmodelled accesses. */
 uint64_t pic8259_delivered(const pic8259 *pic, int irq);
 uint64_t pic8259_unmodelled(const pic8259 *pic);
 
-/* Snapshot support: the device's state as bytes (same build only). */
-size_t pic8259_state_size(void);
-void pic8259_state_save(const pic8259 *dev, void *buf);
-void pic8259_state_load(pic8259 *dev, const void *buf);
+/* type "pic8259"; state: both chips' registers, initialisation sequence
+ * and input levels, and the counters */
+extern const panda_device_ops pic8259_ops;
 
 #endif

@@ -39,7 +39,7 @@
  * byte -> 0xFA.  Replies are not translated to set 1 (Linux accepts the
  * untranslated identify bytes).
  */
-#include "i8042.h"
+#include "legacy/i8042.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,9 +80,15 @@ struct i8042 {
     uint64_t unmodelled;
 };
 
+/* The level IRQ1 should be at. */
+static int irq_wanted(const i8042 *k)
+{
+    return k->q_count && (k->ram[0] & CTR_KBDINT);
+}
+
 static void update_irq(i8042 *k)
 {
-    int level = k->q_count && (k->ram[0] & CTR_KBDINT);
+    int level = irq_wanted(k);
     if (level != k->irq_level) {
         k->irq_level = level;
         irq_set(&k->irq1, level);
@@ -291,6 +297,24 @@ static void status_write(void *opaque, uint32_t offset, uint32_t v, unsigned siz
     bytewise_write(opaque, offset, v, size, 1, status_wr, &k->unmodelled);
 }
 
+void i8042_reset(i8042 *kbc)
+{
+    if (!kbc) return;
+    i8042 keep = *kbc;
+    memset(kbc, 0, sizeof *kbc);
+    kbc->irq1 = keep.irq1;
+    kbc->irq_level = keep.irq_level; /* so that update_irq lowers the line */
+    kbc->reset = keep.reset;
+    kbc->reset_opaque = keep.reset_opaque;
+    kbc->dropped = keep.dropped;
+    kbc->unmodelled = keep.unmodelled;
+    /* keyboard interrupt on, system flag, set-1 translation */
+    kbc->ram[0] = 0x45;
+    kbc->outport = 0xCF; /* reset line high, A20 on */
+    kbc->kbd_scanset = 2;
+    update_irq(kbc);
+}
+
 i8042 *i8042_new(irq_line irq1, void (*reset)(void *), void *reset_opaque)
 {
     i8042 *k = calloc(1, sizeof *k);
@@ -298,10 +322,7 @@ i8042 *i8042_new(irq_line irq1, void (*reset)(void *), void *reset_opaque)
     k->irq1 = irq1;
     k->reset = reset;
     k->reset_opaque = reset_opaque;
-    /* keyboard interrupt on, system flag, set-1 translation */
-    k->ram[0] = 0x45;
-    k->outport = 0xCF; /* reset line high, A20 on */
-    k->kbd_scanset = 2;
+    i8042_reset(k); /* nothing queued: IRQ1 stays low, no irq_set */
     return k;
 }
 
@@ -325,13 +346,66 @@ uint64_t i8042_unmodelled(const i8042 *kbc)
     return kbc ? kbc->unmodelled : 0;
 }
 
-/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
+/* ---- state (device.h) ---- */
 
-static void i8042_rewire(i8042 *dev, const i8042 *old)
+#define I8042_STATE_VERSION 1
+
+static void save_op(const void *opaque, state_writer *w)
 {
-    dev->irq1 = old->irq1;
-    dev->reset = old->reset;
-    dev->reset_opaque = old->reset_opaque;
+    const i8042 *k = opaque;
+    sw_bytes(w, k->queue, QUEUE_SIZE);
+    sw_u8(w, (uint8_t)k->q_head);
+    sw_u8(w, (uint8_t)k->q_count);
+    sw_u8(w, k->last_read);
+    sw_bytes(w, k->ram, sizeof k->ram);
+    sw_u8(w, k->outport);
+    sw_bool(w, k->sys);
+    sw_bool(w, k->last_was_cmd);
+    sw_u8(w, (uint8_t)k->pending);
+    sw_u8(w, k->pending_ram);
+    sw_u8(w, (uint8_t)k->kbd_param);
+    sw_u8(w, k->kbd_leds);
+    sw_u8(w, k->kbd_typematic);
+    sw_u8(w, k->kbd_scanset);
+    sw_u64(w, k->dropped);
+    sw_u64(w, k->unmodelled);
 }
 
-DEVICE_SNAPSHOT(i8042)
+/* Each field holds only what the command and keyboard code can leave in
+ * it; anything else is refused. */
+static void load_op(void *opaque, state_reader *r, uint32_t version)
+{
+    if (!sr_version(r, "i8042", version, I8042_STATE_VERSION)) return;
+    i8042 k = *(i8042 *)opaque; /* keeps the wiring */
+    sr_bytes(r, k.queue, QUEUE_SIZE);
+    k.q_head = sr_u8_in(r, 0, QUEUE_SIZE - 1, "i8042 q_head");
+    k.q_count = sr_u8_in(r, 0, QUEUE_SIZE, "i8042 q_count");
+    k.last_read = sr_u8(r);
+    sr_bytes(r, k.ram, sizeof k.ram); /* the guest may write any byte */
+    k.outport = sr_u8(r);
+    k.sys = sr_flag(r, "i8042 sys");
+    k.last_was_cmd = sr_flag(r, "i8042 last_was_cmd");
+    k.pending = (enum pending)sr_u8_in(r, PEND_NONE, PEND_AUX, "i8042 pending");
+    k.pending_ram = sr_u8_in(r, 0, sizeof k.ram - 1, "i8042 pending_ram");
+    k.kbd_param = (enum kbd_param)sr_u8_in(r, KBD_NONE, KBD_SCANSET, "i8042 kbd_param");
+    k.kbd_leds = sr_u8_bits(r, 0x07, "i8042 kbd_leds");
+    k.kbd_typematic = sr_u8_bits(r, 0x7F, "i8042 kbd_typematic");
+    k.kbd_scanset = sr_u8_in(r, 1, 3, "i8042 kbd_scanset");
+    k.dropped = sr_u64(r);
+    k.unmodelled = sr_u64(r);
+    if (r->failed) return;
+    k.irq_level = irq_wanted(&k); /* the line follows the state (device.h) */
+    *(i8042 *)opaque = k;
+}
+
+static void reset_op(void *opaque) { i8042_reset(opaque); }
+static void free_op(void *opaque) { i8042_free(opaque); }
+
+const panda_device_ops i8042_ops = {
+    .type = "i8042",
+    .state_version = I8042_STATE_VERSION,
+    .reset = reset_op,
+    .save = save_op,
+    .load = load_op,
+    .free = free_op,
+};

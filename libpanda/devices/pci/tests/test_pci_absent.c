@@ -1,6 +1,6 @@
 /* PCI configuration mechanism #1 with nothing behind it. */
-#include "check.h"
-#include "pci_absent.h"
+#include "testing/check.h"
+#include "pci/pci_absent.h"
 
 int main(void)
 {

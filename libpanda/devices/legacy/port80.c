@@ -4,9 +4,7 @@
  * wider access is split into byte cycles (bytewise.h): bytes past 0x80
  * read 0xFF and are dropped on write.
  */
-#include <string.h>
-
-#include "port80.h"
+#include "legacy/port80.h"
 
 #include <stdlib.h>
 
@@ -65,12 +63,41 @@ uint64_t port80_writes(const port80 *p)
     return p ? p->writes : 0;
 }
 
-/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
-
-static void port80_rewire(port80 *dev, const port80 *old)
+void port80_reset(port80 *p)
 {
-    (void)dev;
-    (void)old;
+    if (p) p->last = 0;
 }
 
-DEVICE_SNAPSHOT(port80)
+/* ---- state (device.h) ---- */
+
+#define PORT80_STATE_VERSION 1
+
+static void save_op(const void *opaque, state_writer *w)
+{
+    const port80 *p = opaque;
+    sw_u8(w, p->last);
+    sw_u64(w, p->writes);
+    sw_u64(w, p->unmodelled);
+}
+
+static void load_op(void *opaque, state_reader *r, uint32_t version)
+{
+    if (!sr_version(r, "port80", version, PORT80_STATE_VERSION)) return;
+    port80 p = *(port80 *)opaque;
+    p.last = sr_u8(r); /* any byte: the guest may write any */
+    p.writes = sr_u64(r);
+    p.unmodelled = sr_u64(r);
+    if (!r->failed) *(port80 *)opaque = p;
+}
+
+static void reset_op(void *opaque) { port80_reset(opaque); }
+static void free_op(void *opaque) { port80_free(opaque); }
+
+const panda_device_ops port80_ops = {
+    .type = "port80",
+    .state_version = PORT80_STATE_VERSION,
+    .reset = reset_op,
+    .save = save_op,
+    .load = load_op,
+    .free = free_op,
+};

@@ -36,7 +36,7 @@
  * framing and break (never reported), the RX FIFO error bit 7 of LSR,
  * LSR/MSR writes (factory test; counted).
  */
-#include "uart16550.h"
+#include "legacy/uart16550.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -104,9 +104,15 @@ static uint8_t iir_value(const uart16550 *u)
     return iir;
 }
 
+/* The level the IRQ line should be at. */
+static int irq_wanted(const uart16550 *u)
+{
+    return !(iir_value(u) & 1) && (u->mcr & MCR_OUT2);
+}
+
 static void update_irq(uart16550 *u)
 {
-    int level = !(iir_value(u) & 1) && (u->mcr & MCR_OUT2);
+    int level = irq_wanted(u);
     if (level != u->irq_level) {
         u->irq_level = level;
         irq_set(&u->irq, level);
@@ -272,6 +278,22 @@ static void uart_write(void *opaque, uint32_t offset, uint32_t v, unsigned size)
     bytewise_write(opaque, offset, v, size, 8, uart_wr, &u->unmodelled);
 }
 
+void uart16550_reset(uart16550 *uart)
+{
+    if (!uart) return;
+    uart16550 keep = *uart;
+    memset(uart, 0, sizeof *uart);
+    uart->irq = keep.irq;
+    uart->irq_level = keep.irq_level; /* so that update_irq lowers the line */
+    uart->base_port = keep.base_port;
+    uart->hooks = keep.hooks;
+    uart->unmodelled = keep.unmodelled;
+    uart->lsr = LSR_THRE | LSR_TEMT;
+    uart->msr = msr_lines(uart);
+    uart->dll = 0x0C; /* 9600 baud */
+    update_irq(uart);
+}
+
 uart16550 *uart16550_new(irq_line irq, uint32_t base_port, uart16550_hooks hooks)
 {
     uart16550 *u = calloc(1, sizeof *u);
@@ -279,9 +301,7 @@ uart16550 *uart16550_new(irq_line irq, uint32_t base_port, uart16550_hooks hooks
     u->irq = irq;
     u->base_port = base_port;
     u->hooks = hooks;
-    u->lsr = LSR_THRE | LSR_TEMT;
-    u->msr = msr_lines(u);
-    u->dll = 0x0C; /* 9600 baud */
+    uart16550_reset(u); /* the line is low and stays so: no irq_set */
     return u;
 }
 
@@ -319,12 +339,77 @@ uint64_t uart16550_unmodelled(const uart16550 *uart)
     return uart ? uart->unmodelled : 0;
 }
 
-/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
+/* ---- state (device.h) ---- */
 
-static void uart16550_rewire(uart16550 *dev, const uart16550 *old)
+#define UART16550_STATE_VERSION 1
+
+static void save_op(const void *opaque, state_writer *w)
 {
-    dev->irq = old->irq;
-    dev->hooks = old->hooks;
+    const uart16550 *u = opaque;
+    sw_bytes(w, u->rx, FIFO_SIZE);
+    sw_u8(w, (uint8_t)u->rx_head);
+    sw_u8(w, (uint8_t)u->rx_count);
+    sw_u8(w, u->rbr);
+    sw_u8(w, u->ier);
+    sw_u8(w, u->lcr);
+    sw_u8(w, u->mcr);
+    sw_u8(w, u->lsr);
+    sw_u8(w, u->msr);
+    sw_u8(w, u->scr);
+    sw_u8(w, u->dll);
+    sw_u8(w, u->dlm);
+    sw_u8(w, u->fcr); /* bit 0 is fifo_on */
+    sw_bool(w, u->thr_ipending);
+    sw_u64(w, u->unmodelled);
 }
 
-DEVICE_SNAPSHOT(uart16550)
+/* Each register holds only what uart_wr and the FIFO code can leave in it;
+ * anything else is refused. */
+static void load_op(void *opaque, state_reader *r, uint32_t version)
+{
+    if (!sr_version(r, "uart16550", version, UART16550_STATE_VERSION)) return;
+    uart16550 u = *(uart16550 *)opaque; /* keeps the wiring */
+    sr_bytes(r, u.rx, FIFO_SIZE);
+    u.rx_head = sr_u8_in(r, 0, FIFO_SIZE - 1, "uart16550 rx_head");
+    u.rx_count = sr_u8_in(r, 0, FIFO_SIZE, "uart16550 rx_count");
+    u.rbr = sr_u8(r);
+    u.ier = sr_u8_bits(r, 0x0F, "uart16550 ier");
+    u.lcr = sr_u8(r);
+    u.mcr = sr_u8_bits(r, 0x1F, "uart16550 mcr");
+    u.lsr = sr_u8_bits(r, LSR_DR | LSR_OE | LSR_THRE | LSR_TEMT, "uart16550 lsr");
+    u.msr = sr_u8(r);
+    u.scr = sr_u8(r);
+    u.dll = sr_u8(r);
+    u.dlm = sr_u8(r);
+    u.fcr = sr_u8_bits(r, 0xC9, "uart16550 fcr");
+    u.fifo_on = u.fcr & 0x01;
+    u.thr_ipending = sr_flag(r, "uart16550 thr_ipending");
+    u.unmodelled = sr_u64(r);
+    if (u.rx_count > rx_capacity(&u))
+        sr_fail(r, "uart16550 rx_count %u is more than the RX FIFO holds (%u)", u.rx_count,
+                rx_capacity(&u));
+    if ((u.lsr & (LSR_THRE | LSR_TEMT)) != (LSR_THRE | LSR_TEMT))
+        sr_fail(r, "uart16550 lsr 0x%02x has THRE or TEMT clear (transmit is instantaneous)",
+                u.lsr);
+    if (!(u.lsr & LSR_DR) != !u.rx_count)
+        sr_fail(r, "uart16550 lsr DR disagrees with rx_count %u", u.rx_count);
+    if ((u.msr & 0xF0) != msr_lines(&u))
+        sr_fail(r, "uart16550 msr 0x%02x disagrees with the modem lines of mcr 0x%02x", u.msr,
+                u.mcr);
+    if (r->failed) return;
+    /* the level the line is at follows from the registers (device.h) */
+    u.irq_level = irq_wanted(&u);
+    *(uart16550 *)opaque = u;
+}
+
+static void reset_op(void *opaque) { uart16550_reset(opaque); }
+static void free_op(void *opaque) { uart16550_free(opaque); }
+
+const panda_device_ops uart16550_ops = {
+    .type = "uart16550",
+    .state_version = UART16550_STATE_VERSION,
+    .reset = reset_op,
+    .save = save_op,
+    .load = load_op,
+    .free = free_op,
+};

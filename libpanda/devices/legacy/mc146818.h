@@ -3,7 +3,7 @@
 #ifndef PANDA_DEVICES_MC146818_H
 #define PANDA_DEVICES_MC146818_H
 
-#include "bus.h"
+#include "device.h"
 
 typedef struct mc146818 mc146818;
 
@@ -13,14 +13,17 @@ typedef struct mc146818 mc146818;
 mc146818 *mc146818_new(irq_line irq8, panda_vtime (*now)(void *), void *now_opaque,
                        int64_t start_unix, uint32_t mem_kb_above_1m);
 void mc146818_free(mc146818 *rtc);
+/* Power-on state, what mc146818_new sets up: the clock at start_unix for
+ * virtual time 0 (so it reads start_unix + now), CMOS as at creation, IRQ8
+ * lowered if it was raised.  The wiring, configuration and counter stay. */
+void mc146818_reset(mc146818 *rtc);
 bus_device mc146818_device(mc146818 *rtc); /* 0x70-0x71 */
 panda_vtime mc146818_next_deadline(mc146818 *rtc);
 void mc146818_run_until(mc146818 *rtc, panda_vtime now);
 uint64_t mc146818_unmodelled(const mc146818 *rtc);
 
-/* Snapshot support: the device's state as bytes (same build only). */
-size_t mc146818_state_size(void);
-void mc146818_state_save(const mc146818 *dev, void *buf);
-void mc146818_state_load(mc146818 *dev, const void *buf);
+/* type "mc146818"; state: CMOS, the index, the clock; its next_deadline
+ * and run_until are the two above */
+extern const panda_device_ops mc146818_ops;
 
 #endif

@@ -3,18 +3,18 @@
 #ifndef PANDA_DEVICES_PORT80_H
 #define PANDA_DEVICES_PORT80_H
 
-#include "bus.h"
+#include "device.h"
 
 typedef struct port80 port80;
 
 port80 *port80_new(void);
 void port80_free(port80 *p);
+/* The last value back to 0; the write count is kept. */
+void port80_reset(port80 *p);
 bus_device port80_device(port80 *p);
 uint64_t port80_writes(const port80 *p);
 
-/* Snapshot support: the device's state as bytes (same build only). */
-size_t port80_state_size(void);
-void port80_state_save(const port80 *dev, void *buf);
-void port80_state_load(port80 *dev, const void *buf);
+/* type "port80"; state: the last value and the counters */
+extern const panda_device_ops port80_ops;
 
 #endif

@@ -12,9 +12,7 @@
  * the access size (Linux's 16-bit vendor-ID read after CONFIG_ADDRESS
  * 0x80001000 gets 0xFFFF); every write is dropped.  Both are counted.
  */
-#include <string.h>
-
-#include "pci_absent.h"
+#include "pci/pci_absent.h"
 
 #include <stdlib.h>
 
@@ -89,12 +87,43 @@ bus_device pci_absent_data_device(pci_absent *pci)
     return (bus_device){"pci-config-data", pci, data_read, data_write};
 }
 
-/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
-
-static void pci_absent_rewire(pci_absent *dev, const pci_absent *old)
+void pci_absent_reset(pci_absent *pci)
 {
-    (void)dev;
-    (void)old;
+    if (pci) pci->address = 0;
 }
 
-DEVICE_SNAPSHOT(pci_absent)
+/* ---- state (device.h) ---- */
+
+#define PCI_ABSENT_STATE_VERSION 1
+
+static void save_op(const void *opaque, state_writer *w)
+{
+    const pci_absent *pci = opaque;
+    sw_u32(w, pci->address);
+    sw_u64(w, pci->data_reads);
+    sw_u64(w, pci->data_writes);
+    sw_u64(w, pci->unmodelled);
+}
+
+static void load_op(void *opaque, state_reader *r, uint32_t version)
+{
+    if (!sr_version(r, "pci_absent", version, PCI_ABSENT_STATE_VERSION)) return;
+    pci_absent pci = *(pci_absent *)opaque;
+    pci.address = sr_u32(r); /* any value: it reads back what was written */
+    pci.data_reads = sr_u64(r);
+    pci.data_writes = sr_u64(r);
+    pci.unmodelled = sr_u64(r);
+    if (!r->failed) *(pci_absent *)opaque = pci;
+}
+
+static void reset_op(void *opaque) { pci_absent_reset(opaque); }
+static void free_op(void *opaque) { pci_absent_free(opaque); }
+
+const panda_device_ops pci_absent_ops = {
+    .type = "pci_absent",
+    .state_version = PCI_ABSENT_STATE_VERSION,
+    .reset = reset_op,
+    .save = save_op,
+    .load = load_op,
+    .free = free_op,
+};

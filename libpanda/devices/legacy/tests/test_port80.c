@@ -1,6 +1,6 @@
 /* POST port 0x80. */
-#include "check.h"
-#include "port80.h"
+#include "testing/check.h"
+#include "legacy/port80.h"
 
 int main(void)
 {

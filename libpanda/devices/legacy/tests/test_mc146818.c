@@ -1,8 +1,8 @@
 /* MC146818 RTC/CMOS: the clock on virtual time in BCD/binary/12h, SET,
  * UIP, the three interrupts through register C, CMOS memory bytes,
  * hostile input. */
-#include "check.h"
-#include "mc146818.h"
+#include "testing/check.h"
+#include "legacy/mc146818.h"
 
 #define NS 1000000000ull
 #define START 1767268800 /* 2026-01-01 12:00:00 UTC, a Thursday */

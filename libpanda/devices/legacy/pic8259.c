@@ -35,8 +35,9 @@
  * the A7-A5 address bits.  IRQ2 as a device input does not exist on a PC
  * (it is the cascade): pic8259_set_irq(2) is counted as unmodelled.
  */
-#include "pic8259.h"
+#include "legacy/pic8259.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -442,11 +443,96 @@ uint64_t pic8259_unmodelled(const pic8259 *pic)
     return pic ? pic->unmodelled : 0;
 }
 
-/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
-
-static void pic8259_rewire(pic8259 *dev, const pic8259 *old)
+int pic8259_intr_level(const pic8259 *pic)
 {
-    dev->intr = old->intr;
+    return pic ? pic->intr_level : 0;
 }
 
-DEVICE_SNAPSHOT(pic8259)
+/* ---- state (device.h) ---- */
+
+#define PIC8259_STATE_VERSION 1
+
+static void save_chip(const struct chip *c, state_writer *w)
+{
+    sw_u8(w, c->irr);
+    sw_u8(w, c->line);
+    sw_u8(w, c->imr);
+    sw_u8(w, c->isr);
+    sw_u8(w, c->elcr);
+    sw_u8(w, c->irq_base);
+    sw_u8(w, c->priority_add);
+    sw_u8(w, c->icw3);
+    sw_u8(w, c->init_state);
+    const bool flags[] = {c->init4, c->single, c->ltim, c->auto_eoi, c->rotate_on_aeoi,
+                          c->sfnm, c->buffered, c->read_isr, c->poll, c->special_mask};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) sw_bool(w, flags[i]);
+}
+
+static void save_op(const void *opaque, state_writer *w)
+{
+    const pic8259 *pic = opaque;
+    save_chip(&pic->chips[0], w);
+    save_chip(&pic->chips[1], w);
+    for (int i = 0; i < 16; i++) sw_u64(w, pic->delivered[i]);
+    sw_u64(w, pic->spurious);
+    sw_u64(w, pic->unmodelled);
+}
+
+/* "pic8259 master imr": the field a refusal names. */
+static const char *field(char *buf, size_t n, const struct chip *c, const char *name)
+{
+    snprintf(buf, n, "pic8259 %s %s", c->master ? "master" : "slave", name);
+    return buf;
+}
+
+/* Into c, whose master and elcr_mask (the chip's wiring) stay. */
+static void load_chip(struct chip *c, state_reader *r)
+{
+    char f[64];
+    c->irr = sr_u8(r);
+    /* IR2 of the master is the cascade, never a device input */
+    c->line = sr_u8_bits(r, c->master ? 0xFB : 0xFF, field(f, sizeof f, c, "line"));
+    c->imr = sr_u8(r);
+    c->isr = sr_u8(r);
+    c->elcr = sr_u8_bits(r, c->elcr_mask, field(f, sizeof f, c, "elcr"));
+    c->irq_base = sr_u8_bits(r, 0xF8, field(f, sizeof f, c, "irq_base"));
+    c->priority_add = sr_u8_in(r, 0, 7, field(f, sizeof f, c, "priority_add"));
+    c->icw3 = sr_u8(r);
+    c->init_state = sr_u8_in(r, 0, 3, field(f, sizeof f, c, "init_state"));
+    bool *const flags[] = {&c->init4, &c->single, &c->ltim, &c->auto_eoi, &c->rotate_on_aeoi,
+                           &c->sfnm, &c->buffered, &c->read_isr, &c->poll, &c->special_mask};
+    static const char *const names[] = {"init4", "single", "ltim", "auto_eoi",
+                                        "rotate_on_aeoi", "sfnm", "buffered", "read_isr",
+                                        "poll", "special_mask"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        *flags[i] = sr_flag(r, field(f, sizeof f, c, names[i]));
+}
+
+static void load_op(void *opaque, state_reader *r, uint32_t version)
+{
+    if (!sr_version(r, "pic8259", version, PIC8259_STATE_VERSION)) return;
+    pic8259 pic = *(pic8259 *)opaque; /* keeps the wiring */
+    load_chip(&pic.chips[0], r);
+    load_chip(&pic.chips[1], r);
+    for (int i = 0; i < 16; i++) pic.delivered[i] = sr_u64(r);
+    pic.spurious = sr_u64(r);
+    pic.unmodelled = sr_u64(r);
+    if (r->failed) return;
+    /* what update() would leave: the slave's INT and INTR as the loaded
+     * registers give them (no edge is latched, none is driven) */
+    pic.slave_out = slave_get_irq(&pic) >= 0;
+    pic.intr_level = master_get_irq(&pic) >= 0;
+    *(pic8259 *)opaque = pic;
+}
+
+static void reset_op(void *opaque) { pic8259_reset(opaque); }
+static void free_op(void *opaque) { pic8259_free(opaque); }
+
+const panda_device_ops pic8259_ops = {
+    .type = "pic8259",
+    .state_version = PIC8259_STATE_VERSION,
+    .reset = reset_op,
+    .save = save_op,
+    .load = load_op,
+    .free = free_op,
+};

@@ -43,8 +43,10 @@
  * data, bits 2-3 the parity/IOCHK enables), bit 4 toggles on every read
  * (refresh), bit 5 is OUT2, bits 6-7 read 0.  The speaker makes no sound.
  */
-#include "pit8254.h"
+#include "legacy/pit8254.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -500,13 +502,126 @@ uint64_t pit8254_unmodelled(const pit8254 *pit)
     return pit ? pit->unmodelled : 0;
 }
 
-/* ---- snapshots (bus.h): the wiring a loaded state keeps ---- */
+/* ---- state (device.h) ---- */
 
-static void pit8254_rewire(pit8254 *dev, const pit8254 *old)
+#define PIT8254_STATE_VERSION 1
+
+static void save_channel(const struct channel *c, state_writer *w)
 {
-    dev->irq0 = old->irq0;
-    dev->now = old->now;
-    dev->now_opaque = old->now_opaque;
+    sw_u8(w, c->mode);
+    sw_u8(w, c->rw);
+    sw_bool(w, c->bcd);
+    sw_u32(w, c->count);
+    sw_bool(w, c->loaded);
+    sw_bool(w, c->started);
+    sw_bool(w, c->running);
+    sw_bool(w, c->gate);
+    sw_bool(w, c->null_count);
+    sw_u64(w, c->base_ticks);
+    sw_u64(w, c->run_start);
+    sw_bool(w, c->write_hi);
+    sw_bool(w, c->read_hi);
+    sw_u8(w, c->write_lsb);
+    sw_u8(w, (uint8_t)c->latch_state);
+    sw_u16(w, c->latched);
+    sw_bool(w, c->status_latched);
+    sw_u8(w, c->status);
+    sw_u64(w, c->next_edge);
 }
 
-DEVICE_SNAPSHOT(pit8254)
+static void save_op(const void *opaque, state_writer *w)
+{
+    const pit8254 *pit = opaque;
+    for (int i = 0; i < 3; i++) save_channel(&pit->ch[i], w);
+    sw_u8(w, pit->port61);
+    sw_bool(w, pit->refresh);
+    sw_u64(w, pit->missed);
+    sw_u64(w, pit->unmodelled);
+}
+
+#define CHECK_CH(ok, ...)                                                          \
+    do {                                                                           \
+        if (!(ok)) sr_fail(r, "pit8254 channel %d " __VA_ARGS__);                  \
+    } while (0)
+
+/* Refuses what control_word, data_write, the gate and the counting code
+ * never leave in a channel: the divisions by count, the mode and access
+ * switches and the edge arithmetic rely on these. */
+static void load_channel(struct channel *c, state_reader *r, int idx)
+{
+    char f[64];
+#define FIELD(name) (snprintf(f, sizeof f, "pit8254 channel %d " name, idx), f)
+    c->mode = sr_u8_in(r, 0, 5, FIELD("mode"));
+    c->rw = sr_u8_in(r, RW_LSB, RW_WORD, FIELD("rw")); /* RW_LATCH is a command only */
+    c->bcd = sr_flag(r, FIELD("bcd"));
+    c->count = sr_u32_in(r, 1, 0x10000, FIELD("count"));
+    c->loaded = sr_flag(r, FIELD("loaded"));
+    c->started = sr_flag(r, FIELD("started"));
+    c->running = sr_flag(r, FIELD("running"));
+    c->gate = sr_flag(r, FIELD("gate"));
+    c->null_count = sr_flag(r, FIELD("null_count"));
+    c->base_ticks = sr_u64(r);
+    c->run_start = sr_u64(r);
+    c->write_hi = sr_flag(r, FIELD("write_hi"));
+    c->read_hi = sr_flag(r, FIELD("read_hi"));
+    c->write_lsb = sr_u8(r);
+    c->latch_state = sr_u8_in(r, 0, RW_WORD, FIELD("latch_state"));
+    c->latched = sr_u16(r);
+    c->status_latched = sr_flag(r, FIELD("status_latched"));
+    c->status = sr_u8(r);
+    c->next_edge = sr_u64(r);
+#undef FIELD
+    if (r->failed) return;
+    if (idx != 2) CHECK_CH(c->gate, "gate is low (it is tied high)", idx);
+    if (c->started) {
+        CHECK_CH(c->loaded, "counts without a count loaded", idx);
+        CHECK_CH(c->running == (c->gate || !gate_stops(c->mode)),
+                 "running disagrees with its gate and mode", idx);
+    } else {
+        CHECK_CH(!c->running && c->base_ticks == 0 && c->next_edge == NO_EDGE,
+                 "is stopped but keeps running, clocks counted or an edge", idx);
+    }
+    if (c->rw != RW_WORD) CHECK_CH(!c->write_hi && !c->read_hi, "has a word flip-flop set "
+                                   "without word access", idx);
+    /* the next OUT edge: a multiple of the period in modes 2 and 3; in the
+     * others the end of a count (a retrigger in mode 1 or 5 keeps the edge
+     * of the count before) */
+    if (c->next_edge != NO_EDGE) {
+        bool ok = is_periodic(c->mode) ? c->next_edge % c->count == 0
+                                       : c->next_edge >= 1 && c->next_edge <= 0x10001;
+        CHECK_CH(ok, "next_edge %" PRIu64 " is not an edge of mode %u, count %" PRIu32, idx,
+                 c->next_edge, c->mode, c->count);
+    }
+}
+
+#undef CHECK_CH
+
+static void load_op(void *opaque, state_reader *r, uint32_t version)
+{
+    if (!sr_version(r, "pit8254", version, PIT8254_STATE_VERSION)) return;
+    pit8254 pit = *(pit8254 *)opaque; /* keeps the wiring */
+    for (int i = 0; i < 3; i++) load_channel(&pit.ch[i], r, i);
+    pit.port61 = sr_u8_bits(r, 0x0F, "pit8254 port61");
+    pit.refresh = sr_flag(r, "pit8254 refresh");
+    pit.missed = sr_u64(r);
+    pit.unmodelled = sr_u64(r);
+    if (!r->failed && pit.ch[2].gate != (pit.port61 & 1))
+        sr_fail(r, "pit8254 channel 2 gate disagrees with port 0x61 bit 0");
+    if (!r->failed) *(pit8254 *)opaque = pit;
+}
+
+static void reset_op(void *opaque) { pit8254_reset(opaque); }
+static void free_op(void *opaque) { pit8254_free(opaque); }
+static panda_vtime next_deadline_op(void *opaque) { return pit8254_next_deadline(opaque); }
+static void run_until_op(void *opaque, panda_vtime now) { pit8254_run_until(opaque, now); }
+
+const panda_device_ops pit8254_ops = {
+    .type = "pit8254",
+    .state_version = PIT8254_STATE_VERSION,
+    .reset = reset_op,
+    .next_deadline = next_deadline_op,
+    .run_until = run_until_op,
+    .save = save_op,
+    .load = load_op,
+    .free = free_op,
+};

@@ -2,7 +2,7 @@
 #ifndef PANDA_DEVICES_UART16550_H
 #define PANDA_DEVICES_UART16550_H
 
-#include "bus.h"
+#include "device.h"
 
 typedef struct uart16550 uart16550;
 
@@ -19,6 +19,9 @@ typedef struct uart16550_hooks {
 
 uart16550 *uart16550_new(irq_line irq, uint32_t base_port, uart16550_hooks hooks);
 void uart16550_free(uart16550 *uart);
+/* Power-on registers (what uart16550_new sets up), FIFOs empty; the line
+ * is lowered if it was raised.  The wiring, base port and counter stay. */
+void uart16550_reset(uart16550 *uart);
 bus_device uart16550_device(uart16550 *uart); /* 8 ports from base_port */
 /* Bytes from outside (a user typing): queued into the RX FIFO as room
  * allows; returns how many were taken (the rest must be offered again
@@ -27,9 +30,7 @@ size_t uart16550_receive(uart16550 *uart, const uint8_t *buf, size_t len);
 size_t uart16550_rx_room(const uart16550 *uart);
 uint64_t uart16550_unmodelled(const uart16550 *uart);
 
-/* Snapshot support: the device's state as bytes (same build only). */
-size_t uart16550_state_size(void);
-void uart16550_state_save(const uart16550 *dev, void *buf);
-void uart16550_state_load(uart16550 *dev, const void *buf);
+/* type "uart16550"; state: the registers and the RX FIFO */
+extern const panda_device_ops uart16550_ops;
 
 #endif

@@ -1,7 +1,7 @@
 /* i8042 keyboard controller: Linux's probe, the command byte, keyboard
  * commands, IRQ1 per byte, reset pulses, no AUX, hostile input. */
-#include "check.h"
-#include "i8042.h"
+#include "testing/check.h"
+#include "legacy/i8042.h"
 
 static fake_irq irq1;
 static int resets;

@@ -4,18 +4,18 @@
 #ifndef PANDA_DEVICES_PCI_ABSENT_H
 #define PANDA_DEVICES_PCI_ABSENT_H
 
-#include "bus.h"
+#include "device.h"
 
 typedef struct pci_absent pci_absent;
 
 pci_absent *pci_absent_new(void);
 void pci_absent_free(pci_absent *pci);
+/* CONFIG_ADDRESS back to 0; the access counters are kept. */
+void pci_absent_reset(pci_absent *pci);
 bus_device pci_absent_address_device(pci_absent *pci); /* 0xCF8-0xCFB */
 bus_device pci_absent_data_device(pci_absent *pci);    /* 0xCFC-0xCFF */
 
-/* Snapshot support: the device's state as bytes (same build only). */
-size_t pci_absent_state_size(void);
-void pci_absent_state_save(const pci_absent *dev, void *buf);
-void pci_absent_state_load(pci_absent *dev, const void *buf);
+/* type "pci_absent"; state: CONFIG_ADDRESS and the counters */
+extern const panda_device_ops pci_absent_ops;
 
 #endif

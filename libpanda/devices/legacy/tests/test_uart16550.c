@@ -3,8 +3,8 @@
  * loopback, hostile input. */
 #include <string.h>
 
-#include "check.h"
-#include "uart16550.h"
+#include "testing/check.h"
+#include "legacy/uart16550.h"
 
 #define COM1 0x3F8
 

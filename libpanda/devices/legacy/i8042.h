@@ -5,20 +5,22 @@
 #ifndef PANDA_DEVICES_I8042_H
 #define PANDA_DEVICES_I8042_H
 
-#include "bus.h"
+#include "device.h"
 
 typedef struct i8042 i8042;
 
 /* reset: called when the guest pulses the reset line (command 0xFE). */
 i8042 *i8042_new(irq_line irq1, void (*reset)(void *), void *reset_opaque);
 void i8042_free(i8042 *kbc);
+/* Power-on state (what i8042_new sets up), output queue empty; IRQ1 is
+ * lowered if it was raised.  The wiring and the counters stay. */
+void i8042_reset(i8042 *kbc);
 bus_device i8042_data_device(i8042 *kbc);   /* 0x60 */
 bus_device i8042_status_device(i8042 *kbc); /* 0x64 */
 uint64_t i8042_unmodelled(const i8042 *kbc);
 
-/* Snapshot support: the device's state as bytes (same build only). */
-size_t i8042_state_size(void);
-void i8042_state_save(const i8042 *dev, void *buf);
-void i8042_state_load(i8042 *dev, const void *buf);
+/* type "i8042"; state: the output queue, RAM, output port, the pending
+ * command and the keyboard's settings */
+extern const panda_device_ops i8042_ops;
 
 #endif

@@ -22,17 +22,13 @@
 #include "boot_linux.h"
 
 #include "bus.h"
-#include "i8042.h"
-#include "mc146818.h"
-#include "pci_absent.h"
-#include "pic8259.h"
-#include "pit8254.h"
-#include "port80.h"
-#include "uart16550.h"
-
-/* TEMPORARY until the device headers declare them */
-extern const panda_device_ops pic8259_ops, pit8254_ops, mc146818_ops, uart16550_ops, i8042_ops,
-    pci_absent_ops, port80_ops;
+#include "legacy/i8042.h"
+#include "legacy/mc146818.h"
+#include "legacy/pic8259.h"
+#include "legacy/pit8254.h"
+#include "legacy/port80.h"
+#include "legacy/uart16550.h"
+#include "pci/pci_absent.h"
 
 #define COM1 0x3f8
 /* Slices never exceed this, so host input is seen at least this often
@@ -477,6 +473,9 @@ static void pc_loaded(pc_machine *pc)
 {
     pc->reset_requested = false;
     pc->stop_reason[0] = 0;
+    /* devices load without driving their lines (device.h): the CPU's
+     * interrupt input follows the PIC's loaded state */
+    uc_panda_set_irq(pc->p->uc, pic8259_intr_level(pc->pic) != 0);
 }
 
 const panda_machine_ops machine_pc_ops = {

@@ -1,7 +1,7 @@
 /* The MMIO bus and PCI configuration space (bus.c). */
 #include <stdlib.h>
 
-#include "check.h"
+#include "testing/check.h"
 
 typedef struct regs {
     uint32_t r[64];

@@ -228,7 +228,7 @@ static bool any_mem_cb(panda_t *p)
     return false;
 }
 
-void panda_update_engine_hooks(panda_t *p)
+panda_err panda_update_engine_hooks(panda_t *p)
 {
     uc_panda_hooks h = {.opaque = p};
     bool block_cbs = HAS(p, BEFORE_BLOCK_EXEC) || HAS(p, BEFORE_BLOCK_EXEC_INVALIDATE_OPT) ||
@@ -252,14 +252,18 @@ void panda_update_engine_hooks(panda_t *p)
                        (h.after_insn_translate != NULL) != (p->cur_hooks.after_insn_translate != NULL) ||
                        (h.mem_access != NULL) != (p->cur_hooks.mem_access != NULL);
     bool chaining = p->chaining_wanted && !block_cbs;
+    uc_err ue = UC_ERR_OK;
     if (chaining != p->cur_chaining) {
         retranslate = true; /* drop links made while chaining was on */
-        uc_panda_set_chaining(p->uc, chaining);
+        if ((ue = uc_panda_set_chaining(p->uc, chaining)))
+            return panda_set_error(p, PANDA_ERR_ENGINE, "engine: block chaining: %s", uc_strerror(ue));
         p->cur_chaining = chaining;
     }
+    if ((ue = uc_panda_set_hooks(p->uc, &h)))
+        return panda_set_error(p, PANDA_ERR_ENGINE, "engine: installing hooks: %s", uc_strerror(ue));
     p->cur_hooks = h;
-    uc_panda_set_hooks(p->uc, &h);
     if (retranslate) panda_flush_tb(p);
+    return PANDA_OK;
 }
 
 PANDA_EXPORT void panda_enable_memcb(panda_t *p) { p->memcb_enabled = true; panda_update_engine_hooks(p); }
@@ -279,8 +283,7 @@ panda_err panda_callbacks_init(panda_t *p)
         p->cbs[t].cap = INITIAL_SLOTS;
     }
     p->cur_chaining = true;
-    panda_update_engine_hooks(p);
-    return PANDA_OK;
+    return panda_update_engine_hooks(p);
 }
 
 void panda_callbacks_free(panda_t *p)
@@ -401,8 +404,7 @@ PANDA_EXPORT panda_err panda_register_callback(panda_plugin *pl, panda_cb_type t
     ent->plugin = pl;
     ent->cb = cb;
     ent->enabled = true;
-    panda_update_engine_hooks(p);
-    return PANDA_OK;
+    return panda_update_engine_hooks(p);
 }
 
 static panda_err set_enabled(panda_plugin *pl, panda_cb_type type, panda_cb cb, bool enabled)
@@ -417,7 +419,7 @@ static panda_err set_enabled(panda_plugin *pl, panda_cb_type type, panda_cb cb, 
         ent->enabled = enabled;
         if (enabled) pl->panda->cbs[type].live++;
         else pl->panda->cbs[type].live--;
-        panda_update_engine_hooks(pl->panda);
+        return panda_update_engine_hooks(pl->panda);
     }
     return PANDA_OK;
 }
@@ -443,6 +445,5 @@ PANDA_EXPORT panda_err panda_unregister_callback(panda_plugin *pl, panda_cb_type
     if (ent->enabled) pl->panda->cbs[type].live--;
     ent->cb.cbaddr = NULL;
     ent->enabled = false;
-    panda_update_engine_hooks(pl->panda);
-    return PANDA_OK;
+    return panda_update_engine_hooks(pl->panda);
 }

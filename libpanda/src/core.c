@@ -274,7 +274,11 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
         atomic_store(&p->restart_requested, false);
         if (p->flush_pending) {
             p->flush_pending = false;
-            uc_ctl_flush_tb(p->uc);
+            uc_err ue = uc_ctl_flush_tb(p->uc);
+            if (ue) {
+                result = panda_set_error(p, PANDA_ERR_ENGINE, "engine: flushing code: %s", uc_strerror(ue));
+                break;
+            }
         }
         slice = run_slice(p, &result);
         if (result || slice != SLICE_CONTINUE) break;

@@ -72,7 +72,9 @@ struct panda_plugin {
 
 panda_err panda_callbacks_init(panda_t *p);
 void panda_callbacks_free(panda_t *p);
-void panda_update_engine_hooks(panda_t *p);
+/* Install the dispatchers the registry needs now; an engine refusal is
+ * reported (it only happens on a broken engine). */
+panda_err panda_update_engine_hooks(panda_t *p);
 #include "callbacks_dispatch.h"
 
 /* ---- console (console.c) ---------------------------------------------------- */

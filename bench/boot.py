@@ -40,7 +40,8 @@ def pypanda_once() -> tuple:
         # the guest runs on while the driver wakes: this is where it was
         # when the driver saw the prompt, a little past the prompt itself
         out["prompt_icount"] = panda.instr_count()
-        out["uname"] = panda.run_serial_cmd("uname -a")
+        panda.type_serial_cmd("uname -a\n")
+        out["uname"] = panda.serial_read_until(PROMPT).decode(errors="replace")
         panda.type_serial_cmd("poweroff -f\n")
 
     t0 = time.monotonic()

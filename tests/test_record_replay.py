@@ -169,13 +169,24 @@ def _tamper(name: str, dest: Path, edit) -> str:
     return out
 
 
+LOG_HEADER = 96    # rr_log.h
+
+
+def reseal(data: bytearray) -> None:
+    """Recompute a log's end digest after an edit: a well-formed log whose
+    events no longer match the guest (as from another build)."""
+    inner = hashlib.sha256(bytes(data[LOG_HEADER:len(data) - 32])).digest()
+    data[len(data) - 32:] = hashlib.sha256(bytes(data[:LOG_HEADER]) + inner).digest()
+
+
 def test_altered_event_count_is_reported_as_divergence(recording, tmp_path):
     name, rec = recording
-    first_event_icount = struct.unpack_from("<Q", Path(name + "-rr-nondet.log").read_bytes(), 64 + 8)[0]
+    first_event_icount = struct.unpack_from("<Q", Path(name + "-rr-nondet.log").read_bytes(), LOG_HEADER + 8)[0]
     altered = first_event_icount + 12345
 
     def edit(data):
-        struct.pack_into("<Q", data, 64 + 8, altered)
+        struct.pack_into("<Q", data, LOG_HEADER + 8, altered)
+        reseal(data)
 
     bad = _tamper(name, tmp_path, edit)
     panda = Panda(generic="i386", verbose=False)
@@ -216,8 +227,25 @@ def test_corrupt_snapshot_is_refused(recording, tmp_path):
     data[1000] ^= 0xFF
     Path(out + "-rr-snp").write_bytes(bytes(data))
     panda = Panda(generic="i386", verbose=False)
-    with pytest.raises(SnapshotError, match="checksum"):
+    # the log names its snapshot by SHA-256
+    with pytest.raises(RecordingError, match="not the snapshot this recording started from"):
         panda.run_replay(out)
+    # and the snapshot itself fails its own digest
+    with pytest.raises(SnapshotError, match="SHA-256"):
+        panda.load_snapshot(out + "-rr-snp")
+
+
+def test_a_log_edited_anywhere_is_refused(recording, tmp_path):
+    # one byte changed in an event's payload: without the digest the guest
+    # would replay "echo dmne" for "echo done"
+    name, _ = recording
+    data = bytearray(Path(name + "-rr-nondet.log").read_bytes())
+    first_payload = LOG_HEADER + 32
+    bad = _tamper(name, tmp_path, lambda d: d.__setitem__(first_payload, d[first_payload] ^ 0x01))
+    panda = Panda(generic="i386", verbose=False)
+    with pytest.raises(RecordingError, match="SHA-256"):
+        panda.run_replay(bad)
+    assert len(data) > first_payload
 
 
 KILLED_RECORDER = """

@@ -10,15 +10,9 @@
  *
  * On disk, with PANDA's names:
  *   NAME-rr-snp         the machine snapshot the recording starts from
- *   NAME-rr-nondet.log  header, events, end record
- * Log header (64 bytes, little-endian): magic "PYPANDA-RR-LOG\0\0" (16),
- * u32 version, u32 flags (1 = complete), char arch[16], u64 start icount,
- * u64 end icount, u64 event count.  It is written first with flags 0 and
- * rewritten when the recording ends, after the end record is on disk: a
- * recorder killed midway leaves a log that says it is incomplete.
- * Event: u8 kind, u8 channel index, u8 pad[2], u32 length, u64 icount,
- * u64 vtime, u64 pc, then length payload bytes.  Kinds: the channel kinds
- * (1 serial input), 0xff end.
+ *   NAME-rr-nondet.log  header, events, end record (rr_log.h), bound to
+ *                       the snapshot by its SHA-256 and sealed by one of
+ *                       its own
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,46 +22,24 @@
 
 #include "internal.h"
 
-#define LOG_MAGIC "PYPANDA-RR-LOG\0\0"
-#define LOG_VERSION 1
-#define LOG_HEADER 64
-#define EV_END 0xff
+#include "rr_log.h"
+#include "snapshot_format.h"
+
 /* One event carries at most what a device takes between two slices. */
 #define RR_MAX_FEED 64
-#define LOG_MAX_FILE (16ull << 30)
-#define FLAG_COMPLETE 1u
-
-typedef struct rr_event {
-    uint8_t kind, index;
-    uint32_t len;
-    uint64_t icount, vtime, pc;
-    uint8_t *data;
-} rr_event;
 
 struct panda_rr {
     char name[1024];
     /* record */
     FILE *log;
     uint64_t start_icount, events;
+    uint8_t snapshot_sha256[32];
+    sha256_ctx events_sha256;   /* every event byte written so far */
     /* replay */
-    uint64_t replay_start;
-    rr_event *ev;
-    size_t nev, next;         /* the last event is the end record */
+    uint8_t *file;              /* the log's bytes, which the events point into */
+    rr_log parsed;
+    size_t next;                /* the next event of parsed.ev */
 };
-
-static void header(uint8_t h[LOG_HEADER], uint32_t flags, uint64_t start, uint64_t end,
-                   uint64_t events)
-{
-    memset(h, 0, LOG_HEADER);
-    memcpy(h, LOG_MAGIC, 16);
-    uint32_t v = LOG_VERSION;
-    memcpy(h + 16, &v, 4);
-    memcpy(h + 20, &flags, 4);
-    snprintf((char *)h + 24, 16, "%s", panda_arch.name);
-    memcpy(h + 40, &start, 8);
-    memcpy(h + 48, &end, 8);
-    memcpy(h + 56, &events, 8);
-}
 
 static uint64_t vtime_of(panda_t *p)
 {
@@ -77,12 +49,10 @@ static uint64_t vtime_of(panda_t *p)
 static panda_err write_event(panda_t *p, uint8_t kind, uint8_t index, const uint8_t *data, uint32_t len)
 {
     panda_rr *rr = p->rr;
-    uint8_t ev[32] = {kind, index};
-    uint64_t icount = uc_panda_icount(p->uc), vtime = vtime_of(p), pc = panda_current_pc(&p->cpu);
-    memcpy(ev + 4, &len, 4);
-    memcpy(ev + 8, &icount, 8);
-    memcpy(ev + 16, &vtime, 8);
-    memcpy(ev + 24, &pc, 8);
+    uint8_t ev[RR_EV_HEADER];
+    rr_log_event_header(ev, kind, index, len, uc_panda_icount(p->uc), vtime_of(p), panda_current_pc(&p->cpu));
+    sha256_update(&rr->events_sha256, ev, sizeof(ev));
+    sha256_update(&rr->events_sha256, data, len);
     if (fwrite(ev, 1, sizeof(ev), rr->log) != sizeof(ev) ||
         (len && fwrite(data, 1, len, rr->log) != len) || fflush(rr->log))
         return panda_set_error(p, PANDA_ERR_IO, "writing %s-rr-nondet.log: %s", rr->name, strerror(errno));
@@ -113,10 +83,21 @@ panda_err rr_record_begin(panda_t *p, const char *name)
     if (p->rr_mode != RR_OFF) return panda_set_error(p, PANDA_ERR_STATE, "already %s", mode_name(p));
     char snp[1100], log[1100];
     paths(name, snp, log, sizeof(snp));
-    panda_err e = snapshot_save_file(p, snp);
-    if (e) return e;
     panda_rr *rr = calloc(1, sizeof(*rr));
     if (!rr) return err_nomem(&p->err, "a recording");
+    uint8_t *snap;
+    size_t snap_len;
+    panda_err e = snapshot_take(p, &snap, &snap_len);
+    if (!e) {
+        sha256(snap, snap_len, rr->snapshot_sha256);
+        e = file_write_atomic(&p->err, snp, snap, snap_len);
+        free(snap);
+    }
+    if (e) {
+        free(rr);
+        return e;
+    }
+    sha256_init(&rr->events_sha256);
     snprintf(rr->name, sizeof(rr->name), "%s", name);
     rr->log = fopen(log, "wb");
     if (!rr->log) {
@@ -124,9 +105,9 @@ panda_err rr_record_begin(panda_t *p, const char *name)
         return panda_set_error(p, PANDA_ERR_IO, "cannot write %s: %s", log, strerror(errno));
     }
     rr->start_icount = uc_panda_icount(p->uc);
-    uint8_t h[LOG_HEADER];
-    header(h, 0, rr->start_icount, 0, 0);
-    if (fwrite(h, 1, LOG_HEADER, rr->log) != LOG_HEADER || fflush(rr->log)) {
+    uint8_t h[RR_LOG_HEADER];
+    rr_log_header(h, 0, panda_arch.name, rr->start_icount, 0, 0, rr->snapshot_sha256);
+    if (fwrite(h, 1, RR_LOG_HEADER, rr->log) != RR_LOG_HEADER || fflush(rr->log)) {
         fclose(rr->log);
         free(rr);
         return panda_set_error(p, PANDA_ERR_IO, "cannot write %s: %s", log, strerror(errno));
@@ -140,13 +121,23 @@ panda_err rr_record_end(panda_t *p)
 {
     panda_rr *rr = p->rr;
     if (p->rr_mode != RR_RECORD) return panda_set_error(p, PANDA_ERR_STATE, "not recording");
-    uint64_t inputs = rr->events; /* the header counts inputs, not the end record */
-    panda_err e = write_event(p, EV_END, 0, NULL, 0);
-    uint8_t h[LOG_HEADER];
-    header(h, FLAG_COMPLETE, rr->start_icount, uc_panda_icount(p->uc), inputs);
+    /* the final header, then the end record sealing it and every event */
+    uint8_t h[RR_LOG_HEADER], inner[32], digest[32];
+    rr_log_header(h, RR_LOG_COMPLETE, panda_arch.name, rr->start_icount, uc_panda_icount(p->uc), rr->events,
+                  rr->snapshot_sha256);
+    sha256_ctx events = rr->events_sha256;
+    uint8_t ev[RR_EV_HEADER];
+    rr_log_event_header(ev, RR_EV_END, 0, 32, uc_panda_icount(p->uc), vtime_of(p), panda_current_pc(&p->cpu));
+    sha256_update(&events, ev, sizeof(ev));
+    sha256_final(&events, inner);
+    rr_log_digest(h, inner, digest);
+    panda_err e = PANDA_OK;
+    if (fwrite(ev, 1, sizeof(ev), rr->log) != sizeof(ev) || fwrite(digest, 1, 32, rr->log) != 32 ||
+        fflush(rr->log))
+        e = panda_set_error(p, PANDA_ERR_IO, "finishing %s-rr-nondet.log: %s", rr->name, strerror(errno));
     /* the end record is on disk before the header says complete */
     if (!e && (fsync(fileno(rr->log)) || fseek(rr->log, 0, SEEK_SET) ||
-               fwrite(h, 1, LOG_HEADER, rr->log) != LOG_HEADER || fflush(rr->log) ||
+               fwrite(h, 1, RR_LOG_HEADER, rr->log) != RR_LOG_HEADER || fflush(rr->log) ||
                fsync(fileno(rr->log))))
         e = panda_set_error(p, PANDA_ERR_IO, "finishing %s-rr-nondet.log: %s", rr->name, strerror(errno));
     if (fclose(rr->log) && !e)
@@ -157,99 +148,11 @@ panda_err rr_record_end(panda_t *p)
     return e;
 }
 
-static panda_err bad_log(panda_t *p, const char *log, const char *why)
+static void free_replay(panda_rr *rr)
 {
-    return panda_set_error(p, PANDA_ERR_RECORDING, "%s: %s", log, why);
-}
-
-static void free_events(panda_rr *rr)
-{
-    for (size_t i = 0; i < rr->nev; i++) free(rr->ev[i].data);
-    free(rr->ev);
-}
-
-static panda_err load_log(panda_t *p, const char *log, panda_rr *rr, uint64_t *start)
-{
-    uint8_t *d;
-    size_t len;
-    panda_err e = file_read_all(&p->err, PANDA_ERR_RECORDING, "recording log", log, LOG_MAX_FILE, &d, &len);
-    if (e) return e;
-    if (len < LOG_HEADER || memcmp(d, LOG_MAGIC, 16)) {
-        free(d);
-        return bad_log(p, log, "not a pypanda recording log");
-    }
-    uint32_t version, flags;
-    uint64_t end, events;
-    memcpy(&version, d + 16, 4);
-    memcpy(&flags, d + 20, 4);
-    memcpy(start, d + 40, 8);
-    memcpy(&end, d + 48, 8);
-    memcpy(&events, d + 56, 8);
-    if (version != LOG_VERSION) {
-        free(d);
-        return panda_set_error(p, PANDA_ERR_RECORDING, "%s: log format %u; this pypanda reads %u", log,
-                               version, LOG_VERSION);
-    }
-    if (strncmp((const char *)d + 24, panda_arch.name, 16)) {
-        panda_err r = panda_set_error(p, PANDA_ERR_RECORDING, "%s: a recording of an %.16s guest, not %s",
-                                      log, (const char *)d + 24, panda_arch.name);
-        free(d);
-        return r;
-    }
-    if (!(flags & FLAG_COMPLETE)) {
-        free(d);
-        return bad_log(p, log, "the recording is incomplete (the recorder stopped before end_record)");
-    }
-    size_t off = LOG_HEADER;
-    /* every event takes at least 32 bytes of the file: a header count the
-     * file cannot hold is refused before anything is allocated for it */
-    if (events > (len - LOG_HEADER) / 32 || events + 1 > SIZE_MAX / sizeof(rr_event)) {
-        free(d);
-        return bad_log(p, log, "corrupt: its header counts more events than the file holds");
-    }
-    rr->ev = calloc(events + 1, sizeof(rr_event));
-    if (!rr->ev) {
-        free(d);
-        return err_nomem(&p->err, "a recording's events");
-    }
-    for (uint64_t i = 0; i <= events; i++) {
-        if (len - off < 32) {
-            free(d);
-            return bad_log(p, log, "truncated: fewer events than its header says");
-        }
-        rr_event *ev = &rr->ev[rr->nev++];
-        ev->kind = d[off];
-        ev->index = d[off + 1];
-        memcpy(&ev->len, d + off + 4, 4);
-        memcpy(&ev->icount, d + off + 8, 8);
-        memcpy(&ev->vtime, d + off + 16, 8);
-        memcpy(&ev->pc, d + off + 24, 8);
-        off += 32;
-        if (ev->len > len - off) {
-            free(d);
-            return bad_log(p, log, "truncated in the middle of an event");
-        }
-        if (ev->len) {
-            ev->data = malloc(ev->len);
-            if (!ev->data) {
-                free(d);
-                return err_nomem(&p->err, "a recording's event");
-            }
-            memcpy(ev->data, d + off, ev->len);
-            off += ev->len;
-        }
-        bool last = i == events;
-        if ((ev->kind == EV_END) != last ||
-            (ev->kind != EV_END && (ev->kind == 0 || ev->kind >= PANDA_INPUT_KINDS)) ||
-            (i && ev->icount < rr->ev[i - 1].icount)) {
-            free(d);
-            return bad_log(p, log, "corrupt: events out of order or of unknown kind");
-        }
-    }
-    free(d);
-    if (off != len) return bad_log(p, log, "corrupt: bytes after the end record");
-    if (rr->ev[rr->nev - 1].icount != end) return bad_log(p, log, "corrupt: the end record disagrees with the header");
-    return PANDA_OK;
+    free(rr->parsed.ev);
+    free(rr->file);
+    free(rr);
 }
 
 panda_err rr_replay_begin(panda_t *p, const char *name)
@@ -264,15 +167,24 @@ panda_err rr_replay_begin(panda_t *p, const char *name)
     panda_rr *rr = calloc(1, sizeof(*rr));
     if (!rr) return err_nomem(&p->err, "a replay");
     snprintf(rr->name, sizeof(rr->name), "%s", name);
-    uint64_t start = 0;
-    panda_err e = load_log(p, log, rr, &start);
-    if (!e) e = snapshot_load_file(p, snp);
-    rr->replay_start = start;
-    if (!e && uc_panda_icount(p->uc) != start)
-        e = bad_log(p, log, "it does not belong to this snapshot (instruction counts differ)");
+    size_t len, snap_len;
+    uint8_t *snap = NULL, digest[32];
+    panda_err e = file_read_all(&p->err, PANDA_ERR_RECORDING, "recording log", log, RR_LOG_MAX_FILE, &rr->file, &len);
+    if (!e) e = rr_log_parse(&p->err, log, rr->file, len, panda_arch.name, PANDA_INPUT_KINDS, &rr->parsed);
+    if (!e) e = file_read_all(&p->err, PANDA_ERR_RECORDING, "recording snapshot", snp, SNAP_MAX_FILE, &snap, &snap_len);
+    if (!e) {
+        /* the snapshot must be the one this log was recorded from */
+        sha256(snap, snap_len, digest);
+        if (memcmp(digest, rr->parsed.snapshot_sha256, 32))
+            e = panda_set_error(p, PANDA_ERR_RECORDING, "%s: %s is not the snapshot this recording started from "
+                                "(its SHA-256 differs)", log, snp);
+    }
+    if (!e) e = snapshot_restore(p, snap, snap_len, snp);
+    free(snap);
+    if (!e && uc_panda_icount(p->uc) != rr->parsed.start)
+        e = panda_set_error(p, PANDA_ERR_RECORDING, "%s: it does not belong to this snapshot (instruction counts differ)", log);
     if (e) {
-        free_events(rr);
-        free(rr);
+        free_replay(rr);
         return e;
     }
     p->rr_mode = RR_REPLAY;
@@ -283,8 +195,7 @@ panda_err rr_replay_begin(panda_t *p, const char *name)
 void rr_replay_end(panda_t *p)
 {
     if (p->rr_mode != RR_REPLAY) return;
-    free_events(p->rr);
-    free(p->rr);
+    free_replay(p->rr);
     p->rr = NULL;
     p->rr_mode = RR_OFF;
 }
@@ -294,7 +205,7 @@ uint64_t rr_budget(panda_t *p, uint64_t budget)
 {
     if (p->rr_mode != RR_REPLAY) return budget;
     panda_rr *rr = p->rr;
-    uint64_t now = uc_panda_icount(p->uc), at = rr->ev[rr->next].icount;
+    uint64_t now = uc_panda_icount(p->uc), at = rr->parsed.ev[rr->next].icount;
     uint64_t left = at > now ? at - now : 0;
     if (left == 0) return budget; /* the event waits on time, not instructions */
     return left < budget ? left : budget;
@@ -320,7 +231,7 @@ static panda_input_channel *channel_of(panda_t *p, uint8_t kind, uint8_t index)
 static rr_feed_result replay_step(panda_t *p)
 {
     panda_rr *rr = p->rr;
-    rr_event *ev = &rr->ev[rr->next];
+    rr_event *ev = &rr->parsed.ev[rr->next];
     uint64_t icount = uc_panda_icount(p->uc), vtime = vtime_of(p);
     if (icount < ev->icount || (icount == ev->icount && vtime < ev->vtime)) return RR_NONE;
     uint64_t pc = panda_current_pc(&p->cpu);
@@ -333,7 +244,7 @@ static rr_feed_result replay_step(panda_t *p)
             (unsigned long long)icount, (unsigned long long)vtime);
         return RR_DIVERGED;
     }
-    if (ev->kind == EV_END) return RR_DONE;
+    if (ev->kind == RR_EV_END) return RR_DONE;
     panda_input_channel *ch = channel_of(p, ev->kind, ev->index);
     if (!ch) {
         panda_set_error(p, PANDA_ERR_RECORDING, "%s: input of kind %u for channel %u, which this machine lacks",
@@ -399,7 +310,7 @@ void rr_wait_live_input(panda_t *p, int ms)
 bool rr_event_due_at(panda_t *p, uint64_t icount, uint64_t *vtime)
 {
     if (p->rr_mode != RR_REPLAY) return false;
-    rr_event *ev = &p->rr->ev[p->rr->next];
+    rr_event *ev = &p->rr->parsed.ev[p->rr->next];
     *vtime = ev->vtime;
     return ev->icount == icount;
 }
@@ -408,7 +319,7 @@ double rr_progress(panda_t *p)
 {
     if (p->rr_mode != RR_REPLAY) return -1;
     panda_rr *rr = p->rr;
-    uint64_t start = rr->replay_start, end = rr->ev[rr->nev - 1].icount;
+    uint64_t start = rr->parsed.start, end = rr->parsed.end;
     uint64_t now = uc_panda_icount(p->uc);
     return end > start ? (double)(now - start) / (double)(end - start) : 1.0;
 }

@@ -14,7 +14,7 @@
  *     DEVICE  char name[32], u32 state version, u32 0, the device's state
  *             (one per device, in the machine's order; device.h)
  *     RAM     a bitmap of non-zero pages, then those pages
- *   end      u32 TAG_END, u32 0, u64 8, u64 FNV-1a of everything before
+ *   end      u32 TAG_END, u32 0, u64 32, SHA-256 of everything before
  *
  * Loading is all or nothing: every section is checked (sizes, names,
  * versions, then each device's own validation) before the machine
@@ -26,14 +26,7 @@
 
 #include "internal.h"
 
-#define SNAP_MAGIC "PYPANDA-SNAPSHOT"
-#define SNAP_VERSION 2
-#define HEADER_SIZE (16 + 4 + 4 + 16 + 16 + 8 + 8)
-#define PAGE 4096u
-/* No snapshot of a machine this build can create is larger. */
-#define SNAP_MAX_FILE (64ull << 30)
-
-enum { TAG_CPU = 1, TAG_CLOCK, TAG_DEVICE, TAG_RAM, TAG_END = 0xffffffffu };
+#include "snapshot_format.h"
 
 static void section(state_writer *w, uint32_t tag, const void *data, size_t len)
 {
@@ -62,7 +55,7 @@ panda_err snapshot_take(panda_t *p, uint8_t **out, size_t *outlen)
     const uint8_t *ram = m->ram(p->machine, &ram_size);
     sw_bytes(&w, SNAP_MAGIC, 16);
     sw_u32(&w, SNAP_VERSION);
-    sw_u32(&w, HEADER_SIZE);
+    sw_u32(&w, SNAP_HEADER_SIZE);
     sw_bytes(&w, arch, 16);
     sw_bytes(&w, machine, 16);
     sw_u64(&w, ram_size);
@@ -109,36 +102,35 @@ panda_err snapshot_take(panda_t *p, uint8_t **out, size_t *outlen)
     }
 
     /* RAM: a bitmap of non-zero pages, then those pages */
-    size_t pages = ram_size / PAGE, map_len = (pages + 7) / 8;
+    size_t pages = ram_size / SNAP_PAGE, map_len = (pages + 7) / 8;
     uint8_t *map = calloc(1, map_len ? map_len : 1);
     if (!map) {
         sw_free(&w);
         return err_nomem(&p->err, "a snapshot's page map");
     }
-    static const uint8_t zero[PAGE];
+    static const uint8_t zero[SNAP_PAGE];
     size_t nonzero = 0;
     for (size_t i = 0; i < pages; i++) {
-        if (memcmp(ram + i * PAGE, zero, PAGE)) {
+        if (memcmp(ram + i * SNAP_PAGE, zero, SNAP_PAGE)) {
             map[i / 8] |= (uint8_t)(1u << (i % 8));
             nonzero++;
         }
     }
     sw_u32(&w, TAG_RAM);
     sw_u32(&w, 0);
-    sw_u64(&w, map_len + nonzero * PAGE);
+    sw_u64(&w, map_len + nonzero * SNAP_PAGE);
     sw_bytes(&w, map, map_len);
     for (size_t i = 0; i < pages; i++)
-        if (map[i / 8] & (1u << (i % 8))) sw_bytes(&w, ram + i * PAGE, PAGE);
+        if (map[i / 8] & (1u << (i % 8))) sw_bytes(&w, ram + i * SNAP_PAGE, SNAP_PAGE);
     free(map);
 
     if (w.failed) {
         sw_free(&w);
         return err_nomem(&p->err, "a snapshot");
     }
-    uint64_t sum = hash_fnv1a(w.data, w.len);
-    uint8_t sumb[8];
-    for (int i = 0; i < 8; i++) sumb[i] = (uint8_t)(sum >> (8 * i));
-    section(&w, TAG_END, sumb, 8);
+    uint8_t digest[32];
+    sha256(w.data, w.len, digest);
+    section(&w, TAG_END, digest, sizeof(digest));
     if (w.failed) {
         sw_free(&w);
         return err_nomem(&p->err, "a snapshot");
@@ -148,118 +140,22 @@ panda_err snapshot_take(panda_t *p, uint8_t **out, size_t *outlen)
     return PANDA_OK;
 }
 
-static panda_err bad(panda_t *p, const char *what, const char *why)
-{
-    return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: %s", what, why);
-}
-
-/* A snapshot's sections, located and size-checked. */
-typedef struct snap_parts {
-    const uint8_t *cpu, *clock, *ram;
-    size_t cpu_len, clock_len, ram_len;
-    struct snap_device {
-        const uint8_t *data;
-        size_t len;
-        uint32_t version;
-        char name[33];
-    } dev[32];
-    size_t ndev;
-} snap_parts;
-
+/* What a snapshot must match to load into this machine. */
 static panda_err parse(panda_t *p, const uint8_t *data, size_t len, const char *what, snap_parts *s)
 {
     const panda_machine_ops *m = p->mops;
-    state_reader r;
-    sr_init(&r, data, len);
-    uint8_t magic[16];
-    sr_bytes(&r, magic, 16);
-    if (r.failed || memcmp(magic, SNAP_MAGIC, 16)) return bad(p, what, "not a pypanda snapshot");
-    uint32_t version = sr_u32(&r), hsize = sr_u32(&r);
-    if (version != SNAP_VERSION || hsize != HEADER_SIZE)
-        return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: snapshot format %u; this pypanda reads %u",
-                               what, version, SNAP_VERSION);
-    char arch[17] = {0}, machine[17] = {0};
-    sr_bytes(&r, arch, 16);
-    sr_bytes(&r, machine, 16);
-    uint64_t ram_size = sr_u64(&r), cpu_layout = sr_u64(&r);
-    if (r.failed) return bad(p, what, "truncated header");
-    if (strcmp(arch, panda_arch.name))
-        return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: a snapshot of an %s guest, not %s", what, arch,
-                               panda_arch.name);
-    if (strcmp(machine, m->name))
-        return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: a snapshot of the %s machine, not %s", what,
-                               machine, m->name);
-    uint64_t my_ram;
-    m->ram(p->machine, &my_ram);
-    if (ram_size != my_ram)
-        return panda_set_error(p, PANDA_ERR_SNAPSHOT,
-                               "%s: the snapshot has %llu MiB of RAM, this machine %llu MiB: use the same mem=",
-                               what, (unsigned long long)(ram_size >> 20), (unsigned long long)(my_ram >> 20));
-    if (cpu_layout != uc_panda_cpu_state_size(p->uc))
-        return bad(p, what, "made by another build of libpanda (its CPU state differs)");
-    /* the checksum: the last section */
-    if (len < HEADER_SIZE + 24) return bad(p, what, "truncated (no end marker)");
-    state_reader end;
-    sr_init(&end, data + len - 24, 24);
-    uint32_t tag = sr_u32(&end);
-    sr_u32(&end);
-    uint64_t slen = sr_u64(&end), sum = sr_u64(&end);
-    if (tag != TAG_END || slen != 8) return bad(p, what, "truncated (no end marker)");
-    if (sum != hash_fnv1a(data, len - 24)) return bad(p, what, "corrupt (checksum mismatch)");
-
-    memset(s, 0, sizeof(*s));
-    state_reader body;
-    sr_init(&body, data + HEADER_SIZE, len - 24 - HEADER_SIZE);
-    while (body.pos < body.len) {
-        tag = sr_u32(&body);
-        sr_u32(&body);
-        uint64_t n = sr_u64(&body);
-        if (body.failed || n > body.len - body.pos) return bad(p, what, "a section runs past the end");
-        const uint8_t *at = body.data + body.pos;
-        switch (tag) {
-        case TAG_CPU: s->cpu = at; s->cpu_len = n; break;
-        case TAG_CLOCK: s->clock = at; s->clock_len = n; break;
-        case TAG_RAM: s->ram = at; s->ram_len = n; break;
-        case TAG_DEVICE: {
-            if (n < 40) return bad(p, what, "a device section is too short");
-            if (s->ndev == sizeof(s->dev) / sizeof(s->dev[0])) return bad(p, what, "too many devices");
-            struct snap_device *d = &s->dev[s->ndev++];
-            memcpy(d->name, at, 32);
-            d->name[32] = 0;
-            d->version = (uint32_t)at[32] | (uint32_t)at[33] << 8 | (uint32_t)at[34] << 16 |
-                         (uint32_t)at[35] << 24;
-            d->data = at + 40;
-            d->len = n - 40;
-            break;
-        }
-        default:
-            return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: unknown section %u", what, tag);
-        }
-        body.pos += n;
-    }
-    uint64_t pages = my_ram / PAGE, map_len = (pages + 7) / 8;
-    if (!s->cpu || !s->clock || !s->ram || s->ram_len < map_len || s->cpu_len != cpu_layout)
-        return bad(p, what, "a section is missing or has the wrong size");
-    size_t nonzero = 0;
-    for (size_t i = 0; i < pages; i++)
-        if (s->ram[i / 8] & (1u << (i % 8))) nonzero++;
-    if (s->ram_len != map_len + nonzero * PAGE) return bad(p, what, "the RAM section has the wrong size");
-    /* the same devices, each at the state version this build reads */
     size_t ndev;
     panda_device *devs = m->devices(p->machine, &ndev);
-    if (s->ndev != ndev)
-        return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: the snapshot has %zu devices, this machine %zu",
-                               what, s->ndev, ndev);
+    if (ndev > SNAP_MAX_DEVICES) return panda_set_error(p, PANDA_ERR_ENGINE, "too many devices to snapshot");
+    snap_expect x = {.arch = panda_arch.name, .machine = m->name,
+                     .cpu_len = uc_panda_cpu_state_size(p->uc), .ndev = ndev};
+    m->ram(p->machine, &x.ram_size);
     for (size_t i = 0; i < ndev; i++) {
-        if (strcmp(s->dev[i].name, devs[i].name))
-            return panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: device %zu is '%s' in the snapshot, '%s' here",
-                                   what, i, s->dev[i].name, devs[i].name);
-        if (s->dev[i].version != devs[i].ops->state_version)
-            return panda_set_error(p, PANDA_ERR_SNAPSHOT,
-                "%s: device '%s' (%s) has state version %u in the snapshot; this build reads version %u",
-                what, devs[i].name, devs[i].ops->type, s->dev[i].version, devs[i].ops->state_version);
+        x.dev_name[i] = devs[i].name;
+        x.dev_type[i] = devs[i].ops->type;
+        x.dev_version[i] = devs[i].ops->state_version;
     }
-    return PANDA_OK;
+    return snapshot_parse(&p->err, what, data, len, &x, s);
 }
 
 /* Load every device, or none: on a refusal the saved states go back. */
@@ -307,24 +203,33 @@ panda_err snapshot_restore(panda_t *p, const uint8_t *data, size_t len, const ch
         sr_init(&clock, s->clock, s->clock_len);
         /* PANDA's before_loadvm, then the state, then after_loadvm */
         panda_dispatch_before_loadvm(p);
-        e = load_devices(p, s, what);
-        if (!e) {
-            m->load_clock(p->machine, &clock);
-            if (clock.failed) e = panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: clock: %s", what, clock.error);
+        /* the clock, then every device: a refusal puts the clock back */
+        state_writer old_clock;
+        sw_init(&old_clock);
+        m->save_clock(p->machine, &old_clock);
+        m->load_clock(p->machine, &clock);
+        if (clock.failed || old_clock.failed) {
+            e = panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: clock: %s", what,
+                                clock.failed ? clock.error : "out of memory");
+        } else if ((e = load_devices(p, s, what))) {
+            state_reader back;
+            sr_init(&back, old_clock.data, old_clock.len);
+            m->load_clock(p->machine, &back);
         }
+        sw_free(&old_clock);
         if (!e && uc_panda_cpu_state_load(p->uc, s->cpu, s->cpu_len))
-            e = bad(p, what, "the engine refused the CPU state");
+            e = panda_set_error(p, PANDA_ERR_SNAPSHOT, "%s: the engine refused the CPU state", what);
         if (!e) {
             uint64_t ram_size;
             uint8_t *mem = m->ram(p->machine, &ram_size);
-            size_t pages = ram_size / PAGE, map_len = (pages + 7) / 8;
+            size_t pages = ram_size / SNAP_PAGE, map_len = (pages + 7) / 8;
             const uint8_t *page = s->ram + map_len;
             for (size_t i = 0; i < pages; i++) {
                 if (s->ram[i / 8] & (1u << (i % 8))) {
-                    memcpy(mem + i * PAGE, page, PAGE);
-                    page += PAGE;
+                    memcpy(mem + i * SNAP_PAGE, page, SNAP_PAGE);
+                    page += SNAP_PAGE;
                 } else {
-                    memset(mem + i * PAGE, 0, PAGE);
+                    memset(mem + i * SNAP_PAGE, 0, SNAP_PAGE);
                 }
             }
             m->loaded(p->machine);

@@ -1,5 +1,5 @@
 /*
- * libpanda's base layer: error text, files, hashing and option value
+ * libpanda's base layer: error text, files, SHA-256 and option value
  * parsing.  It calls nothing else in libpanda (tests/test_layers.py checks
  * that no file below it in the layering calls up), so every other part may
  * use it.
@@ -36,9 +36,19 @@ panda_err file_read_all(panda_errbuf *e, panda_err code, const char *what, const
  * either complete or absent. */
 panda_err file_write_atomic(panda_errbuf *e, const char *path, const void *data, size_t len);
 
-/* 64-bit FNV-1a (a fast checksum, not an integrity check against an
- * attacker). */
-uint64_t hash_fnv1a(const void *data, size_t len);
+/* SHA-256: the integrity check of snapshots and recordings (any change to
+ * a file is detected before it is used). */
+typedef struct sha256_ctx {
+    uint32_t h[8];
+    uint64_t len;
+    uint8_t buf[64];
+    size_t fill;
+} sha256_ctx;
+
+void sha256_init(sha256_ctx *c);
+void sha256_update(sha256_ctx *c, const void *data, size_t n);
+void sha256_final(sha256_ctx *c, uint8_t out[32]);
+void sha256(const void *data, size_t n, uint8_t out[32]);
 
 /* "128M", "1G", "4096" (MiB by default, as QEMU's -m), "64k": bytes, or 0
  * if malformed or out of range. */

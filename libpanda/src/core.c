@@ -257,12 +257,18 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
         return panda_set_error(p, PANDA_ERR_STATE,
             "no memory is mapped: call map_memory() and load guest code before run() "
             "(or in an after_machine_init callback)");
-    p->paused = false;   /* a "stop" before the run does not hold it */
-    p->running = true;
     p->halted = false;
     p->replay_finished = false;
     p->err.msg[0] = 0;
-    atomic_store(&p->stop_requested, false);
+    /* A stop requested before the run (a driver thread that ended the
+     * analysis at once) is kept: the run then ends before its first slice.
+     * From here monitor commands are queued for the emulation thread; a
+     * driver waiting in panda_wait_running starts now. */
+    pthread_mutex_lock(&p->monitor_lock);
+    p->paused = false;   /* a "stop" given while stopped does not hold the run */
+    p->running = true;
+    pthread_cond_broadcast(&p->monitor_cond);
+    pthread_mutex_unlock(&p->monitor_lock);
     panda_err result = PANDA_OK;
     slice_result slice = SLICE_CONTINUE;
 
@@ -306,7 +312,13 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
         p->halted = true;
         snprintf(p->err.msg, sizeof(p->err.msg), "%s", stop_reason(p));
     }
+    /* under the monitor's lock, so a command queued while the run was on
+     * is always served by the monitor_serve below */
+    pthread_mutex_lock(&p->monitor_lock);
     p->running = false;
+    atomic_store(&p->stop_requested, false);   /* this run's stop is used up */
+    pthread_cond_broadcast(&p->monitor_cond);
+    pthread_mutex_unlock(&p->monitor_lock);
     /* A replay ends with its recording, an error, a guest that stopped, or
      * end_replay(); a plain stop (end_analysis) leaves it to continue. */
     if ((slice != SLICE_CONTINUE && slice != SLICE_IDLE) || result || p->replay_abandoned)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -135,6 +136,25 @@ void monitor_serve(panda_t *p)
         pthread_cond_wait(&p->monitor_cond, &p->monitor_lock);
     }
     pthread_mutex_unlock(&p->monitor_lock);
+}
+
+PANDA_EXPORT bool panda_wait_running(panda_t *p, int timeout_ms)
+{
+    if (!p) return false;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->monitor_lock);
+    int rc = 0;
+    while (!p->running && rc == 0) rc = pthread_cond_timedwait(&p->monitor_cond, &p->monitor_lock, &ts);
+    bool running = p->running;
+    pthread_mutex_unlock(&p->monitor_lock);
+    return running;
 }
 
 PANDA_EXPORT panda_err panda_monitor_cmd(panda_t *p, const char *cmd, char *out, size_t outlen)

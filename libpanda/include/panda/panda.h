@@ -86,7 +86,13 @@ PANDA_EXPORT bool panda_cb_fires(panda_t *p, panda_cb_type type);
  * continues where the last run stopped.
  */
 PANDA_EXPORT panda_err panda_run(panda_t *p);
-/* Ask the running guest to stop at the next instruction boundary. */
+/* Wait up to timeout_ms until panda_run has started (any thread): a
+ * driver thread calls this first, so that its monitor commands are
+ * served between slices rather than racing the run's start.  true: it
+ * runs now. */
+PANDA_EXPORT bool panda_wait_running(panda_t *p, int timeout_ms);
+/* Ask the running guest to stop at the next instruction boundary.  A stop
+ * asked for while no run is on ends the next run before it starts. */
 PANDA_EXPORT void panda_stop(panda_t *p);
 /* PANDA's name for panda_stop(): the run ends at the next instruction
  * boundary; panda_run() may be called again to continue. */

@@ -262,7 +262,6 @@ def test_end_analysis_before_the_run_starts_is_kept():
         panda.close()
 
 
-@pytest.mark.xfail(strict=True, reason="the bare machine's per-access exit check stops mid-block (engine fix pending)")
 def test_end_analysis_stops_at_the_end_of_the_block(asm):
     # documented: the block that asked runs to its end (a jump ends it), so
     # a snapshot "at" the hypercall holds the state after that block

@@ -91,11 +91,14 @@ PANDA_EXPORT panda_err panda_run(panda_t *p);
  * served between slices rather than racing the run's start.  true: it
  * runs now. */
 PANDA_EXPORT bool panda_wait_running(panda_t *p, int timeout_ms);
-/* Ask the running guest to stop at the next instruction boundary.  A stop
- * asked for while no run is on ends the next run before it starts. */
+/* Ask the running guest to stop.  It stops at the next block start: the
+ * translated block that is running (up to its jump, or an instruction that
+ * ends blocks such as I/O) completes first, and no instruction is left
+ * half done or run twice.  A stop asked for while no run is on ends the
+ * next run before it starts. */
 PANDA_EXPORT void panda_stop(panda_t *p);
-/* PANDA's name for panda_stop(): the run ends at the next instruction
- * boundary; panda_run() may be called again to continue. */
+/* PANDA's name for panda_stop(); panda_run() may be called again to
+ * continue. */
 PANDA_EXPORT void panda_end_analysis(panda_t *p);
 /* 1: the last run ended because the guest halted (bare machine: HLT;
  * pc: powered off or reset; panda_last_error() says which). */

@@ -209,23 +209,18 @@ panda.arch.set_pc(panda.get_cpu(), ARGS["addr"])
 
 INSN_CHILD = BARE_CHILD + """
 counts = {"before": 0, "after": 0}
-if ARGS["before"]:
-    @panda.cb_insn_translate
-    def it(cpu, pc):
-        return True
 
-    @panda.cb_insn_exec
-    def ie(cpu, pc):
-        counts["before"] += 1
+def counter(kind):
+    def count(cpu, pc):
+        counts[kind] += 1
+    return count
 
-if ARGS["after"]:
-    @panda.cb_after_insn_translate
-    def ait(cpu, pc):
-        return True
-
-    @panda.cb_after_insn_exec
-    def aie(cpu, pc):
-        counts["after"] += 1
+# every instruction, before it (insn_exec) and/or after it (after_insn_exec)
+for kind, translate, execute in (("before", panda.cb_insn_translate, panda.cb_insn_exec),
+                                 ("after", panda.cb_after_insn_translate, panda.cb_after_insn_exec)):
+    if ARGS[kind]:
+        translate(name=kind + "_translate")(lambda cpu, pc: True)
+        execute(name=kind + "_exec")(counter(kind))
 
 panda.run()
 print("RESULT", json.dumps({"halted": panda.guest_halted, **counts}))

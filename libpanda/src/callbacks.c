@@ -82,7 +82,7 @@ static inline void dispatch_end(panda_t *p)
         dispatch.changed = false;
         /* the message stays in p->err; the run ends rather than going on
          * with hooks that do not match the registry */
-        if (update_engine_hooks(p, false)) panda_stop(p);
+        if (update_engine_hooks(p, !p->running)) panda_stop(p);
     }
 }
 

@@ -6,6 +6,13 @@
  * a dispatcher is installed only while its type has an enabled entry, so an
  * unused type costs nothing.  Entries are never moved while a run may be
  * dispatching: removal clears the slot, and a later registration reuses it.
+ *
+ * What callbacks change in the registry while the engine dispatches them
+ * reaches the engine when the dispatcher returns, so that a net no-op (a
+ * callback that disables and re-enables itself, or registers itself again
+ * under its own name) changes nothing: every real change of what is
+ * translated flushes the translated code and restarts the current block,
+ * and a callback doing that on every call would never let its block run.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -45,46 +52,98 @@ PANDA_EXPORT bool panda_cb_fires(panda_t *p, panda_cb_type type)
 
 /* ---- dispatchers the engine calls -------------------------------------- */
 
-static bool d_before_tb_exec(void *opaque, const uc_panda_tb *utb)
+/* The engine thread's dispatch in progress (the registry may also change
+ * from another thread, which applies its changes at once). */
+static _Thread_local struct {
+    panda_t *p;
+    int depth;
+    bool changed;   /* the registry changed: update the engine at the end */
+} dispatch;
+
+static panda_err update_engine_hooks(panda_t *p, bool safe_point);
+
+/* Callbacks that need every block to come back to the execution loop. */
+static bool block_cbs(panda_t *p)
+{
+    return HAS(p, BEFORE_BLOCK_EXEC) || HAS(p, BEFORE_BLOCK_EXEC_INVALIDATE_OPT) ||
+           HAS(p, AFTER_BLOCK_EXEC) || HAS(p, AFTER_INSN_TRANSLATE);
+}
+
+static inline void dispatch_begin(panda_t *p)
+{
+    if (dispatch.depth++ == 0) dispatch.p = p;
+}
+
+static inline void dispatch_end(panda_t *p)
+{
+    if (--dispatch.depth > 0) return;
+    dispatch.p = NULL;
+    if (dispatch.changed) {
+        dispatch.changed = false;
+        /* the message stays in p->err; the run ends rather than going on
+         * with hooks that do not match the registry */
+        if (update_engine_hooks(p, !p->running)) panda_stop(p);
+    }
+}
+
+/* PANDA's before_block_exec_invalidate_opt: asked once per block
+ * execution; the engine then runs the block translated again. */
+static bool d_invalidate_tb(void *opaque, const uc_panda_tb *utb)
 {
     panda_t *p = opaque;
     TranslationBlock *tb = (TranslationBlock *)utb;
     bool invalidate = false;
+    dispatch_begin(p);
     FOR_EACH_CB(p, BEFORE_BLOCK_EXEC_INVALIDATE_OPT, e)
         invalidate |= e->cb.before_block_exec_invalidate_opt(&p->cpu, tb);
-    if (invalidate) return true;
+    dispatch_end(p);
+    return invalidate;
+}
+
+static void d_before_tb_exec(void *opaque, const uc_panda_tb *utb)
+{
+    panda_t *p = opaque;
+    dispatch_begin(p);
     FOR_EACH_CB(p, BEFORE_BLOCK_EXEC, e)
-        e->cb.before_block_exec(&p->cpu, tb);
-    return false;
+        e->cb.before_block_exec(&p->cpu, (TranslationBlock *)utb);
+    dispatch_end(p);
 }
 
 static void d_after_tb_exec(void *opaque, const uc_panda_tb *utb, int exit_code)
 {
     panda_t *p = opaque;
+    dispatch_begin(p);
     FOR_EACH_CB(p, AFTER_BLOCK_EXEC, e)
         e->cb.after_block_exec(&p->cpu, (TranslationBlock *)utb, (uint8_t)exit_code);
+    dispatch_end(p);
 }
 
 static void d_before_translate(void *opaque, uint64_t pc)
 {
     panda_t *p = opaque;
+    dispatch_begin(p);
     FOR_EACH_CB(p, BEFORE_BLOCK_TRANSLATE, e)
         e->cb.before_block_translate(&p->cpu, pc);
+    dispatch_end(p);
 }
 
 static void d_after_translate(void *opaque, const uc_panda_tb *utb)
 {
     panda_t *p = opaque;
+    dispatch_begin(p);
     FOR_EACH_CB(p, AFTER_BLOCK_TRANSLATE, e)
         e->cb.after_block_translate(&p->cpu, (TranslationBlock *)utb);
+    dispatch_end(p);
 }
 
 static bool d_insn_translate(void *opaque, uint64_t pc)
 {
     panda_t *p = opaque;
     bool want = false;
+    dispatch_begin(p);
     FOR_EACH_CB(p, INSN_TRANSLATE, e)
         want |= e->cb.insn_translate(&p->cpu, pc);
+    dispatch_end(p);
     return want;
 }
 
@@ -92,30 +151,38 @@ static bool d_after_insn_translate(void *opaque, uint64_t pc)
 {
     panda_t *p = opaque;
     bool want = false;
+    dispatch_begin(p);
     FOR_EACH_CB(p, AFTER_INSN_TRANSLATE, e)
         want |= e->cb.after_insn_translate(&p->cpu, pc);
+    dispatch_end(p);
     return want;
 }
 
 static void d_insn_exec(void *opaque, uint64_t pc)
 {
     panda_t *p = opaque;
+    dispatch_begin(p);
     FOR_EACH_CB(p, INSN_EXEC, e)
         e->cb.insn_exec(&p->cpu, pc);
+    dispatch_end(p);
 }
 
 static void d_after_insn_exec(void *opaque, uint64_t pc)
 {
     panda_t *p = opaque;
+    dispatch_begin(p);
     FOR_EACH_CB(p, AFTER_INSN_EXEC, e)
         e->cb.after_insn_exec(&p->cpu, pc);
+    dispatch_end(p);
 }
 
 static void d_cpu_restore_state(void *opaque, const uc_panda_tb *utb)
 {
     panda_t *p = opaque;
+    dispatch_begin(p);
     FOR_EACH_CB(p, CPU_RESTORE_STATE, e)
         e->cb.cpu_restore_state(&p->cpu, (TranslationBlock *)utb);
+    dispatch_end(p);
 }
 
 static void d_mem_access(void *opaque, int kind, uint64_t pc, uint64_t vaddr,
@@ -123,6 +190,7 @@ static void d_mem_access(void *opaque, int kind, uint64_t pc, uint64_t vaddr,
 {
     panda_t *p = opaque;
     void *buf = value; /* little-endian host: the access's bytes */
+    dispatch_begin(p);
     switch (kind) {
     case UC_PANDA_MEM_BEFORE_READ:
         FOR_EACH_CB(p, VIRT_MEM_BEFORE_READ, e) e->cb.virt_mem_before_read(&p->cpu, pc, vaddr, size);
@@ -141,14 +209,17 @@ static void d_mem_access(void *opaque, int kind, uint64_t pc, uint64_t vaddr,
         FOR_EACH_CB(p, PHYS_MEM_AFTER_WRITE, e) e->cb.phys_mem_after_write(&p->cpu, pc, paddr, size, buf);
         break;
     }
+    dispatch_end(p);
 }
 
 static bool d_asid_changed(void *opaque, uint64_t old_asid, uint64_t new_asid)
 {
     panda_t *p = opaque;
     bool block = false;
+    dispatch_begin(p);
     FOR_EACH_CB(p, ASID_CHANGED, e)
         block |= e->cb.asid_changed(&p->cpu, old_asid, new_asid);
+    dispatch_end(p);
     return block;
 }
 
@@ -192,9 +263,13 @@ void panda_dispatch_after_loadvm(panda_t *p)
     FOR_EACH_CB(p, AFTER_LOADVM, e) e->cb.after_loadvm(&p->cpu);
 }
 
+/* Between slices: the engine runs nothing, so chaining held off during the
+ * slice (update_engine_hooks) may come back. */
 void panda_dispatch_top_loop(panda_t *p)
 {
     FOR_EACH_CB(p, TOP_LOOP, e) e->cb.top_loop(&p->cpu);
+    if (p->cur_chaining != (p->chaining_wanted && !block_cbs(p)) && update_engine_hooks(p, true))
+        panda_stop(p);
 }
 
 void panda_dispatch_after_machine_init(panda_t *p)
@@ -205,7 +280,9 @@ void panda_dispatch_after_machine_init(panda_t *p)
 bool panda_dispatch_guest_hypercall(panda_t *p)
 {
     bool handled = false;
+    dispatch_begin(p);
     FOR_EACH_CB(p, GUEST_HYPERCALL, e) handled |= e->cb.guest_hypercall(&p->cpu);
+    dispatch_end(p);
     return handled;
 }
 
@@ -230,11 +307,22 @@ static bool any_mem_cb(panda_t *p)
 
 panda_err panda_update_engine_hooks(panda_t *p)
 {
+    if (dispatch.depth > 0 && dispatch.p == p) {
+        dispatch.changed = true; /* when the dispatcher returns */
+        return PANDA_OK;
+    }
+    return update_engine_hooks(p, !p->running);
+}
+
+/* Install the hooks the registry needs.  Turning chaining off drops every
+ * link (a flush); turning it on needs no flush, but while the guest runs it
+ * waits for a safe point (between slices, or the next run), so that
+ * callbacks switched off and on again do not flush on every block. */
+static panda_err update_engine_hooks(panda_t *p, bool safe_point)
+{
     uc_panda_hooks h = {.opaque = p};
-    bool block_cbs = HAS(p, BEFORE_BLOCK_EXEC) || HAS(p, BEFORE_BLOCK_EXEC_INVALIDATE_OPT) ||
-                     HAS(p, AFTER_BLOCK_EXEC) || HAS(p, AFTER_INSN_TRANSLATE);
-    if (HAS(p, BEFORE_BLOCK_EXEC) || HAS(p, BEFORE_BLOCK_EXEC_INVALIDATE_OPT))
-        h.before_tb_exec = d_before_tb_exec;
+    if (HAS(p, BEFORE_BLOCK_EXEC_INVALIDATE_OPT)) h.invalidate_tb = d_invalidate_tb;
+    if (HAS(p, BEFORE_BLOCK_EXEC)) h.before_tb_exec = d_before_tb_exec;
     if (HAS(p, AFTER_BLOCK_EXEC)) h.after_tb_exec = d_after_tb_exec;
     if (HAS(p, BEFORE_BLOCK_TRANSLATE)) h.before_translate = d_before_translate;
     if (HAS(p, AFTER_BLOCK_TRANSLATE)) h.after_translate = d_after_translate;
@@ -251,10 +339,11 @@ panda_err panda_update_engine_hooks(panda_t *p)
     bool retranslate = (h.insn_translate != NULL) != (p->cur_hooks.insn_translate != NULL) ||
                        (h.after_insn_translate != NULL) != (p->cur_hooks.after_insn_translate != NULL) ||
                        (h.mem_access != NULL) != (p->cur_hooks.mem_access != NULL);
-    bool chaining = p->chaining_wanted && !block_cbs;
+    bool chaining = p->chaining_wanted && !block_cbs(p);
+    if (chaining && !p->cur_chaining && !safe_point) chaining = false; /* not yet */
     uc_err ue = UC_ERR_OK;
     if (chaining != p->cur_chaining) {
-        retranslate = true; /* drop links made while chaining was on */
+        if (!chaining) retranslate = true; /* drop the links made while it was on */
         if ((ue = uc_panda_set_chaining(p->uc, chaining)))
             return panda_set_error(p, PANDA_ERR_ENGINE, "engine: block chaining: %s", uc_strerror(ue));
         p->cur_chaining = chaining;

@@ -14,6 +14,10 @@
 #       apply the patches to a fresh copy of the engine source and report
 #       each one; builds nothing.
 #
+#   ./build.sh --engine-src
+#       print the folder of this tree's patched engine source (made if
+#       needed).
+#
 # Environment: PYPANDA_CACHE (default ~/.cache/pypanda), JOBS (default nproc),
 # CC (default cc), PYPANDA_PATCH_DIR (default libpanda/engine/patches).
 set -euo pipefail
@@ -176,6 +180,14 @@ build_libpanda() { # build_libpanda ARCH SRC BLD
 }
 
 main() {
+    if [ "${1:-}" = --engine-src ]; then   # where this tree's patched engine source is
+        need patch patch
+        need python3 python3
+        fetch_engine
+        src=$(prepare_source)
+        echo "$src/src"
+        return
+    fi
     if [ "${1:-}" = --verify-patches ]; then
         need patch patch
         need python3 python3

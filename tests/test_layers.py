@@ -4,7 +4,6 @@ outside a machine's file asks which machine an instance has, and only the
 arch descriptor includes an engine target header."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -19,12 +18,11 @@ DEVICES = ROOT / "libpanda" / "devices"
 
 
 def _engine_include() -> Path:
-    cache = Path(os.environ.get("PYPANDA_CACHE") or
-                 Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pypanda")
-    found = sorted(cache.glob("engine-*/src/include/unicorn/panda_hooks.h"))
-    if not found:
-        pytest.fail(f"no patched engine source in {cache}: run ./build.sh first")
-    return found[-1].parent.parent
+    # this tree's patched engine (the cache holds one per patch set)
+    proc = subprocess.run([str(ROOT / "build.sh"), "--engine-src"], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return Path(proc.stdout.strip().splitlines()[-1]) / "include"
 
 
 def _sources(top: Path) -> List[Path]:

@@ -63,6 +63,11 @@ class Instance:
         self.lib, self.handle = ClosedLibrary(), None
         lib.panda_destroy(handle)
 
+    def check_open(self, what: str) -> None:
+        """StateError if the instance was freed."""
+        if self.closed:
+            raise StateError(f"{CLOSED}: {what} cannot be called after close(); create a new Panda")
+
     def check(self, status: int) -> None:
         """Raise the exception for a panda_err status (0: nothing)."""
         if status:
@@ -82,8 +87,7 @@ class Instance:
         """``cpu`` if it is this instance's CPU (from get_cpu() or a
         callback's ``CPUState*``); HandleError otherwise, so no other value
         reaches C as a pointer."""
-        if self.closed:
-            raise StateError(f"{CLOSED}: {what} cannot be called after close(); create a new Panda")
+        self.check_open(what)
         if cpu is self.cpu:
             return cpu
         if isinstance(cpu, CPUPtr):

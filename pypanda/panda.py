@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _abi, _lib
-from ._instance import CLOSED, Instance
+from ._instance import Instance
 from .arch import PandaArch, X86Arch
 from .callbacks import CallbackType, callback_types
 from ._args import c_path, c_string
@@ -89,13 +89,14 @@ def _closed_class(cls: type) -> type:
 class _ClosedPanda:
     _STILL_THERE = frozenset({"close", "closed", "_instance", "_finalizer", "_callbacks"})
 
-    def __getattribute__(self, name: str) -> Any:
+    def __getattribute__(self, name: str) -> Any:  # noqa: D105
         if name in _ClosedPanda._STILL_THERE or (name.startswith("__") and name.endswith("__")):
             return object.__getattribute__(self, name)
-        raise StateError(f"{CLOSED}: {name} cannot be used after close(); create a new Panda")
+        object.__getattribute__(self, "_instance").check_open(name)
+        raise AssertionError("unreachable")    # check_open raised
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise StateError(f"{CLOSED}: {name} cannot be set after close(); create a new Panda")
+        object.__getattribute__(self, "_instance").check_open(f"setting {name}")
 
 
 class Panda:

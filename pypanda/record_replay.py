@@ -8,7 +8,7 @@ from typing import Optional
 from ._args import c_path, c_string
 from ._instance import Instance
 from .console import Console, command_output
-from .errors import OptionError, StateError, unsupported
+from .errors import OptionError, StateError, UnsupportedError, unsupported
 from .utils import progress
 
 RR_OFF, RR_RECORDING, RR_REPLAYING = 0, 1, 2   # panda_rr_mode()
@@ -65,15 +65,26 @@ class RecordReplay:
     def delvm(self, name: str) -> None:
         self._instance.state_cmd(f"delvm {checked_name(name, 'snapshot name')}", "delvm")
 
+    def _needs_pc(self, what: str) -> None:
+        # libpanda aborts saving a bare machine to a file (double free): refuse
+        # here as panda_snap does, until the C side checks it itself
+        inst = self._instance
+        if not inst.is_pc:
+            raise UnsupportedError(f"{what}: snapshots need the pc machine "
+                                   f"(the {inst.machine} machine has none)")
+
     def save_file(self, path: str) -> None:
         inst = self._instance
-        inst.check(inst.lib.panda_snapshot_save_file(inst.handle, c_path(path, "save_snapshot: the path")))
+        cpath = c_path(path, "save_snapshot: the path")
+        self._needs_pc("save_snapshot")
+        inst.check(inst.lib.panda_snapshot_save_file(inst.handle, cpath))
 
     def load_file(self, path: str) -> None:
         inst = self._instance
+        cpath = c_path(path, "load_snapshot: the path")
+        self._needs_pc("load_snapshot")
         # before/after_loadvm callbacks raising re-raise here, after the load
-        inst.check(inst.call(inst.lib.panda_snapshot_load_file, inst.handle,
-                             c_path(path, "load_snapshot: the path")))
+        inst.check(inst.call(inst.lib.panda_snapshot_load_file, inst.handle, cpath))
 
     # ---- recording -------------------------------------------------------------
 

@@ -174,6 +174,7 @@ class CallbackRegistry:
         return decorator
 
     def registration(self, name: str) -> Registration:
+        self._instance.check_open(f"the callback {name!r}")
         try:
             return self.named[name]
         except KeyError:

@@ -282,10 +282,14 @@ class Panda:
         """Run the guest until :meth:`end_analysis`, a guest error, the guest
         powering off (pc machine), or a ``hlt`` (bare machine).  Callbacks run
         on this thread; functions queued with :meth:`queue_blocking` run on a
-        helper thread meanwhile.  An exception raised in a callback or a
-        queued function stops the run and is re-raised here with its
-        traceback; ``run()`` may be called again afterwards and continues
-        where the guest stopped."""
+        helper thread meanwhile (the first once the run is under way).  An
+        exception raised in a callback or a queued function, or a value a
+        callback returns that C cannot take, stops the run and is re-raised
+        here with its traceback.  Ctrl-C (SIGINT, when run() is called on the
+        main thread and SIGINT has Python's default handler) stops the run
+        at once and raises KeyboardInterrupt.  If the run was a replay, an
+        exception ends the replay as well.  ``run()`` may be called again
+        afterwards and continues where the guest stopped."""
         self._runner.run()
 
     def end_analysis(self) -> None:
@@ -387,8 +391,9 @@ class Panda:
     def run_monitor_cmd(self, cmd: str) -> str:
         """Run a monitor command and return its reply.  libpanda answers
         ``info registers``, ``stop``, ``cont`` and ``q``; other commands go to
-        monitor callbacks.  Not from a callback (the emulation thread serves
-        monitor commands between slices)."""
+        monitor callbacks; one of those raising re-raises here (and stops
+        the run if the guest runs).  Not from a callback (the emulation
+        thread serves monitor commands between slices)."""
         return self._console.run_monitor_cmd(cmd)
 
     def monitor_printf(self, mon: Any, text: str) -> None:
@@ -497,7 +502,9 @@ class Panda:
 
     def revert_sync(self, name: str) -> str:
         """Restore the machine to snapshot ``name`` (pandare's name; returns
-        an empty string, raises SnapshotError if there is no such snapshot)."""
+        an empty string, raises SnapshotError if there is no such snapshot).
+        A before/after_loadvm callback raising re-raises here (and, from the
+        driver thread, stops the run, whose run() raises it too)."""
         self._rr.revert(name)
         return ""
 
@@ -512,7 +519,8 @@ class Panda:
         self._rr.save_file(path)
 
     def load_snapshot(self, path: str) -> None:
-        """Restore the machine from a file written by :meth:`save_snapshot`."""
+        """Restore the machine from a file written by :meth:`save_snapshot`.
+        A before/after_loadvm callback raising re-raises here, after the load."""
         self._rr.load_file(path)
 
     # ---- record and replay (pc machine) ------------------------------------

@@ -134,16 +134,17 @@ class Runner:
         if inst.verbose and not (inst.is_pc and self._rr.mode() == RR_REPLAYING):
             progress(f"Running {inst.label} guest" +
                      (" (booting Linux)" if inst.is_pc and not self._console.prompt_seen else ""))
-        st.running = inst
-        self._driver_exc = None
-        inst.running = True
-        if inst.is_pc:
-            self._console.serial.start()
-        self._start_driver()
-        replay_progress = self._rr.start_progress()
         guard = SigintGuard(self._stop_on_interrupt)
+        replay_progress = None
         status = 0
+        self._driver_exc = None
+        st.running = inst
+        inst.running = True
         try:
+            if inst.is_pc:
+                self._console.serial.start()
+            self._start_driver()
+            replay_progress = self._rr.start_progress()
             with guard:
                 status = inst.lib.panda_run(inst.handle)
         finally:

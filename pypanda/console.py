@@ -43,6 +43,13 @@ def command_output(console: bytes, prompt: "re.Match[bytes]") -> str:
 DEFAULT_BUFFER_LIMIT = 16 << 20
 
 
+def checked_limit(limit: int) -> int:
+    """``serial_buffer_limit``, a positive number of bytes."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise OptionError(f"serial_buffer_limit must be a positive number of bytes, not {limit!r}")
+    return limit
+
+
 class SerialConsole:
     """COM1's bytes: a pump thread while the guest runs, a buffer, waits.
 
@@ -54,13 +61,11 @@ class SerialConsole:
     waiting meanwhile keeps searching what is left."""
 
     def __init__(self, instance: Instance, limit: int = DEFAULT_BUFFER_LIMIT) -> None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-            raise OptionError(f"serial_buffer_limit must be a positive number of bytes, not {limit!r}")
         self._instance = instance
         self._cond = threading.Condition()
         self._pending = bytearray()   # printed, not yet consumed by read_until
         self.log = bytearray()        # the last `limit` bytes the guest printed
-        self.limit = limit
+        self.limit = checked_limit(limit)
         self.dropped = 0              # unread bytes discarded so read_until never saw them
         self.log_dropped = 0          # bytes gone from the start of `log`
         self._running = False

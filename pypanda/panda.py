@@ -22,7 +22,7 @@ from ._instance import Instance
 from .arch import PandaArch, X86Arch
 from .callbacks import CallbackType, callback_types
 from ._args import c_path, c_string
-from .console import DEFAULT_BUFFER_LIMIT, Console, SerialConsole
+from .console import DEFAULT_BUFFER_LIMIT, Console, SerialConsole, checked_limit
 from .errors import CallbackError, OptionError, PandaError, StateError, error_for, unsupported
 from .memory import Memory
 from .record_replay import RecordReplay
@@ -125,10 +125,7 @@ class Panda:
         for what, value in (("arch", arch), ("generic", generic)):
             if value is not None:
                 c_string(value, what, OptionError)
-        if isinstance(serial_buffer_limit, bool) or not isinstance(serial_buffer_limit, int) \
-                or serial_buffer_limit <= 0:
-            raise OptionError(f"serial_buffer_limit must be a positive number of bytes, "
-                              f"not {serial_buffer_limit!r}")
+        checked_limit(serial_buffer_limit)     # before anything is made
         if generic is not None:
             arch = generic
             generic_args, prompt = _generic_args(generic)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import ctypes
 from typing import Any, Dict, Union
 
+from ._args import c_string, integer
 from ._instance import Instance
-from .errors import RegisterError
+from .errors import ArgumentError, RegisterError
 
 Reg = Union[str, int]
 
@@ -21,7 +22,6 @@ class PandaArch:
     def __init__(self, instance: Instance) -> None:
         self._instance = instance
         lib = instance.lib
-        self._lib = lib
         self.registers = {}
         for i in range(lib.panda_reg_count()):
             self.registers[lib.panda_reg_name(i).decode()] = i
@@ -29,11 +29,13 @@ class PandaArch:
         self._value = ctypes.c_uint64()
 
     def _id(self, reg: Reg) -> int:
+        if isinstance(reg, bool) or not isinstance(reg, (int, str)):
+            raise RegisterError(f"a register is a name or an id, not {type(reg).__name__} {reg!r}")
         if isinstance(reg, int):
             if 0 <= reg < len(self.registers):
                 return reg
             raise RegisterError(f"no register with id {reg}")
-        rid = self._lib.panda_reg_id(reg.encode())
+        rid = self._instance.lib.panda_reg_id(c_string(reg, "the register name", RegisterError))
         if rid < 0:
             raise RegisterError(
                 f"unknown register {reg!r} for {self._instance.arch_name}: "
@@ -42,17 +44,26 @@ class PandaArch:
 
     def get_reg(self, cpu: Any, reg: Reg) -> int:
         """The value of ``reg`` (a name, case-insensitive, or an id)."""
+        inst = self._instance
+        cpu = inst.cpu_arg(cpu, "get_reg")
         v = self._value
-        self._instance.check(self._lib.panda_reg_read(cpu, self._id(reg), ctypes.byref(v)))
+        inst.check(inst.lib.panda_reg_read(cpu, self._id(reg), ctypes.byref(v)))
         return v.value
 
     def set_reg(self, cpu: Any, reg: Reg, val: int) -> None:
-        """Set ``reg`` to ``val`` (masked to the register's width)."""
-        self._instance.check(self._lib.panda_reg_write(cpu, self._id(reg), val & 0xFFFFFFFFFFFFFFFF))
+        """Set ``reg`` to ``val`` (masked to the register's width; ``val``
+        may be negative, down to -2**63, for two's complement)."""
+        inst = self._instance
+        cpu = inst.cpu_arg(cpu, "set_reg")
+        value = integer(val, "set_reg: the value")
+        if not -(1 << 63) <= value < 1 << 64:
+            raise ArgumentError(f"set_reg: the value {value:#x} does not fit a 64-bit register")
+        inst.check(inst.lib.panda_reg_write(cpu, self._id(reg), value & 0xFFFFFFFFFFFFFFFF))
 
     def get_pc(self, cpu: Any) -> int:
         """The program counter of ``cpu``."""
-        return int(self._lib.panda_current_pc(cpu))
+        inst = self._instance
+        return int(inst.lib.panda_current_pc(inst.cpu_arg(cpu, "get_pc")))
 
     def set_pc(self, cpu: Any, val: int) -> None:
         """Continue at ``val``."""

@@ -92,7 +92,7 @@ class CallbackType:
         self.restype, self.argtypes = ctypes_signature or parse_signature(signature)
 
     def __call__(self, fn: Callable[..., Any]) -> Any:
-        cfn = wrap(fn, self.restype, self.argtypes)
+        cfn = wrap(fn, self.restype, self.argtypes, self.name)
         cfn.signature = self.signature
         return cfn
 

@@ -14,8 +14,9 @@ import threading
 import time
 from typing import Any, Optional, Pattern, Tuple, Union
 
+from ._args import c_string
 from ._instance import Instance
-from .errors import GuestError, StateError, UnsupportedError
+from .errors import GuestError, OptionError, StateError, UnsupportedError
 from .utils import progress
 
 # BusyBox's shell asks the terminal for the cursor position after each prompt.
@@ -37,16 +38,43 @@ def command_output(console: bytes, prompt: "re.Match[bytes]") -> str:
     return clean(console[:prompt.start()]).partition("\n")[2].rstrip("\n")
 
 
-class SerialConsole:
-    """COM1's bytes: a pump thread while the guest runs, a buffer, waits."""
+#: How much console output pypanda keeps, in ``log`` and unread (libpanda
+#: keeps as much on its side).
+DEFAULT_BUFFER_LIMIT = 16 << 20
 
-    def __init__(self, instance: Instance) -> None:
+
+def checked_limit(limit: int) -> int:
+    """``serial_buffer_limit``, a positive number of bytes."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise OptionError(f"serial_buffer_limit must be a positive number of bytes, not {limit!r}")
+    return limit
+
+
+class SerialConsole:
+    """COM1's bytes: a pump thread while the guest runs, a buffer, waits.
+
+    ``log`` holds the last ``limit`` bytes the guest printed (16 MiB unless
+    ``Panda(serial_buffer_limit=...)`` says otherwise), and at most ``limit``
+    bytes wait unread for ``read_until``: a guest printing nonstop cannot
+    grow them without bound.  ``log_dropped`` and ``dropped`` count what was
+    discarded from each (the oldest output goes first); a ``read_until``
+    waiting meanwhile keeps searching what is left."""
+
+    def __init__(self, instance: Instance, limit: int = DEFAULT_BUFFER_LIMIT) -> None:
         self._instance = instance
         self._cond = threading.Condition()
         self._pending = bytearray()   # printed, not yet consumed by read_until
-        self.log = bytearray()        # everything the guest printed
+        self.log = bytearray()        # the last `limit` bytes the guest printed
+        self.limit = checked_limit(limit)
+        self.dropped = 0              # unread bytes discarded so read_until never saw them
+        self.log_dropped = 0          # bytes gone from the start of `log`
         self._running = False
         self._pump: Optional[threading.Thread] = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes printed that no ``read_until`` consumed yet."""
+        return len(self._pending)
 
     # ---- the pump (started and stopped around each run) --------------------
 
@@ -78,6 +106,8 @@ class SerialConsole:
             with self._cond:
                 self._pending += data
                 self.log += data
+                self.dropped += _trim(self._pending, self.limit)
+                self.log_dropped += _trim(self.log, self.limit)
                 self._cond.notify_all()
 
     def _pump_loop(self) -> None:
@@ -112,20 +142,38 @@ class SerialConsole:
                 if not self._running:
                     raise GuestStopped(
                         f"the guest stopped ({self._instance.stop_reason() or 'run() returned'}) before the "
-                        f"console printed {regex.pattern!r}; last output: {bytes(self.log[-200:])!r}")
+                        f"console printed {regex.pattern!r}{self._dropped_note()}; "
+                        f"last output: {bytes(self.log[-200:])!r}")
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    raise TimeoutError(f"no {regex.pattern!r} on the console within {timeout} s; "
-                                       f"last output: {bytes(self.log[-200:])!r}")
+                    raise TimeoutError(f"no {regex.pattern!r} on the console within {timeout} s"
+                                       f"{self._dropped_note()}; last output: {bytes(self.log[-200:])!r}")
                 self._cond.wait(0.2 if left is None else min(left, 0.2))
+
+
+    def _dropped_note(self) -> str:
+        if not self.dropped:
+            return ""
+        return (f" ({self.dropped:,} bytes of output were dropped unread: more than the "
+                f"{self.limit:,}-byte serial_buffer_limit waited)")
+
+
+def _trim(buf: bytearray, limit: int) -> int:
+    """Drop the oldest bytes of ``buf`` beyond ``limit``; how many went."""
+    excess = len(buf) - limit
+    if excess <= 0:
+        return 0
+    del buf[:excess]
+    return excess
 
 
 class Console:
     """Typing commands and reading their output; the monitor."""
 
-    def __init__(self, instance: Instance, expect_prompt: Optional[str]) -> None:
+    def __init__(self, instance: Instance, expect_prompt: Optional[str],
+                 buffer_limit: int = DEFAULT_BUFFER_LIMIT) -> None:
         self._instance = instance
-        self.serial = SerialConsole(instance)
+        self.serial = SerialConsole(instance, buffer_limit)
         self.expect_prompt = expect_prompt
         self.prompt_seen = False           # the guest has printed its first prompt
 
@@ -181,14 +229,15 @@ class Console:
         if inst.on_emulation_thread():
             raise StateError("run_monitor_cmd cannot be called from a callback; call it from a "
                              "function queued with @panda.queue_blocking")
-        out = ctypes.create_string_buffer(65536)
-        inst.check(inst.lib.panda_monitor_cmd(inst.handle, cmd.encode(), out, len(out)))
+        # a monitor callback raising re-raises here (and stops the run if one is under way)
+        status, reply = inst.monitor_cmd(cmd, 65536)
+        inst.check(status)
         word = cmd.strip()
         if word == "stop":
             inst.user_paused = True
         elif word in ("cont", "c", "q", "quit"):
             inst.user_paused = False
-        return out.value.decode(errors="replace")
+        return reply
 
     def monitor_printf(self, mon: Any, text: str) -> None:
-        self._instance.lib.panda_monitor_printf(mon, text.encode())
+        self._instance.lib.panda_monitor_printf(mon, c_string(text, "monitor_printf: the text"))

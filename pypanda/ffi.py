@@ -6,16 +6,20 @@ function pointer of that type (a ctypes ``CFUNCTYPE`` instance), the way the
 original pypanda used cffi's ``ffi.callback``.  The returned object
 remembers its signature, so ``register_callback`` can refuse one that does
 not fit the callback type.  An exception raised by the Python function is
-caught at the C boundary, stops the run, and is re-raised by ``run()``.
+caught at the C boundary, stops the run, and is re-raised by the call that
+made the C side fire it (``run()``, ``load_snapshot``, ``run_monitor_cmd``,
+...).  So is a return value C cannot take (``"abc"``, ``1.5``, ``2**80``):
+a :class:`~pypanda.errors.CallbackError` naming the callback and the value.
 """
 from __future__ import annotations
 
 import ctypes
 import re
+import sys
 import threading
 import traceback
 from ctypes import CFUNCTYPE, POINTER, c_char_p, c_void_p
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 from . import _abi
 from ._ctype_names import C_SCALARS, PANDA_EXTRA_TYPEDEFS
@@ -96,11 +100,13 @@ def parse_signature(sig: str) -> Tuple[Any, Tuple[Any, ...]]:
 # ---- exceptions raised inside callbacks ------------------------------------
 
 class _CallbackState(threading.local):
-    """Per thread: the Panda whose run() is on this thread, and the first
-    exception a callback raised that has not been re-raised yet."""
+    """Per thread: the instance whose run() is on this thread (``running``),
+    and the one whose synchronous C call, which may fire callbacks (a
+    snapshot load, a monitor command while stopped, a plugin's init), is on
+    this thread (``calling``)."""
 
     running: Any = None
-    pending: Optional[BaseException] = None
+    calling: Any = None
 
 
 callback_state = _CallbackState()
@@ -108,33 +114,62 @@ callback_state = _CallbackState()
 
 def _callback_failed(exc: BaseException) -> None:
     st = callback_state
-    if st.running is not None and not st.running.catch_exceptions:
-        # Panda(catch_exceptions=False): report and carry on
-        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    inst = st.running if st.running is not None else st.calling
+    if inst is not None:
+        inst.callback_failed(exc)
         return
-    if st.pending is None:
-        st.pending = exc
-    if st.running is not None:
-        st.running.end_analysis()
+    # no pypanda call is under way on this thread: nobody could re-raise it
+    print("pypanda: a callback raised outside run() and every pypanda call; it is lost:",
+          file=sys.stderr)
+    traceback.print_exception(type(exc), exc, exc.__traceback__)
 
 
-def take_pending_exception() -> Optional[BaseException]:
-    exc, callback_state.pending = callback_state.pending, None
-    return exc
+def _result_check(restype: Any, label: str) -> Callable[[Any], Any]:
+    """What a Python callback's return value becomes for C: a function that
+    returns it converted, or raises CallbackError naming ``label`` and the
+    value, where ctypes would print "Exception ignored" and return 0."""
+    if restype is None:
+        return lambda result: None
+    if restype is ctypes.c_bool:
+        def as_bool(result: Any) -> Any:
+            if isinstance(result, int):
+                return bool(result)
+            raise CallbackError(f"{label} returned {result!r}: it must return a bool (or None for false)")
+        return as_bool
+    if restype in _INT_RESULTS:
+        bits = 8 * ctypes.sizeof(restype)
+        lo, hi = -(1 << (bits - 1)), (1 << bits) - 1
+
+        def as_int(result: Any) -> Any:
+            if isinstance(result, int) and lo <= result <= hi:
+                return int(result)
+            raise CallbackError(f"{label} returned {result!r}: it must return an int of "
+                                f"{bits} bits ({lo} .. {hi}), or None for 0")
+        return as_int
+    return lambda result: result
 
 
-def wrap(fn: Callable[..., Any], restype: Any, argtypes: Tuple[Any, ...]) -> Any:
-    """Make a C function pointer calling ``fn``; see the module docstring."""
+_INT_RESULTS = {ctypes.c_int8, ctypes.c_int16, ctypes.c_int32, ctypes.c_int64, ctypes.c_uint8,
+                ctypes.c_uint16, ctypes.c_uint32, ctypes.c_uint64, ctypes.c_int, ctypes.c_uint,
+                ctypes.c_long, ctypes.c_ulong, ctypes.c_longlong, ctypes.c_ulonglong,
+                ctypes.c_size_t, ctypes.c_ssize_t}
+
+
+def wrap(fn: Callable[..., Any], restype: Any, argtypes: Tuple[Any, ...], kind: str = "") -> Any:
+    """Make a C function pointer calling ``fn``; see the module docstring.
+    ``kind`` (e.g. the callback type's name) is how error messages call it."""
     proto = CFUNCTYPE(restype, *argtypes)
     default = None if restype is None else 0
+    label = f"the {kind} callback {getattr(fn, '__name__', repr(fn))!r}".replace("  ", " ")
+    convert = _result_check(restype, label)
 
     def thunk(*args: Any) -> Any:
         try:
             result = fn(*args)
-        except BaseException as exc:  # noqa: B902 - reported by run()
+            return default if result is None else convert(result)
+        except BaseException as exc:  # noqa: B902 - re-raised by the call that fired it
             _callback_failed(exc)
             return default
-        return default if result is None else result
 
     cfn: Any = proto(thunk)
     # remembered for register_callback's signature check
@@ -152,7 +187,7 @@ class _Pyp:
         restype, argtypes = parse_signature(signature)
 
         def decorate(fn: Callable[..., Any]) -> Any:
-            cfn = wrap(fn, restype, argtypes)
+            cfn = wrap(fn, restype, argtypes, signature)
             cfn.signature = signature
             return cfn
 

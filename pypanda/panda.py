@@ -10,17 +10,19 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+from os import fsdecode
 import shlex
 import weakref
 from ctypes import byref, c_char_p
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _abi, _lib
 from ._instance import Instance
 from .arch import PandaArch, X86Arch
 from .callbacks import CallbackType, callback_types
-from .console import Console, SerialConsole
+from ._args import c_path, c_string
+from .console import DEFAULT_BUFFER_LIMIT, Console, SerialConsole, checked_limit
 from .errors import CallbackError, OptionError, PandaError, StateError, error_for, unsupported
 from .memory import Memory
 from .record_replay import RecordReplay
@@ -62,6 +64,41 @@ def _generic_args(name: str) -> Tuple[List[str], str]:
              "-append", cmdline], r"guest# ")
 
 
+def _destroy(instance: Instance, panda: "weakref.ref[Panda]") -> None:
+    """The finalizer: free the instance; a Panda still alive (close(), or
+    the finalizer run at exit) becomes a closed one."""
+    alive = panda()
+    if alive is not None:
+        alive.__class__ = _closed_class(type(alive))
+    instance.close()
+
+
+_CLOSED_CLASSES: Dict[type, type] = {}
+
+
+def _closed_class(cls: type) -> type:
+    """``cls`` whose every attribute raises StateError: what a Panda
+    becomes once closed, so no method or property reaches freed state."""
+    closed = _CLOSED_CLASSES.get(cls)
+    if closed is None:
+        closed = type(f"Closed{cls.__name__}", (_ClosedPanda, cls), {})
+        _CLOSED_CLASSES[cls] = closed
+    return closed
+
+
+class _ClosedPanda:
+    _STILL_THERE = frozenset({"close", "closed", "_instance", "_finalizer", "_callbacks"})
+
+    def __getattribute__(self, name: str) -> Any:  # noqa: D105
+        if name in _ClosedPanda._STILL_THERE or (name.startswith("__") and name.endswith("__")):
+            return object.__getattribute__(self, name)
+        object.__getattribute__(self, "_instance").check_open(name)
+        raise AssertionError("unreachable")    # check_open raised
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__getattribute__(self, "_instance").check_open(f"setting {name}")
+
+
 class Panda:
     """One emulated machine.
 
@@ -72,15 +109,23 @@ class Panda:
     and the RAM you map with :meth:`map_memory`), ``-nographic`` and
     ``-display none`` are accepted.  ``generic="i386"`` boots the reference
     Linux guest.  An unknown option, arch or memory size raises
-    :class:`~pypanda.errors.OptionError` here, not later.
+    :class:`~pypanda.errors.OptionError` here, not later (so does a string
+    with an embedded NUL).  ``serial_buffer_limit`` caps, in bytes, both
+    the console output kept in :attr:`serial_log` and what waits unread for
+    ``serial_read_until`` (the oldest goes first).
     """
 
     def __init__(self, arch: str = "i386", mem: str = "128M", os_version: Optional[str] = None,
                  qcow: Optional[str] = None, extra_args: Union[str, Sequence[str], None] = "",
                  *, expect_prompt: Optional[str] = None, os: str = "linux",
                  generic: Optional[str] = None, catch_exceptions: bool = True,
-                 libpanda_path: Optional[str] = None, verbose: Optional[bool] = None) -> None:
+                 libpanda_path: Optional[str] = None, verbose: Optional[bool] = None,
+                 serial_buffer_limit: int = DEFAULT_BUFFER_LIMIT) -> None:
         generic_args: List[str] = []
+        for what, value in (("arch", arch), ("generic", generic)):
+            if value is not None:
+                c_string(value, what, OptionError)
+        checked_limit(serial_buffer_limit)     # before anything is made
         if generic is not None:
             arch = generic
             generic_args, prompt = _generic_args(generic)
@@ -102,6 +147,11 @@ class Panda:
         else:
             extra = [str(a) for a in extra_args]
         self.panda_args = ["-m", str(mem)] + generic_args + extra
+        c_string(str(mem), "mem", OptionError)
+        for i, a in enumerate(extra):
+            c_string(a, f"extra_args[{i}]", OptionError)
+        if libpanda_path is not None:
+            libpanda_path = fsdecode(c_path(libpanda_path, "libpanda_path"))
 
         lib = _lib.load_lib(arch, libpanda_path)
         facts = _abi.panda_arch_facts()
@@ -119,18 +169,23 @@ class Panda:
         status = lib.panda_create(len(self.panda_args), argv, byref(handle), err, len(err))
         if status:
             raise error_for(status, err.value.decode(errors="replace"))
-        self._finalizer = weakref.finalize(self, lib.panda_destroy, handle)
-        self._instance = Instance(lib, handle, arch, generic or arch, catch_exceptions,
-                                  generic is not None if verbose is None else verbose)
+        try:
+            instance = Instance(lib, handle, arch, generic or arch, catch_exceptions,
+                                generic is not None if verbose is None else verbose)
+        except BaseException:
+            lib.panda_destroy(handle)
+            raise
+        self._instance = instance
+        # frees the instance when the Panda is collected, at exit, or on close()
+        self._finalizer = weakref.finalize(self, _destroy, instance, weakref.ref(self))
 
         self.callback = callback_types
         self.arch: PandaArch = arch_cls(self._instance)
-        self._console = Console(self._instance, expect_prompt)
-        self._memory = Memory(self._instance, self.register_size)
+        self._console = Console(self._instance, expect_prompt, serial_buffer_limit)
+        self._memory = Memory(self._instance, self.register_size, self.bits)
         self._callbacks = CallbackRegistry(self._instance)
         self._rr = RecordReplay(self._instance, self._console)
         self._runner = Runner(self._instance, self._console, self._rr)
-        self._cpu = lib.panda_get_cpu(handle)
 
     # ---- settings shared with the parts ---------------------------------------
 
@@ -187,11 +242,22 @@ class Panda:
         return self._console.prompt_regex()
 
     def close(self) -> None:
-        """Free the machine now (also done when the object is collected)."""
+        """Free the machine now (also done when the object is collected, and
+        at exit).  Afterwards every method and property raises StateError
+        ("this Panda is closed"), as do the ``arch`` and ``serial_console``
+        objects and bound methods taken before; ``close()`` again does
+        nothing."""
+        if self._instance.closed:
+            return
         if self._instance.running:
             raise StateError("close() while the guest runs: end_analysis() and let run() return first")
         self._callbacks.clear()
         self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        """Has :meth:`close` (or the finalizer at exit) freed the machine?"""
+        return self._instance.closed
 
     def __enter__(self) -> "Panda":
         return self
@@ -213,10 +279,14 @@ class Panda:
         """Run the guest until :meth:`end_analysis`, a guest error, the guest
         powering off (pc machine), or a ``hlt`` (bare machine).  Callbacks run
         on this thread; functions queued with :meth:`queue_blocking` run on a
-        helper thread meanwhile.  An exception raised in a callback or a
-        queued function stops the run and is re-raised here with its
-        traceback; ``run()`` may be called again afterwards and continues
-        where the guest stopped."""
+        helper thread meanwhile (the first once the run is under way).  An
+        exception raised in a callback or a queued function, or a value a
+        callback returns that C cannot take, stops the run and is re-raised
+        here with its traceback.  Ctrl-C (SIGINT, when run() is called on the
+        main thread and SIGINT has Python's default handler) stops the run
+        at once and raises KeyboardInterrupt.  If the run was a replay, an
+        exception ends the replay as well.  ``run()`` may be called again
+        afterwards and continues where the guest stopped."""
         self._runner.run()
 
     def end_analysis(self) -> None:
@@ -250,12 +320,14 @@ class Panda:
         return self.instr_count()
 
     def get_cpu(self) -> Any:
-        """The machine's ``CPUState*`` (as callbacks receive it)."""
-        return self._cpu
+        """The machine's ``CPUState*`` (as callbacks receive it).  Only this
+        and the ``cpu`` a callback of this Panda receives are accepted as
+        ``cpu`` arguments; anything else raises HandleError."""
+        return self._instance.cpu_arg(self._instance.cpu, "get_cpu")
 
     def current_pc(self, cpu: Any = None) -> int:
         """The program counter of ``cpu`` (default: the machine's CPU)."""
-        return self.arch.get_pc(cpu if cpu is not None else self._cpu)
+        return self.arch.get_pc(cpu if cpu is not None else self._instance.cpu)
 
     def enable_memcb(self) -> None:
         """Turn on the virt/phys_mem_* callbacks (off by default: they slow
@@ -308,14 +380,17 @@ class Panda:
 
     @property
     def serial_log(self) -> str:
-        """Everything the guest printed on its serial console so far."""
+        """What the guest printed on its serial console so far: at most the
+        last ``serial_buffer_limit`` bytes (16 MiB by default; see
+        :class:`~pypanda.console.SerialConsole`)."""
         return self._console.log_text
 
     def run_monitor_cmd(self, cmd: str) -> str:
         """Run a monitor command and return its reply.  libpanda answers
         ``info registers``, ``stop``, ``cont`` and ``q``; other commands go to
-        monitor callbacks.  Not from a callback (the emulation thread serves
-        monitor commands between slices)."""
+        monitor callbacks; one of those raising re-raises here (and stops
+        the run if the guest runs).  Not from a callback (the emulation
+        thread serves monitor commands between slices)."""
         return self._console.run_monitor_cmd(cmd)
 
     def monitor_printf(self, mon: Any, text: str) -> None:
@@ -424,7 +499,9 @@ class Panda:
 
     def revert_sync(self, name: str) -> str:
         """Restore the machine to snapshot ``name`` (pandare's name; returns
-        an empty string, raises SnapshotError if there is no such snapshot)."""
+        an empty string, raises SnapshotError if there is no such snapshot).
+        A before/after_loadvm callback raising re-raises here (and, from the
+        driver thread, stops the run, whose run() raises it too)."""
         self._rr.revert(name)
         return ""
 
@@ -439,7 +516,8 @@ class Panda:
         self._rr.save_file(path)
 
     def load_snapshot(self, path: str) -> None:
-        """Restore the machine from a file written by :meth:`save_snapshot`."""
+        """Restore the machine from a file written by :meth:`save_snapshot`.
+        A before/after_loadvm callback raising re-raises here, after the load."""
         self._rr.load_file(path)
 
     # ---- record and replay (pc machine) ------------------------------------

@@ -5,18 +5,20 @@ import os
 import threading
 from typing import Optional
 
+from ._args import c_path, c_string
 from ._instance import Instance
 from .console import Console, command_output
-from .errors import OptionError, StateError, unsupported
+from .errors import OptionError, StateError, UnsupportedError, unsupported
 from .utils import progress
 
 RR_OFF, RR_RECORDING, RR_REPLAYING = 0, 1, 2   # panda_rr_mode()
 
 
-def checked_name(name: str) -> str:
+def checked_name(name: str, what: str = "name") -> str:
     """A snapshot or recording name as the monitor takes it."""
-    if not name or any(c.isspace() for c in name):
-        raise OptionError(f"bad name {name!r}: use a non-empty name without spaces")
+    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+        raise OptionError(f"bad {what} {name!r}: use a non-empty name without spaces")
+    c_string(name, what, OptionError)
     return name
 
 
@@ -54,29 +56,42 @@ class RecordReplay:
     # ---- snapshots -----------------------------------------------------------
 
     def snap(self, name: str) -> None:
-        self._instance.state_cmd(f"savevm {checked_name(name)}", "snap")
+        self._instance.state_cmd(f"savevm {checked_name(name, 'snapshot name')}", "snap")
 
     def revert(self, name: str) -> None:
-        self._instance.state_cmd(f"loadvm {checked_name(name)}", "revert_sync")
+        self._instance.state_cmd(f"loadvm {checked_name(name, 'snapshot name')}", "revert_sync")
         self._console.prompt_seen = True    # a snapshot is taken after boot
 
     def delvm(self, name: str) -> None:
-        self._instance.state_cmd(f"delvm {checked_name(name)}", "delvm")
+        self._instance.state_cmd(f"delvm {checked_name(name, 'snapshot name')}", "delvm")
+
+    def _needs_pc(self, what: str) -> None:
+        # libpanda aborts saving a bare machine to a file (double free): refuse
+        # here as panda_snap does, until the C side checks it itself
+        inst = self._instance
+        if not inst.is_pc:
+            raise UnsupportedError(f"{what}: snapshots need the pc machine "
+                                   f"(the {inst.machine} machine has none)")
 
     def save_file(self, path: str) -> None:
         inst = self._instance
-        inst.check(inst.lib.panda_snapshot_save_file(inst.handle, os.fsencode(path)))
+        cpath = c_path(path, "save_snapshot: the path")
+        self._needs_pc("save_snapshot")
+        inst.check(inst.lib.panda_snapshot_save_file(inst.handle, cpath))
 
     def load_file(self, path: str) -> None:
         inst = self._instance
-        inst.check(inst.lib.panda_snapshot_load_file(inst.handle, os.fsencode(path)))
+        cpath = c_path(path, "load_snapshot: the path")
+        self._needs_pc("load_snapshot")
+        # before/after_loadvm callbacks raising re-raise here, after the load
+        inst.check(inst.call(inst.lib.panda_snapshot_load_file, inst.handle, cpath))
 
     # ---- recording -------------------------------------------------------------
 
     def record(self, recording_name: str, snapshot_name: Optional[str]) -> None:
         if snapshot_name is not None:
             self.revert(snapshot_name)
-        self._instance.state_cmd(f"begin_record {checked_name(recording_name)}", "record")
+        self._instance.state_cmd(f"begin_record {checked_name(recording_name, 'recording name')}", "record")
 
     def end_record(self) -> None:
         self._instance.state_cmd("end_record", "end_record")
@@ -102,6 +117,7 @@ class RecordReplay:
 
     @staticmethod
     def recording_exists(name: str) -> bool:
+        c_path(name, "recording_exists: the name")
         return os.path.exists(f"{name}-rr-snp") and os.path.exists(f"{name}-rr-nondet.log")
 
     # ---- replaying ---------------------------------------------------------------
@@ -110,8 +126,21 @@ class RecordReplay:
         inst = self._instance
         if inst.verbose is not False:
             progress(f"replaying {name}")
-        inst.check(inst.lib.panda_replay_begin(inst.handle, os.fsencode(name)))
+        cname = c_path(name, "run_replay: the recording")
+        try:
+            # the recording's snapshot loads now: before/after_loadvm fire
+            inst.check(inst.call(inst.lib.panda_replay_begin, inst.handle, cname))
+        except BaseException:
+            self.abandon()       # a callback raised during the load: no replay half begun
+            raise
         self.replay_name = name
+
+    def abandon(self) -> None:
+        """End the replay under way, if any (after a run ended in an
+        exception), so the next run_replay can begin."""
+        inst = self._instance
+        if self.mode() == RR_REPLAYING:
+            inst.lib.panda_replay_end(inst.handle)
 
     def end_replay(self) -> None:
         inst = self._instance

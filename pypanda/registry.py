@@ -12,11 +12,12 @@ import ctypes
 from ctypes import byref, c_bool, c_void_p
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+from ._args import c_string
 from ._instance import Instance
 from ._lib import PLUGIN_INIT, PluginPtr
 from .callbacks import CallbackType, callback_types
 from .errors import CallbackError, HandleError, unsupported
-from .ffi import callback_state, take_pending_exception, wrap
+from .ffi import wrap
 
 
 class Registration:
@@ -83,18 +84,19 @@ class CallbackRegistry:
                 self._plugin_handles[handle] = ctypes.cast(handle, PluginPtr)
             return user_init(handle)
 
-        thunk = wrap(init, c_bool, (c_void_p,))
+        thunk = wrap(init, c_bool, (c_void_p,), "init")
         plugin = PluginPtr()
         inst = self._instance
-        callback_state.pending = None
-        status = inst.lib.panda_load_external_plugin(inst.handle, name.encode(),
-                                                     ctypes.cast(thunk, PLUGIN_INIT), byref(plugin))
-        exc = take_pending_exception()
-        address = ctypes.cast(plugin, c_void_p).value or 0
-        if exc is not None or status:
+        cname = c_string(name, "the plugin name")
+        try:
+            status = inst.call(inst.lib.panda_load_external_plugin, inst.handle, cname,
+                               ctypes.cast(thunk, PLUGIN_INIT), byref(plugin))
+        except BaseException:
             self._forget_handles()
-        if exc is not None:
-            raise exc
+            raise
+        address = ctypes.cast(plugin, c_void_p).value or 0
+        if status:
+            self._forget_handles()
         inst.check(status)
         self._plugins[name] = (plugin, init_function, thunk)
         self._plugin_handles[address] = plugin
@@ -149,6 +151,7 @@ class CallbackRegistry:
         cbt = cbtype_of(callback)
         cfn = as_cfunction(cbt, function)
         name = name or getattr(getattr(cfn, "pyfunc", function), "__name__", None) or f"cb{len(self.named)}"
+        c_string(name, "the callback name")
         if name in self.named:
             self.delete(name)
         plugin = self._internal()
@@ -171,6 +174,7 @@ class CallbackRegistry:
         return decorator
 
     def registration(self, name: str) -> Registration:
+        self._instance.check_open(f"the callback {name!r}")
         try:
             return self.named[name]
         except KeyError:

@@ -178,9 +178,9 @@ def test_a_handle_of_the_wrong_kind_is_refused():
     cpu = p.get_cpu()
     with pytest.raises(errors.HandleError, match=r"panda_monitor_printf: argument 1 must be a Monitor\*, not a CPUState\*"):
         p.monitor_printf(cpu, "x")
-    with pytest.raises(errors.HandleError, match=r"argument 1 must be a CPUState\*, not a panda_t\*"):
+    with pytest.raises(errors.HandleError, match=r"get_reg: cpu must be the CPUState\* from panda.get_cpu\(\) or a callback, not a panda_t\*"):
         p.arch.get_reg(p._handle, "EAX")
-    with pytest.raises(errors.HandleError, match=r"argument 1 must be a CPUState\*, not int"):
+    with pytest.raises(errors.HandleError, match=r"virtual_memory_read: cpu must be the CPUState\* .*, not int"):
         p.virtual_memory_read(0xdead, 0, 4)
     with pytest.raises(errors.HandleError, match=r"argument 1 must be a panda_t\*"):
         p._lib.panda_instr_count(cpu)

@@ -78,8 +78,13 @@ class SigintGuard:
         self._interrupt()
 
     def _interrupt(self) -> None:
+        # one stop per run: the handler and the watcher both see a SIGINT,
+        # and a stop asked for once the run has returned would end the next
+        # run before it starts (libpanda keeps a stop made between runs)
+        first = not self.interrupted
         self.interrupted = True
-        self._stop()
+        if first and not self._done.is_set():
+            self._stop()
 
     def _watch(self) -> None:
         while not self._done.is_set():

@@ -302,6 +302,8 @@ def test_each_error_reports_its_own_message(raw):
         "serial write on the bare machine": lambda: lib.panda_serial_write(h, b"x", 1),
         "snap on the bare machine": lambda: lib.panda_snap(h, b"s"),
         "snap NULL name": lambda: lib.panda_snap(h, None),
+        "snapshot file on the bare machine": lambda: lib.panda_snapshot_save_file(h, b"/nonexistent/x"),
+        "snapshot load on the bare machine": lambda: lib.panda_snapshot_load_file(h, b"/nonexistent/x"),
         "record on the bare machine": lambda: lib.panda_record_begin(h, b"r"),
         "replay NULL name": lambda: lib.panda_replay_begin(h, None),
         "plugin NULL name": lambda: lib.panda_plugin_create(h, None, ctypes.byref(_lib.PluginPtr())),

@@ -261,7 +261,7 @@ static struct panda_snapshot **find_snap(panda_t *p, const char *name)
 
 panda_err snapshot_save_named(panda_t *p, const char *name)
 {
-    uint8_t *data;
+    uint8_t *data = NULL;
     size_t len;
     panda_err e = snapshot_take(p, &data, &len);
     if (e) return e;
@@ -309,7 +309,7 @@ void snapshots_free(panda_t *p)
 
 panda_err snapshot_save_file(panda_t *p, const char *path)
 {
-    uint8_t *data;
+    uint8_t *data = NULL;
     size_t len;
     panda_err e = snapshot_take(p, &data, &len);
     if (!e) e = file_write_atomic(&p->err, path, data, len);
@@ -319,7 +319,8 @@ panda_err snapshot_save_file(panda_t *p, const char *path)
 
 panda_err snapshot_load_file(panda_t *p, const char *path)
 {
-    uint8_t *data;
+    if (!p->mops->ram) return no_snapshots(p);
+    uint8_t *data = NULL;
     size_t len;
     panda_err e = file_read_all(&p->err, PANDA_ERR_IO, "snapshot", path, SNAP_MAX_FILE, &data, &len);
     if (e) return e;

@@ -54,6 +54,9 @@ check_tools() {
     need make make
     need patch patch
     need sha256sum coreutils
+    # the block layer inflates compressed qcow2 clusters with zlib
+    echo '#include <zlib.h>' | "$cc" -E - >/dev/null 2>&1 ||
+        die "zlib's header is missing: install it (Debian: apt-get install zlib1g-dev)"
     need python3 python3
     python3 -m pip --version >/dev/null 2>&1 ||
         die "'python3 -m pip' is missing: install it (Debian: apt-get install python3-pip)"
@@ -172,7 +175,7 @@ build_libpanda() { # build_libpanda ARCH SRC BLD
         say "linking $out"
         "$cc" -shared -o "$out.tmp" "${objs[@]}" "$bld/libunicorn.a" \
             -Wl,--version-script="$here/libpanda/src/exports.map" -Wl,--no-undefined \
-            -Wl,-soname,"libpanda_$arch.so" -lpthread -lm
+            -Wl,-soname,"libpanda_$arch.so" -lpthread -lm -lz
         mv "$out.tmp" "$out"
         printf '%s' "${objs[*]}" >"$objdir/.objs"
     fi

@@ -19,6 +19,10 @@ for cmd in "${!packages[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
 done
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# zlib for the block layer's compressed qcow2 clusters; qemu-img and
+# qemu-io make the images tests/test_block.py reads
+[ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+command -v qemu-img >/dev/null 2>&1 && command -v qemu-io >/dev/null 2>&1 || missing+=(qemu-utils)
 if [ ${#missing[@]} -gt 0 ]; then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -4,7 +4,7 @@
 #   scripts/fuzz.sh [TARGET|all|path/to/fuzz_NAME.c] [SECONDS]   run (default: all, 60 s each)
 #   scripts/fuzz.sh --list                                       the targets, one a line
 #   scripts/fuzz.sh --build                                      build every target only
-#   scripts/fuzz.sh --seeds                                      rewrite fuzz/corpus/ (fuzz_seeds.c)
+#   scripts/fuzz.sh --seeds [DIR]                                rewrite fuzz/corpus/ (or write DIR) with fuzz_seeds.c
 #
 # Targets are the harness files: libpanda/devices/**/tests/fuzz_NAME.c (the
 # devices and the buses) and libpanda/src/fuzz/fuzz_NAME.c (the snapshot and
@@ -148,16 +148,21 @@ case "${1:-all}" in
     exit 0
     ;;
 --seeds)
+    out=${2:-fuzz/corpus}
     build_lib
     mkdir -p "$dir/bin"
     mapfile -t objs < <(lib_objects)
     "$cc" "${cflags[@]}" "${lib_san[@]}" "${includes[@]}" \
         -o "$dir/bin/fuzz_seeds" libpanda/src/fuzz/fuzz_seeds.c "${objs[@]}" ||
         die "fuzz_seeds.c does not build"
-    rm -rf fuzz/corpus
-    mkdir -p fuzz
-    "$dir/bin/fuzz_seeds" fuzz/corpus
-    say "wrote fuzz/corpus: $(find fuzz/corpus -type f | wc -l) seeds"
+    if [ -n "${2:-}" ]; then
+        [ ! -e "$out" ] || die "$out exists: --seeds writes a new folder"
+    else
+        rm -rf "$out" # the committed corpus is rewritten whole
+    fi
+    mkdir -p "$(dirname "$out")"
+    "$dir/bin/fuzz_seeds" "$out" || die "fuzz_seeds failed"
+    say "wrote $out: $(find "$out" -type f | wc -l) seeds"
     exit 0
     ;;
 esac

@@ -162,7 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         got.n = 0;
         m.want.n = 0;
         switch (op) {
-        case BUS_IO_ADD: {
+        case BUS_IO_ADD: { /* base (fi_addr), length (fi_len), u8 fake */
             uint64_t base = fi_addr(&in, UINT32_MAX), len = fi_len(&in, UINT32_MAX);
             int f = fi_u8(&in) % NFAKES;
             bool ok = len && base + len <= (uint64_t)UINT32_MAX + 1 &&
@@ -174,7 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case BUS_IO_READ:
-        case BUS_IO_WRITE: {
+        case BUS_IO_WRITE: { /* port (fi_addr), size (fi_size), u32 value (also the answer) */
             uint32_t port = (uint32_t)fi_addr(&in, UINT32_MAX);
             unsigned sz = fi_size(&in);
             uint32_t value = fi_u32(&in);
@@ -196,7 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         (unsigned long long)m.io_reads, (unsigned long long)m.io_writes);
             break;
         }
-        case BUS_MMIO_ADD: {
+        case BUS_MMIO_ADD: { /* as BUS_IO_ADD, 64-bit */
             uint64_t base = fi_addr(&in, UINT64_MAX), len = fi_len(&in, UINT64_MAX);
             int f = fi_u8(&in) % NFAKES;
             /* a range ending exactly at 2^64 counts as wrapping (bus.c) */
@@ -210,7 +210,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case BUS_MMIO_READ:
-        case BUS_MMIO_WRITE: {
+        case BUS_MMIO_WRITE: { /* address, u8 size code, u64 value */
             uint64_t addr = fi_addr(&in, UINT64_MAX);
             uint8_t s = fi_u8(&in);
             unsigned sz = s % 9 == 8 ? 8 : fuzz_sizes[s % 8];
@@ -240,7 +240,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         mmio.unclaimed_writes == m.mmio_writes, "mmio_bus: open-bus counts");
             break;
         }
-        case BUS_PCI_ADD: {
+        case BUS_PCI_ADD: { /* u8 devfn, u8 fake */
             uint8_t devfn = fi_u8(&in);
             int f = fi_u8(&in) % NFAKES;
             bool ok = m.pci[devfn] < 0 && fake(f).read;
@@ -250,7 +250,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case BUS_PCI_READ:
-        case BUS_PCI_WRITE: {
+        case BUS_PCI_WRITE: { /* u8 bus, u8 devfn, register (2 bytes), size, u32 value */
             uint8_t busno = fi_u8(&in);
             busno = busno < 0xF0 ? 0 : busno; /* mostly bus 0 */
             uint8_t devfn = fi_u8(&in);

@@ -131,21 +131,22 @@ static inline void fuzz_seal_rr_log(uint8_t *d, size_t len)
     rr_log_digest(d, inner, d + len - 32);
 }
 
-/* The bytes a format harness parses: its input after the mode byte, in a
- * block of their own (so ASan sees any read past them), sealed by seal
- * when the mode byte is odd.  *len 0 and NULL for an empty input. */
-static inline uint8_t *fuzz_format_input(const uint8_t *data, size_t size, size_t *len,
-                                         uint8_t *mode, void (*seal)(uint8_t *, size_t))
-{
-    *len = 0;
-    if (!size) return NULL;
-    *mode = data[0];
-    *len = size - 1;
-    uint8_t *d = malloc(*len ? *len : 1);
-    FUZZ_ASSERT(d, "out of memory");
-    if (*len) memcpy(d, data + 1, *len);
-    if (*mode & 1) seal(d, *len);
-    return d;
-}
+/* A format harness's entry point: check(d, len, mode) gets the input
+ * after its mode byte, in a block of its own (so ASan sees any read past
+ * it), sealed by seal when the mode byte is odd. */
+#define FUZZ_FORMAT_TARGET(seal, check)                                            \
+    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);                  \
+    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)                   \
+    {                                                                              \
+        if (!size) return 0;                                                       \
+        size_t len = size - 1;                                                     \
+        uint8_t *d = malloc(len ? len : 1);                                        \
+        FUZZ_ASSERT(d, "out of memory");                                           \
+        if (len) memcpy(d, data + 1, len);                                         \
+        if (data[0] & 1) seal(d, len);                                             \
+        check(d, len, data[0]);                                                    \
+        free(d);                                                                   \
+        return 0;                                                                  \
+    }
 
 #endif

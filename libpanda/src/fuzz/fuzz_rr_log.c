@@ -22,13 +22,8 @@ static uint64_t le64(const uint8_t *p)
     return v;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void check(const uint8_t *d, size_t len, uint8_t mode)
 {
-    size_t len;
-    uint8_t mode;
-    uint8_t *d = fuzz_format_input(data, size, &len, &mode, fuzz_seal_rr_log);
-    if (!d) return 0;
     uint8_t max_kind = mode & 2 ? (uint8_t)(mode >> 2) : PC_INPUT_KINDS;
     rr_log log;
     panda_errbuf e = {{0}};
@@ -36,8 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (err) {
         FUZZ_ASSERT(e.msg[0], "rr_log_parse failed with %d and no message", (int)err);
         FUZZ_ASSERT(!log.ev && !log.nev, "a refused log kept %zu events", log.nev);
-        free(d);
-        return 0;
+        return;
     }
     FUZZ_ASSERT(len >= RR_LOG_HEADER + RR_EV_HEADER + 32, "accepted %zu bytes", len);
     FUZZ_ASSERT(log.nev == le64(d + 56) + 1, "%zu events for a header count of %llu", log.nev,
@@ -60,6 +54,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(at == d + len, "bytes after the end record were accepted");
     FUZZ_ASSERT(log.ev[log.nev - 1].icount == log.end, "the end record is not at the end");
     free(log.ev);
-    free(d);
-    return 0;
 }
+
+FUZZ_FORMAT_TARGET(fuzz_seal_rr_log, check)

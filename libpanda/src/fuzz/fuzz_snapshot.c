@@ -19,13 +19,9 @@ static bool inside(const uint8_t *d, size_t len, const uint8_t *p, size_t n)
     return p >= lo && p <= hi && n <= (size_t)(hi - p);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void check(const uint8_t *d, size_t len, uint8_t mode)
 {
-    size_t len;
-    uint8_t mode;
-    uint8_t *d = fuzz_format_input(data, size, &len, &mode, fuzz_seal_snapshot);
-    if (!d) return 0;
+    (void)mode;
     snap_expect x = fuzz_pc_expect();
     snap_parts s;
     panda_errbuf e = {{0}};
@@ -33,8 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (err) {
         FUZZ_ASSERT(err == PANDA_ERR_SNAPSHOT && e.msg[0], "snapshot_parse failed with %d "
                     "and no message", (int)err);
-        free(d);
-        return 0;
+        return;
     }
     FUZZ_ASSERT(len >= SNAP_HEADER_SIZE + 48, "accepted %zu bytes, shorter than a header and "
                 "an end marker", len);
@@ -64,6 +59,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_load(&fd, dev, &w, s.dev[i].data, s.dev[i].len, s.dev[i].version);
         pd->ops->free(dev);
     }
-    free(d);
-    return 0;
 }
+
+FUZZ_FORMAT_TARGET(fuzz_seal_snapshot, check)

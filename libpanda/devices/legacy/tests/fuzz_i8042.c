@@ -17,12 +17,5 @@ static bus_device region(void *dev, size_t i)
     return i == 0 ? i8042_data_device(dev) : i8042_status_device(dev);
 }
 
-static uint64_t extra(void *dev, fuzz_wiring *w, const uint8_t arg[8])
-{
-    (void)w;
-    (void)arg;
-    return i8042_unmodelled(dev);
-}
-
-static const fuzz_device kbc = {&i8042_ops, create, 2, region, extra, NULL, NULL};
+static const fuzz_device kbc = {&i8042_ops, create, 2, region, NULL, NULL, NULL};
 FUZZ_DEVICE_TARGET(kbc)

@@ -17,12 +17,5 @@ static bus_device region(void *dev, size_t i)
     return mc146818_device(dev);
 }
 
-static uint64_t extra(void *dev, fuzz_wiring *w, const uint8_t arg[8])
-{
-    (void)w;
-    (void)arg;
-    return mc146818_unmodelled(dev);
-}
-
-static const fuzz_device rtc = {&mc146818_ops, create, 1, region, extra, NULL, NULL};
+static const fuzz_device rtc = {&mc146818_ops, create, 1, region, NULL, NULL, NULL};
 FUZZ_DEVICE_TARGET(rtc)

@@ -14,12 +14,5 @@ static bus_device region(void *dev, size_t i)
     return i == 0 ? pit8254_device(dev) : pit8254_port61_device(dev);
 }
 
-static uint64_t extra(void *dev, fuzz_wiring *w, const uint8_t arg[8])
-{
-    (void)w;
-    (void)arg;
-    return pit8254_unmodelled(dev);
-}
-
-static const fuzz_device pit = {&pit8254_ops, create, 2, region, extra, NULL, NULL};
+static const fuzz_device pit = {&pit8254_ops, create, 2, region, NULL, NULL, NULL};
 FUZZ_DEVICE_TARGET(pit)

@@ -16,12 +16,5 @@ static bus_device region(void *dev, size_t i)
     return port80_device(dev);
 }
 
-static uint64_t extra(void *dev, fuzz_wiring *w, const uint8_t arg[8])
-{
-    (void)w;
-    (void)arg;
-    return port80_writes(dev);
-}
-
-static const fuzz_device p80 = {&port80_ops, create, 1, region, extra, NULL, NULL};
+static const fuzz_device p80 = {&port80_ops, create, 1, region, NULL, NULL, NULL};
 FUZZ_DEVICE_TARGET(p80)

@@ -5,8 +5,15 @@
 
 static void tx(void *w, uint8_t byte) { fuzz_hook(w, 0x100 | byte); }
 static void rx_fifo_push(void *w, uint8_t byte) { fuzz_hook(w, 0x200 | byte); }
-static void rx_read(void *w, uint32_t port, uint8_t byte) { fuzz_hook(w, 0x300 | byte | (uint64_t)port << 16); }
-static void tx_write(void *w, uint32_t port, uint8_t byte) { fuzz_hook(w, 0x400 | byte | (uint64_t)port << 16); }
+static void rx_read(void *w, uint32_t port, uint8_t byte)
+{
+    fuzz_hook(w, 0x300 | byte | (uint64_t)port << 16);
+}
+
+static void tx_write(void *w, uint32_t port, uint8_t byte)
+{
+    fuzz_hook(w, 0x400 | byte | (uint64_t)port << 16);
+}
 
 /* cfg.b: the base port */
 static void *create(fake_clock *clock, fuzz_wiring *w, const fuzz_config *cfg)

@@ -123,6 +123,13 @@ run_target() {
     return 1
 }
 
+# Runs sharing $dir build one at a time (they would write the same objects).
+lock_builds() {
+    mkdir -p "$dir"
+    exec 9>"$dir/.build-lock"
+    flock 9
+}
+
 list_targets() {
     local h
     for h in "${harnesses[@]}"; do name_of "$h"; done
@@ -142,6 +149,7 @@ case "${1:-all}" in
     exit 0
     ;;
 --build)
+    lock_builds
     build_lib
     for h in "${harnesses[@]}"; do build_target "$h" >/dev/null; done
     say "built ${#harnesses[@]} targets into $dir/bin"
@@ -149,6 +157,7 @@ case "${1:-all}" in
     ;;
 --seeds)
     out=${2:-fuzz/corpus}
+    lock_builds
     build_lib
     mkdir -p "$dir/bin"
     mapfile -t objs < <(lib_objects)
@@ -169,6 +178,7 @@ esac
 
 target=${1:-all}
 secs=${2:-60}
+lock_builds
 [[ "$secs" =~ ^[0-9]+$ ]] && [ "$secs" -gt 0 ] || die "SECONDS must be a whole number > 0, not '$secs'"
 build_lib
 sources=()
@@ -185,6 +195,7 @@ fi
 # build everything first: a harness that does not build fails the run
 # before any time is spent fuzzing
 for s in "${sources[@]}"; do build_target "$s" >/dev/null; done
+flock -u 9
 crashed=0
 for s in "${sources[@]}"; do
     run_target "$s" "$secs" || crashed=1

@@ -13,9 +13,8 @@
  * drive their wiring alike; a read of size < 4 fits in its size; a loaded
  * state that was accepted saves back to the bytes it was read from, a
  * refused one leaves the device as it was, and neither calls the wiring
- * (device.h); a
- * timer's next deadline after catching up to now lies after now (else the
- * machine's run loop would spin).  A broken check abort()s, which libFuzzer
+ * (device.h); a timer's next deadline after catching up to now lies after
+ * now (else the machine's run loop would spin).  A broken check abort()s, which libFuzzer
  * reports as a crash with the input that caused it.
  *
  * This file lives in a tests/ folder so that the library build and its

@@ -13,6 +13,7 @@ declare -A packages=(
     [gcc]=gcc [make]=make [cmake]=cmake [patch]=patch
     [as]=binutils [ld]=binutils [objcopy]=binutils [nm]=binutils
     [python3]=python3
+    [clang]=clang  # the fuzz harnesses (scripts/fuzz.sh): libFuzzer and its sanitizers
 )
 missing=()
 for cmd in "${!packages[@]}"; do

@@ -1,0 +1,458 @@
+/*
+ * Writes the seed corpus of every fuzz target into DIR/TARGET/ (run by
+ * `scripts/fuzz.sh --seeds`, which rewrites fuzz/corpus/).
+ *
+ * A device's seeds are programs in the harness's input layout
+ * (fuzz_harness.h): one drives the device the way a guest sets it up, the
+ * other loads the state the device saved after that set-up, so the fuzzer
+ * starts from valid states instead of having to find one.  The bus seed
+ * adds ranges and accesses them.  The snapshot and recording-log seeds are
+ * valid files built with the formats' own layout and writers (the
+ * snapshot's sections, from the same device states; rr_log_header,
+ * rr_log_event_header, rr_log_digest), each checked here by its parser.
+ */
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "fuzz_formats.h"
+
+static const char *out_dir;
+
+static void put(const char *target, const char *name, const state_writer *w)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", out_dir, target);
+    if (mkdir(path, 0777) && errno != EEXIST) {
+        perror(path);
+        exit(1);
+    }
+    snprintf(path, sizeof path, "%s/%s/%s", out_dir, target, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || w->failed || fwrite(w->data, 1, w->len, f) != w->len || fclose(f)) {
+        perror(path);
+        exit(1);
+    }
+}
+
+/* ---- devices ---- */
+
+/* One step of a set-up: a write or read of the harness's region, a move of
+ * the clock (catching up), or the harness's extra call. */
+typedef struct step {
+    char kind; /* 'w', 'r', 't', 'x' */
+    uint8_t region, offset;
+    unsigned size;
+    uint32_t value; /* write: the value; 't': ns; 'x': arg[0..3] */
+} step;
+
+typedef struct seed_device {
+    const char *target;
+    size_t pc_index;                        /* in fuzz_pc_devices */
+    bus_device (*region)(void *dev, uint8_t i); /* as the harness numbers them */
+    void (*extra)(void *dev, const uint8_t arg[8]);
+    uint64_t cfg_a;
+    uint32_t cfg_b;
+    const step *setup;
+    size_t nsetup;
+} seed_device;
+
+static bus_device pic_region(void *d, uint8_t i)
+{
+    return i == 0 ? pic8259_master_device(d) : i == 1 ? pic8259_slave_device(d)
+                                                      : pic8259_elcr_device(d);
+}
+
+/* as fuzz_pic8259.c's extra: arg[0] % 3 == 0 drives IRQ arg[1] % 20 - 2 */
+static void pic_extra(void *d, const uint8_t arg[8])
+{
+    if (arg[0] % 3 == 0) pic8259_set_irq(d, (int)(arg[1] % 20) - 2, arg[2] & 1);
+    if (arg[0] % 3 == 1) pic8259_intack(d);
+}
+
+static bus_device pit_region(void *d, uint8_t i)
+{
+    return i == 0 ? pit8254_device(d) : pit8254_port61_device(d);
+}
+
+static bus_device rtc_region(void *d, uint8_t i)
+{
+    (void)i;
+    return mc146818_device(d);
+}
+
+static bus_device uart_region(void *d, uint8_t i)
+{
+    (void)i;
+    return uart16550_device(d);
+}
+
+/* as fuzz_uart16550.c's extra: even arg[0], arg[0] / 2 % 8 bytes arrive */
+static void uart_extra(void *d, const uint8_t arg[8])
+{
+    if (!(arg[0] & 1)) uart16550_receive(d, arg + 1, arg[0] / 2 % 8);
+}
+
+static bus_device kbc_region(void *d, uint8_t i)
+{
+    return i == 0 ? i8042_data_device(d) : i8042_status_device(d);
+}
+
+static bus_device pci_region(void *d, uint8_t i)
+{
+    return i == 0 ? pci_absent_address_device(d) : pci_absent_data_device(d);
+}
+
+static bus_device p80_region(void *d, uint8_t i)
+{
+    (void)i;
+    return port80_device(d);
+}
+
+#define W(region, offset, value) {'w', region, offset, 1, value}
+#define R(region, offset) {'r', region, offset, 1, 0}
+
+/* Linux's set-up of each chip, roughly */
+static const step pic_setup[] = {
+    W(0, 0, 0x11), W(0, 1, 0x20), W(0, 1, 0x04), W(0, 1, 0x01), /* master ICW1-4 */
+    W(1, 0, 0x11), W(1, 1, 0x28), W(1, 1, 0x02), W(1, 1, 0x01), /* slave */
+    W(0, 1, 0xF8), W(1, 1, 0xEE), W(2, 1, 0x0C),                /* masks, ELCR */
+    {'x', 0, 0, 0, 0x00010200}, {'x', 0, 0, 0, 0x00010B00},     /* IRQ0, IRQ9 high */
+    {'x', 0, 0, 0, 0x00000001}, W(0, 0, 0x0B), R(0, 0),          /* INTA, read ISR */
+};
+static const step pit_setup[] = {
+    W(0, 3, 0x34), W(0, 0, 0x9C), W(0, 0, 0x2E),                /* ch0 mode 2, 1 kHz */
+    W(1, 0, 0x01), W(0, 3, 0xB0), W(0, 2, 0xFF), W(0, 2, 0xFF), /* ch2 gated, mode 0 */
+    {'t', 0, 0, 0, 2500000}, W(0, 3, 0xC2), R(0, 0), R(0, 0),   /* read-back ch0 */
+    W(0, 3, 0x80), R(0, 2), R(0, 2), R(1, 0),                    /* latch ch2, port 0x61 */
+};
+static const step rtc_setup[] = {
+    W(0, 0, 0x0A), W(0, 1, 0x26), W(0, 0, 0x0B), W(0, 1, 0x72), /* PIE, AIE, UIE, 24h */
+    W(0, 0, 0x01), W(0, 1, 0xC0), W(0, 0, 0x03), W(0, 1, 0xC0), /* alarm: any */
+    W(0, 0, 0x05), W(0, 1, 0xC0), {'t', 0, 0, 0, 1500000000},
+    W(0, 0, 0x0C), R(0, 1), W(0, 0, 0x00), R(0, 1), W(0, 0, 0x8F), W(0, 1, 0x5A),
+};
+static const step uart_setup[] = {
+    W(0, 3, 0x80), W(0, 0, 0x01), W(0, 1, 0x00), W(0, 3, 0x03), /* 115200 8N1 */
+    W(0, 2, 0xC7), W(0, 4, 0x1B), W(0, 1, 0x0F),                /* FIFO, loopback, IER */
+    W(0, 0, 'h'), W(0, 0, 'i'), R(0, 2), R(0, 5), R(0, 0), R(0, 6),
+    W(0, 4, 0x0B), {'x', 0, 0, 0, 0x0A736C06}, W(0, 7, 0x55),   /* "ls" arrives */
+};
+static const step kbc_setup[] = {
+    W(1, 0, 0xAA), R(0, 0), W(1, 0, 0x20), R(0, 0), W(1, 0, 0x60), W(0, 0, 0x47),
+    W(0, 0, 0xF2), R(0, 0), W(0, 0, 0xED), W(0, 0, 0x02), W(1, 0, 0xD1), W(0, 0, 0xDF),
+    W(0, 0, 0xFF), R(1, 0),
+};
+static const step pci_setup[] = {
+    {'w', 0, 0, 4, 0x80001000}, {'r', 1, 0, 2, 0}, {'w', 0, 1, 1, 0x08}, {'r', 1, 2, 4, 0},
+};
+static const step p80_setup[] = {W(0, 0, 0x55), {'w', 0, 0, 2, 0xAA55}, R(0, 0)};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const seed_device seed_devices[] = {
+    {"pic8259", 0, pic_region, pic_extra, 0, 0, pic_setup, N(pic_setup)},
+    {"pit8254", 1, pit_region, NULL, 0, 0, pit_setup, N(pit_setup)},
+    {"mc146818", 2, rtc_region, NULL, FUZZ_RTC_START, 0, rtc_setup, N(rtc_setup)},
+    {"uart16550", 3, uart_region, uart_extra, 0, 0x3f8, uart_setup, N(uart_setup)},
+    {"i8042", 4, kbc_region, NULL, 0, 0, kbc_setup, N(kbc_setup)},
+    {"pci_absent", 5, pci_region, NULL, 0, 0, pci_setup, N(pci_setup)},
+    {"port80", 6, p80_region, NULL, 0, 0, p80_setup, N(p80_setup)},
+};
+
+static void step_args(const step *s, uint8_t arg[8])
+{
+    memset(arg, 0, 8);
+    for (int i = 0; i < 4; i++) arg[i] = (uint8_t)(s->value >> (8 * i));
+}
+
+/* Runs sd's set-up on a pc-wired device (encoding it into w when w is not
+ * NULL); returns the device. */
+static void *set_up(const seed_device *sd, fake_clock *clock, fuzz_wiring *wire,
+                    state_writer *w)
+{
+    void *dev = fuzz_pc_devices[sd->pc_index].create(clock, wire);
+    const panda_device_ops *ops = fuzz_pc_devices[sd->pc_index].ops;
+    for (size_t i = 0; i < sd->nsetup; i++) {
+        const step *s = &sd->setup[i];
+        uint8_t arg[8];
+        bus_device d = sd->region(dev, s->region);
+        switch (s->kind) {
+        case 'w':
+            d.write(d.opaque, s->offset, s->value, s->size);
+            if (w) seed_access(w, true, s->region, s->offset, s->size, s->value);
+            break;
+        case 'r':
+            d.read(d.opaque, s->offset, s->size);
+            if (w) seed_access(w, false, s->region, s->offset, s->size, 0);
+            break;
+        case 't':
+            clock->t += s->value;
+            if (ops->run_until) ops->run_until(dev, clock->t);
+            if (w) seed_time(w, s->value, true);
+            break;
+        default:
+            step_args(s, arg);
+            if (sd->extra) sd->extra(dev, arg);
+            if (w) seed_extra(w, arg);
+            break;
+        }
+    }
+    return dev;
+}
+
+/* The state sd's set-up leaves (malloc'd). */
+static uint8_t *set_up_state(const seed_device *sd, size_t *len)
+{
+    fake_clock clock = {0};
+    fuzz_wiring wire = {0};
+    void *dev = set_up(sd, &clock, &wire, NULL);
+    state_writer s;
+    sw_init(&s);
+    fuzz_pc_devices[sd->pc_index].ops->save(dev, &s);
+    fuzz_pc_devices[sd->pc_index].ops->free(dev);
+    *len = s.len;
+    return s.data;
+}
+
+/* After the set-up or the load: reads, time and the deadline loop, a round
+ * trip and a patched load, so each kind of step is in the corpus. */
+static void probe(state_writer *w, const seed_device *sd)
+{
+    for (uint8_t off = 0; off < 8; off++) seed_access(w, false, 0, off, 1, 0);
+    seed_access(w, false, 0, 0, 2, 0);
+    seed_access(w, false, 0, 0, 4, 0);
+    seed_time(w, 1000000, false);
+    seed_op(w, FOP_DEADLINE);
+    seed_op(w, FOP_DEADLINE);
+    seed_op(w, FOP_ROUNDTRIP);
+    seed_access(w, false, 0, 0, 1, 0);
+    seed_op(w, FOP_LOAD_PATCHED);
+    sw_u8(w, 0);  /* one patch */
+    sw_u16(w, 3); /* at byte 3 */
+    sw_u8(w, 1);  /* xor 1 */
+    sw_u8(w, 0);  /* the device's version */
+    (void)sd;
+}
+
+static void device_seeds(void)
+{
+    for (size_t i = 0; i < N(seed_devices); i++) {
+        const seed_device *sd = &seed_devices[i];
+        state_writer w;
+        /* the set-up, as register accesses */
+        sw_init(&w);
+        seed_config(&w, sd->cfg_a, sd->cfg_b);
+        fake_clock clock = {0};
+        fuzz_wiring wire = {0};
+        fuzz_pc_devices[sd->pc_index].ops->free(set_up(sd, &clock, &wire, &w));
+        probe(&w, sd);
+        put(sd->target, "setup", &w);
+        sw_free(&w);
+        /* the state it leaves, loaded */
+        size_t len;
+        uint8_t *state = set_up_state(sd, &len);
+        sw_init(&w);
+        seed_config(&w, sd->cfg_a, sd->cfg_b);
+        seed_load_bytes(&w, state, len);
+        probe(&w, sd);
+        seed_op(&w, FOP_RESET);
+        seed_access(&w, false, 0, 0, 1, 0);
+        put(sd->target, "state", &w);
+        sw_free(&w);
+        free(state);
+    }
+}
+
+/* ---- the buses ---- */
+
+static void bus_seeds(void)
+{
+    state_writer w;
+    sw_init(&w);
+    /* io: 0x20-0x21 (fake 0), 0x40-0x43 (fake 3), an overlap refused, one
+     * that cannot be read (fake 1) */
+    const uint8_t adds[][3] = {{0x20, 2, 0}, {0x40, 4, 3}, {0x41, 2, 4}, {0x60, 1, 1}};
+    for (size_t i = 0; i < N(adds); i++) {
+        sw_u8(&w, BUS_IO_ADD);
+        sw_bytes(&w, adds[i], 3);
+    }
+    const uint8_t ports[] = {0x20, 0x21, 0x22, 0x40, 0x43, 0x60, 0x80};
+    for (size_t i = 0; i < N(ports); i++) {
+        for (unsigned size = 1; size <= 4; size++) {
+            sw_u8(&w, BUS_IO_READ);
+            sw_u8(&w, ports[i]);
+            sw_u8(&w, seed_size_code(size));
+            sw_u32(&w, 0x12345678);
+            sw_u8(&w, BUS_IO_WRITE);
+            sw_u8(&w, ports[i]);
+            sw_u8(&w, seed_size_code(size));
+            sw_u32(&w, 0x9ABCDEF0);
+        }
+    }
+    /* mmio: 0x10-0x1F (fake 0), then 8-byte and 4-byte accesses across it */
+    sw_u8(&w, BUS_MMIO_ADD);
+    sw_u8(&w, 0x10);
+    sw_u8(&w, 0x0F);
+    sw_u8(&w, 0);
+    const uint8_t mmio_sizes[] = {8, 3, 0}; /* fuzz_bus.c decodes sizes 8, 4, 1 */
+    for (size_t i = 0; i < N(mmio_sizes); i++) {
+        sw_u8(&w, BUS_MMIO_READ);
+        sw_u8(&w, 0x18);
+        sw_u8(&w, mmio_sizes[i]);
+        sw_u64(&w, 0x0123456789ABCDEFull);
+        sw_u8(&w, BUS_MMIO_WRITE);
+        sw_u8(&w, 0x1C);
+        sw_u8(&w, mmio_sizes[i]);
+        sw_u64(&w, 0xFEDCBA9876543210ull);
+    }
+    /* pci: device 1 function 0 (fake 0), then its vendor ID and a dword */
+    sw_u8(&w, BUS_PCI_ADD);
+    sw_u8(&w, PCI_DEVFN(1, 0));
+    sw_u8(&w, 0);
+    const uint8_t regs[][2] = {{0, 0}, {0, 2}, {1, 4}, {31, 7}};
+    for (size_t i = 0; i < N(regs); i++) {
+        sw_u8(&w, BUS_PCI_READ);
+        sw_u8(&w, 0);                /* bus 0 */
+        sw_u8(&w, PCI_DEVFN(1, 0));
+        sw_bytes(&w, regs[i], 2);    /* reg = [0] * 8 + [1] */
+        sw_u8(&w, seed_size_code(2));
+        sw_u32(&w, 0x80868086);
+        sw_u8(&w, BUS_PCI_WRITE);
+        sw_u8(&w, 0);
+        sw_u8(&w, PCI_DEVFN(1, 0));
+        sw_bytes(&w, regs[i], 2);
+        sw_u8(&w, seed_size_code(4));
+        sw_u32(&w, 0xFFFFFFFF);
+    }
+    put("bus", "ranges", &w);
+    sw_free(&w);
+}
+
+/* ---- the file formats ---- */
+
+static void section(state_writer *w, uint32_t tag, const void *data, size_t len)
+{
+    sw_u32(w, tag);
+    sw_u32(w, 0);
+    sw_u64(w, len);
+    sw_bytes(w, data, len);
+}
+
+/* A snapshot of the machine fuzz_pc_expect describes, laid out as
+ * snapshot.c writes one, its devices in the state their set-ups leave;
+ * with one non-zero RAM page when `page`. */
+static void snapshot_seed(const char *name, uint8_t mode, bool page)
+{
+    state_writer w;
+    sw_init(&w);
+    sw_u8(&w, mode);
+    size_t start = w.len;
+    char arch[16] = "i386", machine[16] = "pc";
+    sw_bytes(&w, SNAP_MAGIC, 16);
+    sw_u32(&w, SNAP_VERSION);
+    sw_u32(&w, SNAP_HEADER_SIZE);
+    sw_bytes(&w, arch, 16);
+    sw_bytes(&w, machine, 16);
+    sw_u64(&w, FUZZ_RAM_SIZE);
+    sw_u64(&w, FUZZ_CPU_LEN);
+    uint8_t cpu[FUZZ_CPU_LEN];
+    for (size_t i = 0; i < sizeof cpu; i++) cpu[i] = (uint8_t)i;
+    section(&w, TAG_CPU, cpu, sizeof cpu);
+    uint8_t clock[8] = {0x40, 0x42, 0x0F}; /* the pc's idle ns, u64 */
+    section(&w, TAG_CLOCK, clock, sizeof clock);
+    for (size_t i = 0; i < FUZZ_PC_NDEV; i++) {
+        FUZZ_ASSERT(seed_devices[i].pc_index == i, "seed_devices is not in the pc's order");
+        size_t len;
+        uint8_t *state = set_up_state(&seed_devices[i], &len);
+        char dname[32] = {0};
+        snprintf(dname, sizeof dname, "%s", fuzz_pc_devices[i].name);
+        sw_u32(&w, TAG_DEVICE);
+        sw_u32(&w, 0);
+        sw_u64(&w, 32 + 8 + len);
+        sw_bytes(&w, dname, 32);
+        sw_u32(&w, fuzz_pc_devices[i].ops->state_version);
+        sw_u32(&w, 0);
+        sw_bytes(&w, state, len);
+        free(state);
+    }
+    uint8_t map[FUZZ_RAM_SIZE / SNAP_PAGE / 8] = {0};
+    static uint8_t ram_page[SNAP_PAGE];
+    if (page) {
+        map[0] = 0x80; /* page 7: 0x7000 */
+        for (size_t i = 0; i < SNAP_PAGE; i++) ram_page[i] = (uint8_t)(i * 7);
+    }
+    sw_u32(&w, TAG_RAM);
+    sw_u32(&w, 0);
+    sw_u64(&w, sizeof map + (page ? SNAP_PAGE : 0));
+    sw_bytes(&w, map, sizeof map);
+    if (page) sw_bytes(&w, ram_page, SNAP_PAGE);
+    uint8_t end[48] = {0};
+    sw_bytes(&w, end, sizeof end);
+    FUZZ_ASSERT(!w.failed, "out of memory");
+    fuzz_seal_snapshot(w.data + start, w.len - start);
+    snap_expect x = fuzz_pc_expect();
+    snap_parts parts;
+    panda_errbuf e = {{0}};
+    FUZZ_ASSERT(!snapshot_parse(&e, name, w.data + start, w.len - start, &x, &parts),
+                "the %s seed does not parse: %s", name, e.msg);
+    put("snapshot", name, &w);
+    sw_free(&w);
+}
+
+/* A complete recording of serial input, as rr.c writes one. */
+static void rr_seed(const char *name, uint8_t mode, const char *const *inputs, size_t n)
+{
+    uint8_t snap_sha[32];
+    sha256("the snapshot it starts from", 27, snap_sha);
+    const uint64_t start = 1000, end = 2735869787ull;
+    state_writer w;
+    sw_init(&w);
+    sw_u8(&w, mode);
+    size_t start_at = w.len;
+    uint8_t h[RR_LOG_HEADER], ev[RR_EV_HEADER];
+    rr_log_header(h, RR_LOG_COMPLETE, "i386", start, end, n, snap_sha);
+    sw_bytes(&w, h, sizeof h);
+    uint64_t icount = start;
+    for (size_t i = 0; i < n; i++) {
+        icount += 1000000;
+        size_t len = strlen(inputs[i]);
+        rr_log_event_header(ev, 1, 0, (uint32_t)len, icount, icount, 0xC1000000u + (uint32_t)i);
+        sw_bytes(&w, ev, sizeof ev);
+        sw_bytes(&w, inputs[i], len);
+    }
+    rr_log_event_header(ev, RR_EV_END, 0, 32, end, end, 0);
+    sw_bytes(&w, ev, sizeof ev);
+    uint8_t digest[32] = {0};
+    sw_bytes(&w, digest, 32);
+    FUZZ_ASSERT(!w.failed, "out of memory");
+    fuzz_seal_rr_log(w.data + start_at, w.len - start_at);
+    rr_log log;
+    panda_errbuf e = {{0}};
+    FUZZ_ASSERT(!rr_log_parse(&e, name, w.data + start_at, w.len - start_at, "i386", 2, &log),
+                "the %s seed does not parse: %s", name, e.msg);
+    free(log.ev);
+    put("rr_log", name, &w);
+    sw_free(&w);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+        return 2;
+    }
+    out_dir = argv[1];
+    if (mkdir(out_dir, 0777) && errno != EEXIST) {
+        perror(out_dir);
+        return 1;
+    }
+    device_seeds();
+    bus_seeds();
+    /* even mode byte: as written; odd: the harness seals it again */
+    snapshot_seed("sealed", 0, true);
+    snapshot_seed("resealed", 1, false);
+    static const char *const typed[] = {"uname -a\n", "ls /\n", "\x03"};
+    rr_seed("three_inputs", 0, typed, 3);
+    rr_seed("no_input", 1, NULL, 0);
+    return 0;
+}

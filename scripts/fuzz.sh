@@ -8,7 +8,8 @@
 #
 # Targets are the harness files: libpanda/devices/**/tests/fuzz_NAME.c (the
 # devices and the buses) and libpanda/src/fuzz/fuzz_NAME.c (the snapshot and
-# recording-log parsers); fuzz_seeds.c writes the seed corpus and is not one.
+# recording-log parsers), libpanda/src/block/fuzz/fuzz_qcow2.c (the qcow2
+# reader); fuzz_seeds.c writes the seed corpus and is not one.
 # A path to another fuzz_NAME.c builds and runs it as target NAME, linked
 # with the same sources.
 #
@@ -36,9 +37,11 @@ command -v "$cc" >/dev/null 2>&1 ||
 # plus the base layer and the two file-format parsers) and the harnesses.
 mapfile -t lib_sources < <( (find libpanda/devices -name '*.c' -not -path '*/tests/*';
     find libpanda/src/base -name '*.c'; echo libpanda/src/snapshot_format.c;
+    find libpanda/src/block -name '*.c' -not -path '*/tests/*' -not -path '*/fuzz/*';
     echo libpanda/src/rr_log.c) | LC_ALL=C sort)
-mapfile -t harnesses < <(find libpanda/devices libpanda/src/fuzz -name 'fuzz_*.c' \
-    \( -path '*/tests/*' -o -path 'libpanda/src/fuzz/*' \) -not -name fuzz_seeds.c | LC_ALL=C sort)
+mapfile -t harnesses < <(find libpanda/devices libpanda/src/fuzz libpanda/src/block -name 'fuzz_*.c' \
+    \( -path '*/tests/*' -o -path 'libpanda/src/fuzz/*' -o -path 'libpanda/src/block/fuzz/*' \) \
+    -not -name fuzz_seeds.c | LC_ALL=C sort)
 includes=(-I"$root/libpanda/include" -I"$root/libpanda/devices" -I"$root/libpanda/src"
     -I"$root/libpanda/src/fuzz")
 cflags=(-std=c11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE -fno-omit-frame-pointer
@@ -82,7 +85,7 @@ build_target() {
     mkdir -p "$dir/bin"
     mapfile -t objs < <(lib_objects)
     if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$dir/obj/.built" -nt "$bin" ]; then
-        "$cc" "${cflags[@]}" "${bin_san[@]}" "${includes[@]}" -o "$bin.tmp" "$src" "${objs[@]}" >&2 ||
+        "$cc" "${cflags[@]}" "${bin_san[@]}" "${includes[@]}" -o "$bin.tmp" "$src" "${objs[@]}" -lz >&2 ||
             die "the harness $src does not build (see above)"
         mv "$bin.tmp" "$bin"
     fi

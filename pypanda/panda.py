@@ -132,8 +132,7 @@ class Panda:
             expect_prompt = expect_prompt or prompt
         if arch not in _ARCH_CLASSES:
             raise OptionError(f"unknown arch {arch!r}: pypanda supports {', '.join(_ARCH_CLASSES)}")
-        if qcow is not None:
-            unsupported(f"Panda(qcow={qcow!r})", "disk images (a disk controller and a qcow2 reader)")
+        self.qcow = qcow
         self.arch_name = arch
         arch_cls = _ARCH_CLASSES[arch]
         self.os_version = os_version
@@ -146,7 +145,10 @@ class Panda:
             extra = shlex.split(extra_args)
         else:
             extra = [str(a) for a in extra_args]
-        self.panda_args = ["-m", str(mem)] + generic_args + extra
+        # the seed's and pandare's qcow= is the primary IDE disk (pandare
+        # appends it as QEMU's bare positional image, which is -hda)
+        disk = ["-hda", fsdecode(c_path(qcow, "qcow"))] if qcow is not None else []
+        self.panda_args = ["-m", str(mem)] + generic_args + disk + extra
         c_string(str(mem), "mem", OptionError)
         for i, a in enumerate(extra):
             c_string(a, f"extra_args[{i}]", OptionError)
@@ -519,6 +521,13 @@ class Panda:
         """Restore the machine from a file written by :meth:`save_snapshot`.
         A before/after_loadvm callback raising re-raises here, after the load."""
         self._rr.load_file(path)
+
+    def commit_disk(self, path: str, drive: int = 0) -> None:
+        """Save what the guest wrote to a disk (``drive`` 0 is ``qcow=`` or
+        ``-hda``) as a new qcow2 image at ``path`` whose backing file is the
+        disk's image.  The image itself is never written: guest writes live
+        in an overlay until committed this way.  While stopped."""
+        self._rr.commit_disk(path, drive)
 
     # ---- record and replay (pc machine) ------------------------------------
 

@@ -79,6 +79,13 @@ class RecordReplay:
         self._needs_pc("save_snapshot")
         inst.check(inst.lib.panda_snapshot_save_file(inst.handle, cpath))
 
+    def commit_disk(self, path: str, drive: int) -> None:
+        inst = self._instance
+        cpath = c_path(path, "commit_disk: the path")
+        if not isinstance(drive, int) or not 0 <= drive < 4:
+            raise OptionError(f"commit_disk: drive {drive!r} is not an IDE drive number (0-3)")
+        inst.check(inst.lib.panda_commit_disk(inst.handle, drive, cpath))
+
     def load_file(self, path: str) -> None:
         inst = self._instance
         cpath = c_path(path, "load_snapshot: the path")

@@ -40,7 +40,7 @@ def test_mem_sizes_parse():
 def test_features_not_there_say_so():
     with pytest.raises(OptionError, match="give -kernel BZIMAGE"):
         Panda(arch="i386")  # the pc machine needs a kernel: there is no firmware
-    with pytest.raises(UnsupportedError, match="disk images"):
+    with pytest.raises(OptionError, match="-hda needs -M pc"):
         Panda(arch="i386", qcow="/tmp/x.qcow2", extra_args=BARE)
     p = Panda(arch="i386", extra_args=BARE)
     with pytest.raises(NotImplementedError, match="replay needs the pc machine"):

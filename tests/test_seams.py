@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pypanda import Panda, _abi, _lib
+from pypanda import Panda, PandaError, _abi, _lib
 
 from conftest import CODE_ADDR, SUM_LOOP, fake_bzimage
 
@@ -338,3 +338,25 @@ def test_arch_facts_come_from_the_library():
     assert b"qemu32" in models and lib.panda_cpu_model_name(f.ncpu_models) is None
     assert f.nregs == lib.panda_reg_count()
     assert lib.panda_arch_info(ctypes.byref(f), 4) != 0   # too small a struct
+
+
+def test_qcow_is_the_primary_disk(tmp_path):
+    # the image is opened and checked at once; until the IDE controller is
+    # wired the pc machine says it cannot show the disk to the guest
+    image = tmp_path / "disk.raw"
+    image.write_bytes(bytes(1 << 20))
+    kernel = tmp_path / "k.bzImage"
+    kernel.write_bytes(fake_bzimage(bytes.fromhex("f4")))
+    pc = ["-M", "pc", "-kernel", str(kernel)]
+    with pytest.raises(OSError, match="cannot open the disk image"):
+        Panda(arch="i386", mem="16M", qcow=str(tmp_path / "missing.qcow2"), extra_args=pc)
+    bad = tmp_path / "bad.qcow2"
+    bad.write_bytes(b"QFI\xfb" + bytes(100))
+    with pytest.raises(PandaError, match="bad.qcow2: qcow2 version 0"):
+        Panda(arch="i386", mem="16M", qcow=str(bad), extra_args=pc)
+    with pytest.raises(NotImplementedError, match="no IDE controller yet"):
+        Panda(arch="i386", mem="16M", qcow=str(image), extra_args=pc)
+    with pytest.raises(ValueError, match="format 'vmdk'"):
+        Panda(arch="i386", mem="16M", extra_args=pc + ["-drive", f"file={image},format=vmdk"])
+    with pytest.raises(ValueError, match="given twice"):
+        Panda(arch="i386", mem="16M", extra_args=pc + ["-hda", str(image), "-drive", f"file={image},index=0"])

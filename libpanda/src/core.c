@@ -400,3 +400,12 @@ PANDA_EXPORT panda_err panda_replay_begin(panda_t *p, const char *name)
 }
 
 PANDA_EXPORT bool panda_replay_finished(panda_t *p) { return p && p->replay_finished; }
+
+PANDA_EXPORT panda_err panda_commit_disk(panda_t *p, uint32_t drive, const char *path)
+{
+    NEEDS_STOPPED(p, "panda_commit_disk");
+    NEEDS_ARG(p, path, "panda_commit_disk");
+    if (!p->mops->commit_disk)
+        return panda_set_error(p, PANDA_ERR_UNSUPPORTED, "the %s machine has no disks", p->mops->name);
+    return p->mops->commit_disk(p->machine, drive, path);
+}

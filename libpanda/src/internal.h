@@ -42,9 +42,16 @@ typedef struct panda_config {
     char *kernel, *initrd, *append;
     int64_t rtc_base;              /* seconds since 1970 at virtual time 0 */
     const panda_cpu_model *cpu;    /* NULL: the machine's default */
+    /* disks: -hda..-hdd, -drive; index = IDE channel * 2 + unit */
+    struct panda_drive {
+        char *file;
+        char format[8];             /* "auto", "raw", "qcow2" */
+    } drive[4];
     bool serial_stdio;
     bool no_reboot;
 } panda_config;
+
+#define PANDA_MAX_DRIVES 4
 
 /* Fill c from QEMU-style options; c must hold the defaults. */
 panda_err options_parse(panda_config *c, panda_errbuf *e, int argc, const char *const *argv);

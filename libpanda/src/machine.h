@@ -67,6 +67,9 @@ typedef struct panda_machine_ops {
     void (*idle_until)(panda_machine *m, panda_vtime t);
     /* Why the guest stopped for good ("" while it can run). */
     const char *(*stop_reason)(panda_machine *m);
+    /* Write drive's overlay as a qcow2 whose backing file is its base image
+     * (NULL: the machine has no disks). */
+    panda_err (*commit_disk)(panda_machine *m, unsigned drive, const char *path);
     /* Does this callback type fire here, beyond the CPU's own? */
     bool (*cb_fires)(panda_machine *m, panda_cb_type type);
     /* Accesses to ports and addresses that nothing answers. */

@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "block/image.h"
 #include "boot_linux.h"
 
 #include "bus.h"
@@ -67,6 +68,7 @@ struct panda_machine {
     panda_input_channel com1;
     arch_port_io port_io;
     mmio_bus mmio;                /* the address space above RAM */
+    block_image *disk[PANDA_MAX_DRIVES];  /* -hda.., each under its overlay */
     device_env env;
     uint8_t *ram;                 /* guest-physical 0 .. ram_size */
     uint64_t ram_size;
@@ -250,6 +252,59 @@ static panda_err more_ports(pc_machine *pc, const char *name, uint32_t base, uin
     return PANDA_OK;
 }
 
+/* A disk's overlay is machine state like a device's: it belongs to
+ * snapshots and to a recording's NAME-rr-snp (the base image does not). */
+static void overlay_save(const void *dev, state_writer *w) { block_overlay_save((block_image *)dev, w); }
+
+static void overlay_load(void *dev, state_reader *r, uint32_t version)
+{
+    if (version != 1) {
+        sr_fail(r, "disk overlay state version %u; this build reads 1", version);
+        return;
+    }
+    block_overlay_load(dev, r);
+}
+
+static void overlay_free(void *dev) { block_image_close(dev); }
+
+static const panda_device_ops disk_overlay_ops = {
+    .type = "disk-overlay", .state_version = 1,
+    .save = overlay_save, .load = overlay_load, .free = overlay_free,
+};
+
+static panda_err open_disks(pc_machine *pc)
+{
+    panda_t *p = pc->p;
+    static const char *const names[PANDA_MAX_DRIVES] = {"hda", "hdb", "hdc", "hdd"};
+    for (int i = 0; i < PANDA_MAX_DRIVES; i++) {
+        const struct panda_drive *d = &p->cfg.drive[i];
+        if (!d->file) continue;
+#ifndef PC_HAS_IDE
+        /* the images open and are checked, but until the IDE controller
+         * is wired the guest could not see them: say so rather than boot
+         * a machine without its disk */
+        panda_err missing = PANDA_ERR_UNSUPPORTED;
+#endif
+        block_format fmt;
+        if (!block_format_parse(d->format, &fmt))
+            return panda_set_error(p, PANDA_ERR_OPTION, "%s: unknown disk format '%s'", names[i], d->format);
+        panda_err e = block_image_open(&p->err, d->file, fmt, &pc->disk[i]);
+        if (e) return e == PANDA_ERR_ARG ? PANDA_ERR_OPTION : e; /* a bad image file is a bad option */
+        char name[32];
+        snprintf(name, sizeof(name), "%s.overlay", names[i]);
+        e = attach(pc, &disk_overlay_ops, pc->disk[i], name, 0, 0, (bus_device){0});
+        if (e) {
+            pc->disk[i] = NULL; /* attach freed it */
+            return e;
+        }
+#ifndef PC_HAS_IDE
+        return panda_set_error(p, missing, "%s: the image '%s' is readable, but this build's pc machine has "
+                               "no IDE controller yet to show it to the guest", names[i], d->file);
+#endif
+    }
+    return PANDA_OK;
+}
+
 static panda_err add_devices(pc_machine *pc)
 {
     panda_t *p = pc->p;
@@ -298,6 +353,7 @@ static panda_err add_devices(pc_machine *pc)
     PC_PORT_DEVICES(ATTACH_PORT_DEVICE)
 #undef ATTACH_PORT_DEVICE
 
+    if ((e = open_disks(pc))) return e;
     pc->com1 = (panda_input_channel){.kind = PANDA_INPUT_SERIAL, .index = 0, .name = "com1",
                                      .room = com1_room, .deliver = com1_deliver, .dev = pc->uart,
                                      .source = &p->console};
@@ -428,6 +484,14 @@ static void pc_idle_until(pc_machine *pc, panda_vtime t)
 
 static const char *pc_stop_reason(pc_machine *pc) { return pc->stop_reason; }
 
+static panda_err pc_commit_disk(pc_machine *pc, unsigned drive, const char *path)
+{
+    panda_t *p = pc->p;
+    if (drive >= PANDA_MAX_DRIVES || !pc->disk[drive])
+        return panda_set_error(p, PANDA_ERR_ARG, "there is no disk at IDE drive %u", drive);
+    return block_commit(&p->err, pc->disk[drive], path);
+}
+
 static bool pc_cb_fires(pc_machine *pc, panda_cb_type type)
 {
     (void)pc;
@@ -494,6 +558,7 @@ const panda_machine_ops machine_pc_ops = {
     .next_deadline = next_deadline,
     .idle_until = pc_idle_until,
     .stop_reason = pc_stop_reason,
+    .commit_disk = pc_commit_disk,
     .cb_fires = pc_cb_fires,
     .open_bus_count = pc_open_bus_count,
     .ram = pc_ram,

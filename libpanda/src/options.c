@@ -13,7 +13,7 @@ typedef struct panda_option {
     const char *name, *alias;
     const char *arg;              /* what it takes (NULL: a flag) */
     const char *help;
-    bool kernel_option;           /* only for a machine that takes_kernel */
+    bool kernel_option;           /* only for a machine that takes_kernel (and disks) */
     panda_err (*apply)(panda_config *c, panda_errbuf *e, const char *opt, const char *arg);
 } panda_option;
 
@@ -49,6 +49,68 @@ static panda_err opt_file(panda_config *c, panda_errbuf *e, const char *opt, con
     free(*slot);
     *slot = copy;
     return PANDA_OK;
+}
+
+static panda_err set_drive(panda_config *c, panda_errbuf *e, unsigned index, const char *file,
+                           const char *format)
+{
+    if (index >= PANDA_MAX_DRIVES)
+        return err_set(e, PANDA_ERR_OPTION, "drive index %u: there are %d IDE drives (index 0-%d)", index,
+                       PANDA_MAX_DRIVES, PANDA_MAX_DRIVES - 1);
+    if (c->drive[index].file)
+        return err_set(e, PANDA_ERR_OPTION, "IDE drive %u is given twice", index);
+    if (strcmp(format, "auto") && strcmp(format, "raw") && strcmp(format, "qcow2"))
+        return err_set(e, PANDA_ERR_OPTION, "disk format '%s': this build reads qcow2 and raw", format);
+    if (!*file) return err_set(e, PANDA_ERR_OPTION, "a drive needs a file name");
+    char *copy = str_dup(file);
+    if (!copy) return err_nomem(e, "a drive's file name");
+    c->drive[index].file = copy;
+    snprintf(c->drive[index].format, sizeof(c->drive[index].format), "%s", format);
+    return PANDA_OK;
+}
+
+/* -hda FILE .. -hdd FILE: IDE drives 0-3 (primary master to secondary slave) */
+static panda_err opt_hdx(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+{
+    return set_drive(c, e, (unsigned)(opt[3] - 'a'), arg, "auto");
+}
+
+/* -drive file=PATH[,if=ide][,format=qcow2|raw][,index=N][,media=disk] */
+static panda_err opt_drive(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+{
+    (void)opt;
+    char buf[4096];
+    if (snprintf(buf, sizeof(buf), "%s", arg) >= (int)sizeof(buf))
+        return err_set(e, PANDA_ERR_OPTION, "-drive: the option is too long");
+    const char *file = NULL, *format = "auto";
+    long index = -1;
+    for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq) return err_set(e, PANDA_ERR_OPTION, "-drive: '%s' is not KEY=VALUE", kv);
+        *eq = 0;
+        const char *v = eq + 1;
+        if (!strcmp(kv, "file")) file = v;
+        else if (!strcmp(kv, "format")) format = v;
+        else if (!strcmp(kv, "if")) {
+            if (strcmp(v, "ide"))
+                return err_set(e, PANDA_ERR_OPTION, "-drive if=%s: this machine has IDE drives only", v);
+        } else if (!strcmp(kv, "media")) {
+            if (strcmp(v, "disk"))
+                return err_set(e, PANDA_ERR_UNSUPPORTED, "-drive media=%s: only disks so far (no CD-ROM drive yet)", v);
+        } else if (!strcmp(kv, "index")) {
+            char *end;
+            index = strtol(v, &end, 10);
+            if (*end || index < 0) return err_set(e, PANDA_ERR_OPTION, "-drive index=%s: not a drive number", v);
+        } else if (!strcmp(kv, "snapshot") || !strcmp(kv, "cache") || !strcmp(kv, "id")) {
+            /* accepted: writes always go to an overlay (see -snapshot) */
+        } else {
+            return err_set(e, PANDA_ERR_OPTION, "-drive: unknown key '%s' (file, format, if, index, media)", kv);
+        }
+    }
+    if (!file) return err_set(e, PANDA_ERR_OPTION, "-drive needs file=PATH");
+    if (index < 0)
+        for (index = 0; index < PANDA_MAX_DRIVES && c->drive[index].file; index++) {}
+    return set_drive(c, e, (unsigned)index, file, format);
 }
 
 static panda_err opt_cpu(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
@@ -121,6 +183,13 @@ static const panda_option options[] = {
     {"-cpu", NULL, "MODEL", "the CPU model, e.g. qemu32", false, opt_cpu},
     {"-rtc", NULL, "base=TIME", "the RTC's time at virtual time 0 (UTC)", false, opt_rtc},
     {"-serial", NULL, "stdio|none", "also echo COM1's output to stdout", false, opt_serial},
+    {"-hda", NULL, "FILE", "the primary IDE master disk (qcow2 or raw; never written)", true, opt_hdx},
+    {"-hdb", NULL, "FILE", "the primary IDE slave disk", true, opt_hdx},
+    {"-hdc", NULL, "FILE", "the secondary IDE master disk", true, opt_hdx},
+    {"-hdd", NULL, "FILE", "the secondary IDE slave disk", true, opt_hdx},
+    {"-drive", NULL, "file=PATH,if=ide,format=qcow2|raw", "a disk, as QEMU's -drive", true, opt_drive},
+    {"-snapshot", NULL, NULL, "accepted: guest writes always go to an overlay, never the image", false,
+     opt_nothing},
     {"-no-reboot", NULL, NULL, "a guest reset ends the run (always so here)", false, opt_no_reboot},
     {"-nographic", NULL, NULL, "accepted: there is no display", false, opt_nothing},
     {"-display", NULL, "none", "accepted: there is no display", false, opt_display},
@@ -189,13 +258,17 @@ panda_err options_parse(panda_config *c, panda_errbuf *e, int argc, const char *
     const panda_machine_ops *m = panda_machine_find(c->machine);
     if (!m) return err_set(e, PANDA_ERR_OPTION, "unknown machine '%s'", c->machine);
     if (kernel_given && !m->takes_kernel)
-        return err_set(e, PANDA_ERR_OPTION, "%s needs -M pc: -kernel, -initrd and -append need a machine "
-                       "that boots Linux directly (the %s machine does not)", kernel_opt, m->name);
+        return err_set(e, PANDA_ERR_OPTION, "%s needs -M pc: the %s machine boots no kernel and has no "
+                       "disks", kernel_opt, m->name);
     return PANDA_OK;
 }
 
 void options_free(panda_config *c)
 {
+    for (int i = 0; i < PANDA_MAX_DRIVES; i++) {
+        free(c->drive[i].file);
+        c->drive[i].file = NULL;
+    }
     free(c->kernel);
     free(c->initrd);
     free(c->append);

@@ -179,6 +179,9 @@ PANDA_EXPORT panda_err panda_revert(panda_t *p, const char *name);
 PANDA_EXPORT panda_err panda_delvm(panda_t *p, const char *name);
 PANDA_EXPORT panda_err panda_snapshot_save_file(panda_t *p, const char *path);
 PANDA_EXPORT panda_err panda_snapshot_load_file(panda_t *p, const char *path);
+/* Save the guest's writes to IDE drive `drive` (0: -hda) as a new qcow2
+ * at path whose backing file is the drive's image (never written itself). */
+PANDA_EXPORT panda_err panda_commit_disk(panda_t *p, uint32_t drive, const char *path);
 /* Record from now: writes NAME-rr-snp, then NAME-rr-nondet.log as input
  * arrives; panda_record_end completes the log. */
 PANDA_EXPORT panda_err panda_record_begin(panda_t *p, const char *name);

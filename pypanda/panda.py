@@ -23,7 +23,7 @@ from .arch import PandaArch, X86Arch
 from .callbacks import CallbackType, callback_types
 from ._args import c_path, c_string
 from .console import DEFAULT_BUFFER_LIMIT, Console, SerialConsole, checked_limit
-from .errors import CallbackError, OptionError, PandaError, StateError, error_for, unsupported
+from .errors import CallbackError, OptionError, PandaError, StateError, error_for
 from .memory import Memory
 from .record_replay import RecordReplay
 from .registry import CallbackRegistry

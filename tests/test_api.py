@@ -9,7 +9,7 @@ import pytest
 
 from conftest import SUM_LOOP
 from pypanda import (CallbackError, InvalidInstructionError, MemoryAccessError,
-                     OptionError, Panda, UnsupportedError, pyp)
+                     OptionError, Panda, pyp)
 
 BARE = "-M configurable -nographic"
 

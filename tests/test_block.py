@@ -239,7 +239,10 @@ def test_reads_as_qemu_does(tool, images, name, tmp_path):
 def test_the_images_are_what_they_claim(images):
     info = {n: json.loads(run("qemu-img", "info", "--output=json", str(images[n])))
             for n in COMPARED if n.endswith(".qcow2")}
-    spec = lambda n: info[n]["format-specific"]["data"]
+
+    def spec(n):
+        return info[n]["format-specific"]["data"]
+
     assert spec("v2.qcow2")["compat"] == "0.10"
     assert spec("v3.qcow2")["compat"] == "1.1"
     assert info["c512.qcow2"]["cluster-size"] == 512

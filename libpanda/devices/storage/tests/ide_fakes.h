@@ -17,7 +17,7 @@ typedef struct fake_disk {
     uint64_t sectors_read, sectors_written;
 } fake_disk;
 
-static int disk_read(void *o, uint64_t sector, void *buf, uint32_t count)
+static inline int disk_read(void *o, uint64_t sector, void *buf, uint32_t count)
 {
     fake_disk *d = o;
     d->reads++;
@@ -28,7 +28,7 @@ static int disk_read(void *o, uint64_t sector, void *buf, uint32_t count)
     return 0;
 }
 
-static int disk_write(void *o, uint64_t sector, const void *buf, uint32_t count)
+static inline int disk_write(void *o, uint64_t sector, const void *buf, uint32_t count)
 {
     fake_disk *d = o;
     d->writes++;
@@ -39,7 +39,7 @@ static int disk_write(void *o, uint64_t sector, const void *buf, uint32_t count)
     return 0;
 }
 
-static int disk_flush(void *o)
+static inline int disk_flush(void *o)
 {
     fake_disk *d = o;
     d->flushes++;
@@ -47,7 +47,7 @@ static int disk_flush(void *o)
 }
 
 /* A disk whose every byte says where it is (sector, offset). */
-static void fake_disk_init(fake_disk *d, uint64_t nsectors, uint32_t seed)
+static inline void fake_disk_init(fake_disk *d, uint64_t nsectors, uint32_t seed)
 {
     memset(d, 0, sizeof *d);
     d->nsectors = nsectors;
@@ -57,7 +57,7 @@ static void fake_disk_init(fake_disk *d, uint64_t nsectors, uint32_t seed)
         d->data[i] = (uint8_t)((i >> 9) * 7 + (i & 511) * 13 + seed);
 }
 
-static block_backend fake_backend(fake_disk *d)
+static inline block_backend fake_backend(fake_disk *d)
 {
     return (block_backend){d, d->nsectors, false, disk_read, disk_write, disk_flush};
 }
@@ -67,7 +67,7 @@ typedef struct fake_ram {
     int reads, writes, refused;
 } fake_ram;
 
-static bool ram_read(void *o, uint64_t addr, void *buf, size_t len)
+static inline bool ram_read(void *o, uint64_t addr, void *buf, size_t len)
 {
     fake_ram *r = o;
     if (addr > RAM_SIZE || len > RAM_SIZE - addr) {
@@ -79,7 +79,7 @@ static bool ram_read(void *o, uint64_t addr, void *buf, size_t len)
     return true;
 }
 
-static bool ram_write(void *o, uint64_t addr, const void *buf, size_t len)
+static inline bool ram_write(void *o, uint64_t addr, const void *buf, size_t len)
 {
     fake_ram *r = o;
     if (addr > RAM_SIZE || len > RAM_SIZE - addr) {
@@ -105,7 +105,7 @@ typedef struct hook_log {
     int order_errors;
 } hook_log;
 
-static void h_transfer(void *o, const ide_transfer *t)
+static inline void h_transfer(void *o, const ide_transfer *t)
 {
     hook_log *h = o;
     if (t->kind >= IDE_DISK_TO_RAM) {
@@ -117,7 +117,7 @@ static void h_transfer(void *o, const ide_transfer *t)
     if (h->nev < MAX_EVENTS) h->ev[h->nev++] = *t;
 }
 
-static void h_before(void *o, const ide_transfer *t)
+static inline void h_before(void *o, const ide_transfer *t)
 {
     hook_log *h = o;
     if (h->before_pending || t->kind < IDE_DISK_TO_RAM) h->order_errors++;
@@ -125,14 +125,14 @@ static void h_before(void *o, const ide_transfer *t)
     h->before++;
 }
 
-static void h_moved(void *o, uint32_t base)
+static inline void h_moved(void *o, uint32_t base)
 {
     hook_log *h = o;
     h->moved++;
     h->moved_to = base;
 }
 
-static void hook_clear(hook_log *h)
+static inline void hook_clear(hook_log *h)
 {
     memset(h, 0, sizeof *h);
 }
@@ -148,7 +148,7 @@ typedef struct env {
 
 /* A machine: disk0 as ide0 master, nothing as ide0 slave, ide1 empty
  * unless with_slave: then disk1 is ide1 slave. */
-static piix_ide *make_ide(env *e, bool with_slave)
+static inline piix_ide *make_ide(env *e, bool with_slave)
 {
     ide_config cfg = {{{&e->b0, NULL}, {NULL, with_slave ? &e->b1 : NULL}},
                       {fake_irq_line(&e->irq[0], 14), fake_irq_line(&e->irq[1], 15)},
@@ -158,7 +158,7 @@ static piix_ide *make_ide(env *e, bool with_slave)
     return piix_ide_new(&cfg);
 }
 
-static void env_init(env *e, uint64_t sectors0, uint64_t sectors1)
+static inline void env_init(env *e, uint64_t sectors0, uint64_t sectors1)
 {
     memset(e, 0, sizeof *e);
     fake_disk_init(&e->disk0, sectors0, 1);
@@ -168,7 +168,7 @@ static void env_init(env *e, uint64_t sectors0, uint64_t sectors1)
     e->ram.mem = calloc(1, RAM_SIZE);
 }
 
-static void env_free(env *e)
+static inline void env_free(env *e)
 {
     free(e->disk0.data);
     free(e->disk1.data);
@@ -176,38 +176,38 @@ static void env_free(env *e)
 }
 
 /* register access on channel ch */
-static uint8_t ide_inb(piix_ide *ide, int ch, uint32_t reg)
+static inline uint8_t ide_inb(piix_ide *ide, int ch, uint32_t reg)
 {
     return (uint8_t)dev_in(piix_ide_cmd_device(ide, ch), reg, 1);
 }
 
-static void ide_outb(piix_ide *ide, int ch, uint32_t reg, uint8_t v)
+static inline void ide_outb(piix_ide *ide, int ch, uint32_t reg, uint8_t v)
 {
     dev_out(piix_ide_cmd_device(ide, ch), reg, v, 1);
 }
 
-static uint16_t ide_inw(piix_ide *ide, int ch)
+static inline uint16_t ide_inw(piix_ide *ide, int ch)
 {
     return (uint16_t)dev_in(piix_ide_cmd_device(ide, ch), 0, 2);
 }
 
-static void ide_outw(piix_ide *ide, int ch, uint16_t v)
+static inline void ide_outw(piix_ide *ide, int ch, uint16_t v)
 {
     dev_out(piix_ide_cmd_device(ide, ch), 0, v, 2);
 }
 
-static uint8_t ide_altstatus(piix_ide *ide, int ch)
+static inline uint8_t ide_altstatus(piix_ide *ide, int ch)
 {
     return (uint8_t)dev_in(piix_ide_ctl_device(ide, ch), 0, 1);
 }
 
-static void ide_devctl(piix_ide *ide, int ch, uint8_t v)
+static inline void ide_devctl(piix_ide *ide, int ch, uint8_t v)
 {
     dev_out(piix_ide_ctl_device(ide, ch), 0, v, 1);
 }
 
 /* LBA28 task file + command, as libata's tf_load/exec_command. */
-static void ata_cmd28(piix_ide *ide, int ch, int unit, uint32_t lba, uint8_t count, uint8_t cmd)
+static inline void ata_cmd28(piix_ide *ide, int ch, int unit, uint32_t lba, uint8_t count, uint8_t cmd)
 {
     ide_outb(ide, ch, 6, (uint8_t)(0xE0 | unit << 4 | ((lba >> 24) & 0x0F)));
     ide_outb(ide, ch, 2, count);
@@ -218,7 +218,7 @@ static void ata_cmd28(piix_ide *ide, int ch, int unit, uint32_t lba, uint8_t cou
 }
 
 /* LBA48: high bytes first (they become the HOB copies), then low. */
-static void ata_cmd48(piix_ide *ide, int ch, int unit, uint64_t lba, uint16_t count, uint8_t cmd)
+static inline void ata_cmd48(piix_ide *ide, int ch, int unit, uint64_t lba, uint16_t count, uint8_t cmd)
 {
     ide_outb(ide, ch, 6, (uint8_t)(0x40 | unit << 4));
     ide_outb(ide, ch, 2, (uint8_t)(count >> 8));
@@ -233,23 +233,23 @@ static void ata_cmd48(piix_ide *ide, int ch, int unit, uint64_t lba, uint16_t co
 }
 
 /* bus-master registers at BAR4 offsets (channel * 8 + reg) */
-static void bm_outb(piix_ide *ide, int ch, uint32_t reg, uint8_t v)
+static inline void bm_outb(piix_ide *ide, int ch, uint32_t reg, uint8_t v)
 {
     dev_out(piix_ide_bmdma_device(ide), (uint32_t)ch * 8 + reg, v, 1);
 }
 
-static uint8_t bm_inb(piix_ide *ide, int ch, uint32_t reg)
+static inline uint8_t bm_inb(piix_ide *ide, int ch, uint32_t reg)
 {
     return (uint8_t)dev_in(piix_ide_bmdma_device(ide), (uint32_t)ch * 8 + reg, 1);
 }
 
-static void bm_prd(piix_ide *ide, int ch, uint32_t table)
+static inline void bm_prd(piix_ide *ide, int ch, uint32_t table)
 {
     dev_out(piix_ide_bmdma_device(ide), (uint32_t)ch * 8 + 4, table, 4);
 }
 
 /* A PRD entry in RAM. */
-static void put_prd(env *e, uint32_t table, int i, uint32_t addr, uint32_t count, bool eot)
+static inline void put_prd(env *e, uint32_t table, int i, uint32_t addr, uint32_t count, bool eot)
 {
     uint8_t *p = e->ram.mem + table + 8 * i;
     for (int k = 0; k < 4; k++) p[k] = (uint8_t)(addr >> (8 * k));

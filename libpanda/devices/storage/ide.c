@@ -155,6 +155,10 @@ struct piix_ide {
     uint16_t direct_boot_bmdma;
     uint32_t bm_base;        /* what bmdma_moved last reported */
     uint64_t unmodelled;
+    struct port {
+        struct piix_ide *ide;
+        int ch;
+    } port[2];               /* wiring: the opaque of each channel's ports */
     /* scratch for a DMA run, never saved (a run completes within a call) */
     struct dma_scratch {
         struct prd_piece prd[PRD_MAX];
@@ -903,12 +907,6 @@ static void reg_write(piix_ide *ide, int ch, uint32_t reg, uint8_t v)
     }
 }
 
-struct port {
-    piix_ide *ide;
-    int ch;
-};
-
-/* bytewise.h's callbacks get one pointer: the channel's port record. */
 static uint8_t cmd_rd(void *opaque, uint32_t offset)
 {
     struct port *p = opaque;
@@ -929,34 +927,27 @@ static void cmd_wr(void *opaque, uint32_t offset, uint8_t v)
     reg_write(p->ide, p->ch, offset, v);
 }
 
-static uint32_t cmd_read(void *opaque, uint32_t offset, unsigned size, int ch)
+static uint32_t cmd_read(void *opaque, uint32_t offset, unsigned size)
 {
-    piix_ide *ide = opaque;
+    struct port *p = opaque;
     if (offset == 0 && (size == 2 || size == 4)) {
-        uint32_t v = data_read16(ide, ch);
-        if (size == 4) v |= (uint32_t)data_read16(ide, ch) << 16;
+        uint32_t v = data_read16(p->ide, p->ch);
+        if (size == 4) v |= (uint32_t)data_read16(p->ide, p->ch) << 16;
         return v;
     }
-    struct port p = {ide, ch};
-    return bytewise_read(&p, offset, size, 8, cmd_rd, &ide->unmodelled);
+    return bytewise_read(p, offset, size, 8, cmd_rd, &p->ide->unmodelled);
 }
 
-static void cmd_write(void *opaque, uint32_t offset, uint32_t v, unsigned size, int ch)
+static void cmd_write(void *opaque, uint32_t offset, uint32_t v, unsigned size)
 {
-    piix_ide *ide = opaque;
+    struct port *p = opaque;
     if (offset == 0 && (size == 2 || size == 4)) {
-        data_write16(ide, ch, (uint16_t)v);
-        if (size == 4) data_write16(ide, ch, (uint16_t)(v >> 16));
+        data_write16(p->ide, p->ch, (uint16_t)v);
+        if (size == 4) data_write16(p->ide, p->ch, (uint16_t)(v >> 16));
         return;
     }
-    struct port p = {ide, ch};
-    bytewise_write(&p, offset, v, size, 8, cmd_wr, &ide->unmodelled);
+    bytewise_write(p, offset, v, size, 8, cmd_wr, &p->ide->unmodelled);
 }
-
-static uint32_t cmd0_read(void *o, uint32_t off, unsigned size) { return cmd_read(o, off, size, 0); }
-static uint32_t cmd1_read(void *o, uint32_t off, unsigned size) { return cmd_read(o, off, size, 1); }
-static void cmd0_write(void *o, uint32_t off, uint32_t v, unsigned size) { cmd_write(o, off, v, size, 0); }
-static void cmd1_write(void *o, uint32_t off, uint32_t v, unsigned size) { cmd_write(o, off, v, size, 1); }
 
 /* ---- the control port ---- */
 
@@ -989,24 +980,17 @@ static void ctl_wr(void *opaque, uint32_t offset, uint8_t v)
     update_irq(c);
 }
 
-static uint32_t ctl_read(void *opaque, uint32_t offset, unsigned size, int ch)
+static uint32_t ctl_read(void *opaque, uint32_t offset, unsigned size)
 {
-    piix_ide *ide = opaque;
-    struct port p = {ide, ch};
-    return bytewise_read(&p, offset, size, 1, ctl_rd, &ide->unmodelled);
+    struct port *p = opaque;
+    return bytewise_read(p, offset, size, 1, ctl_rd, &p->ide->unmodelled);
 }
 
-static void ctl_write(void *opaque, uint32_t offset, uint32_t v, unsigned size, int ch)
+static void ctl_write(void *opaque, uint32_t offset, uint32_t v, unsigned size)
 {
-    piix_ide *ide = opaque;
-    struct port p = {ide, ch};
-    bytewise_write(&p, offset, v, size, 1, ctl_wr, &ide->unmodelled);
+    struct port *p = opaque;
+    bytewise_write(p, offset, v, size, 1, ctl_wr, &p->ide->unmodelled);
 }
-
-static uint32_t ctl0_read(void *o, uint32_t off, unsigned size) { return ctl_read(o, off, size, 0); }
-static uint32_t ctl1_read(void *o, uint32_t off, unsigned size) { return ctl_read(o, off, size, 1); }
-static void ctl0_write(void *o, uint32_t off, uint32_t v, unsigned size) { ctl_write(o, off, v, size, 0); }
-static void ctl1_write(void *o, uint32_t off, uint32_t v, unsigned size) { ctl_write(o, off, v, size, 1); }
 
 /* ---- bus-master registers ---- */
 
@@ -1158,6 +1142,7 @@ piix_ide *piix_ide_new(const ide_config *cfg)
     }
     ide->direct_boot_bmdma = cfg->direct_boot_bmdma;
     for (int ch = 0; ch < 2; ch++) {
+        ide->port[ch] = (struct port){ide, ch};
         ide->ch[ch].irq = cfg->irq[ch];
         for (int u = 0; u < 2; u++) {
             const block_backend *b = cfg->disk[ch][u];
@@ -1177,16 +1162,17 @@ void piix_ide_free(piix_ide *ide)
     free(ide);
 }
 
+/* bytewise.h's callbacks get one pointer: the channel's port record */
 bus_device piix_ide_cmd_device(piix_ide *ide, int channel)
 {
-    return channel ? (bus_device){"ide1", ide, cmd1_read, cmd1_write}
-                   : (bus_device){"ide0", ide, cmd0_read, cmd0_write};
+    return (bus_device){channel ? "ide1" : "ide0", ide ? &ide->port[channel & 1] : NULL, cmd_read,
+                        cmd_write};
 }
 
 bus_device piix_ide_ctl_device(piix_ide *ide, int channel)
 {
-    return channel ? (bus_device){"ide1-ctl", ide, ctl1_read, ctl1_write}
-                   : (bus_device){"ide0-ctl", ide, ctl0_read, ctl0_write};
+    return (bus_device){channel ? "ide1-ctl" : "ide0-ctl", ide ? &ide->port[channel & 1] : NULL,
+                        ctl_read, ctl_write};
 }
 
 bus_device piix_ide_bmdma_device(piix_ide *ide)

@@ -165,7 +165,7 @@ case "${1:-all}" in
     mkdir -p "$dir/bin"
     mapfile -t objs < <(lib_objects)
     "$cc" "${cflags[@]}" "${lib_san[@]}" "${includes[@]}" \
-        -o "$dir/bin/fuzz_seeds" libpanda/src/fuzz/fuzz_seeds.c "${objs[@]}" ||
+        -o "$dir/bin/fuzz_seeds" libpanda/src/fuzz/fuzz_seeds.c "${objs[@]}" -lz ||
         die "fuzz_seeds.c does not build"
     if [ -n "${2:-}" ]; then
         [ ! -e "$out" ] || die "$out exists: --seeds writes a new folder"

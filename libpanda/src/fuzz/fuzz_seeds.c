@@ -435,6 +435,52 @@ static void rr_seed(const char *name, uint8_t mode, const char *const *inputs, s
     sw_free(&w);
 }
 
+/* big-endian, as qcow2 is */
+static void be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+static void be64(uint8_t *p, uint64_t v)
+{
+    be32(p, (uint32_t)(v >> 32));
+    be32(p + 4, (uint32_t)v);
+}
+
+/* A small qcow2 image of 512-byte clusters: header, L1, L2, refcount
+ * table, then data clusters; version 2 or 3 (v3: one cluster reads as
+ * zeros).  The harness's first byte is its mode (1: open as qcow2). */
+static void qcow2_seed(const char *name, uint32_t version)
+{
+    enum { CS = 512, L1 = 1 * CS, L2 = 2 * CS, REFT = 3 * CS, DATA = 4 * CS, NDATA = 3 };
+    uint8_t img[DATA + NDATA * CS];
+    memset(img, 0, sizeof img);
+    memcpy(img, "QFI\xfb", 4);
+    be32(img + 4, version);
+    be32(img + 20, 9);                         /* cluster_bits */
+    be64(img + 24, 16 * CS);                   /* virtual size */
+    be32(img + 36, 1);                         /* l1_size */
+    be64(img + 40, L1);
+    be64(img + 48, REFT);
+    be32(img + 56, 1);                         /* refcount_table_clusters */
+    if (version == 3) {
+        be32(img + 96, 4);                     /* refcount_order */
+        be32(img + 100, 104);                  /* header_length */
+    }
+    be64(img + L1, (uint64_t)L2 | 1ull << 63);
+    for (int i = 0; i < NDATA; i++) {
+        be64(img + L2 + 8 * (2 * i), (uint64_t)(DATA + i * CS) | 1ull << 63);
+        memset(img + DATA + i * CS, 0x41 + i, CS);
+    }
+    if (version == 3) be64(img + L2 + 8 * 7, 1);  /* reads as zeros */
+    state_writer w;
+    sw_init(&w);
+    sw_u8(&w, 1);
+    sw_bytes(&w, img, sizeof img);
+    put("qcow2", name, &w);
+    sw_free(&w);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -454,5 +500,7 @@ int main(int argc, char **argv)
     static const char *const typed[] = {"uname -a\n", "ls /\n", "\x03"};
     rr_seed("three_inputs", 0, typed, 3);
     rr_seed("no_input", 1, NULL, 0);
+    qcow2_seed("v2", 2);
+    qcow2_seed("v3", 3);
     return 0;
 }

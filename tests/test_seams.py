@@ -341,8 +341,7 @@ def test_arch_facts_come_from_the_library():
 
 
 def test_qcow_is_the_primary_disk(tmp_path):
-    # the image is opened and checked at once; until the IDE controller is
-    # wired the pc machine says it cannot show the disk to the guest
+    # the image is opened and checked at once
     image = tmp_path / "disk.raw"
     image.write_bytes(bytes(1 << 20))
     kernel = tmp_path / "k.bzImage"
@@ -354,9 +353,104 @@ def test_qcow_is_the_primary_disk(tmp_path):
     bad.write_bytes(b"QFI\xfb" + bytes(100))
     with pytest.raises(PandaError, match="bad.qcow2: qcow2 version 0"):
         Panda(arch="i386", mem="16M", qcow=str(bad), extra_args=pc)
-    with pytest.raises(NotImplementedError, match="no IDE controller yet"):
-        Panda(arch="i386", mem="16M", qcow=str(image), extra_args=pc)
     with pytest.raises(ValueError, match="format 'vmdk'"):
         Panda(arch="i386", mem="16M", extra_args=pc + ["-drive", f"file={image},format=vmdk"])
     with pytest.raises(ValueError, match="given twice"):
         Panda(arch="i386", mem="16M", extra_args=pc + ["-hda", str(image), "-drive", f"file={image},index=0"])
+    panda = Panda(arch="i386", mem="16M", qcow=str(image), extra_args=pc)
+    for name in ("hd_read", "hd_write", "replay_hd_transfer", "replay_before_dma", "replay_after_dma"):
+        assert panda.callback_fires(name), name
+    panda.close()
+
+
+# Guest code on the wired IDE: PIO READ SECTORS of sector 0 into 0x8000,
+# then READ DMA of sector 1 through a PRD table into 0xA000, then a write
+# of 0xA000 to sector 2 by DMA.
+IDE_PROGRAM = """
+    .macro outb_ port, val
+    mov $\\port, %dx
+    mov $\\val, %al
+    out %al, %dx
+    .endm
+    .macro lba sector
+    outb_ 0x1f6, 0xe0
+    outb_ 0x1f2, 1
+    outb_ 0x1f3, \\sector
+    outb_ 0x1f4, 0
+    outb_ 0x1f5, 0
+    .endm
+    lba 0
+    outb_ 0x1f7, 0x20            # READ SECTORS
+    mov $0x1f7, %dx
+1:  in %dx, %al
+    test $0x08, %al              # DRQ
+    jz 1b
+    mov $0x1f0, %dx
+    mov $0x8000, %edi
+    mov $256, %ecx
+    cld
+    rep insw
+    movl $0xA000, 0x9000         # PRD: 512 bytes at 0xA000, the last entry
+    movl $0x80000200, 0x9004
+    mov $0xc004, %dx
+    mov $0x9000, %eax
+    out %eax, %dx
+    lba 1
+    outb_ 0x1f7, 0xc8            # READ DMA
+    outb_ 0xc000, 0x09           # start, to memory
+    mov $0xc002, %dx
+    in %dx, %al
+    mov %eax, %esi               # bus-master status after the transfer
+    outb_ 0xc000, 0x00
+    outb_ 0xc002, 0x06           # clear interrupt and error
+    lba 2
+    outb_ 0x1f7, 0xca            # WRITE DMA
+    outb_ 0xc000, 0x01           # start, from memory
+    outb_ 0xc000, 0x00
+    cpuid
+    jmp 2f
+2:  hlt
+"""
+
+
+def test_the_ide_disk_answers_pio_and_dma(asm, tmp_path):
+    image = tmp_path / "disk.raw"
+    data = bytes(range(256)) * 2 + bytes([0x5A]) * 512 + bytes(512 * 30)
+    image.write_bytes(data)
+    code, _ = asm(IDE_PROGRAM, base=0x100000)
+    kernel = tmp_path / "ide.bzImage"
+    kernel.write_bytes(fake_bzimage(code))
+    panda = Panda(arch="i386", mem="16M", qcow=str(image), extra_args=["-M", "pc", "-kernel", str(kernel)])
+    seen = {"hd_read": 0, "hd_write": 0}
+
+    @panda.cb_hd_read
+    def hd_read(cpu):
+        seen["hd_read"] += 1
+
+    @panda.cb_hd_write
+    def hd_write(cpu):
+        seen["hd_write"] += 1
+
+    @panda.cb_guest_hypercall
+    def stop(cpu):
+        panda.end_analysis()
+        return True
+
+    panda.run()
+    assert bytes(panda.physical_memory_read(0x8000, 512)) == data[:512]       # PIO
+    assert bytes(panda.physical_memory_read(0xA000, 512)) == data[512:1024]   # DMA
+    assert panda.arch.get_reg(panda.get_cpu(), "ESI") & 0x07 == 0x04          # done, interrupt, no error
+    assert seen == {"hd_read": 2, "hd_write": 1}
+    # the guest's write went to the overlay, never to the image
+    assert image.read_bytes() == data
+    out = tmp_path / "written.qcow2"
+    panda.commit_disk(str(out))
+    panda.close()
+    assert out.read_bytes()[:4] == b"QFI\xfb"
+    if shutil.which("qemu-img"):     # scripts/bootstrap.sh installs qemu-utils
+        subprocess.run(["qemu-img", "check", "-q", str(out)], check=True)
+        raw = tmp_path / "written.raw"
+        subprocess.run(["qemu-img", "convert", "-O", "raw", str(out), str(raw)], check=True)
+        written = raw.read_bytes()
+        assert written[1024:1536] == data[512:1024]          # sector 2 now holds sector 1
+        assert written[:1024] == data[:1024] and written[1536:] == data[1536:]

@@ -54,6 +54,19 @@ int io_bus_add(io_bus *bus, uint32_t base, uint32_t len, bus_device dev)
     return 0;
 }
 
+int io_bus_remove(io_bus *bus, uint32_t base)
+{
+    if (!bus) return -1;
+    for (int i = 0; i < bus->nranges; i++) {
+        if (bus->ranges[i].base == base) {
+            memmove(&bus->ranges[i], &bus->ranges[i + 1], (size_t)(bus->nranges - i - 1) * sizeof(bus->ranges[0]));
+            bus->nranges--;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static struct io_bus_range *find(io_bus *bus, uint32_t port)
 {
     int n = bus->nranges;

@@ -48,6 +48,8 @@ void io_bus_init(io_bus *bus);
 /* 0 on success; -1 if len is 0, the range wraps, overlaps another, or the
  * table is full. */
 int io_bus_add(io_bus *bus, uint32_t base, uint32_t len, bus_device dev);
+/* Drop the range starting at base (a PCI BAR that moved); 0 on success. */
+int io_bus_remove(io_bus *bus, uint32_t base);
 uint32_t io_bus_read(io_bus *bus, uint32_t port, unsigned size);
 void io_bus_write(io_bus *bus, uint32_t port, uint32_t value, unsigned size);
 

@@ -253,6 +253,20 @@ void panda_dispatch_replay_dma(panda_t *p, bool before, const uint8_t *buf, uint
     }
 }
 
+void panda_dispatch_hd(panda_t *p, bool write)
+{
+    if (write) {
+        FOR_EACH_CB(p, HD_WRITE, e) e->cb.hd_write(&p->cpu);
+    } else {
+        FOR_EACH_CB(p, HD_READ, e) e->cb.hd_read(&p->cpu);
+    }
+}
+
+void panda_dispatch_replay_hd_transfer(panda_t *p, uint32_t type, uint64_t src, uint64_t dest, size_t n)
+{
+    FOR_EACH_CB(p, REPLAY_HD_TRANSFER, e) e->cb.replay_hd_transfer(&p->cpu, type, src, dest, n);
+}
+
 void panda_dispatch_before_loadvm(panda_t *p)
 {
     FOR_EACH_CB(p, BEFORE_LOADVM, e) e->cb.before_loadvm();

@@ -29,9 +29,18 @@
 #include "legacy/pit8254.h"
 #include "legacy/port80.h"
 #include "legacy/uart16550.h"
-#include "pci/pci_absent.h"
+#include "pci/i440fx.h"
+#include "pci/pci_host.h"
+#include "pci/piix3.h"
+#include "storage/ide.h"
 
 #define COM1 0x3f8
+/* Where the IDE's bus-master block is with direct boot (QEMU's, SeaBIOS's
+ * choice with no other PCI devices). */
+#define BMDMA_DIRECT_BOOT 0xc000
+/* PANDA's Hd_transfer_type */
+enum { HD_TRANSFER_HD_TO_IOB, HD_TRANSFER_IOB_TO_HD, HD_TRANSFER_PORT_TO_IOB, HD_TRANSFER_IOB_TO_PORT,
+       HD_TRANSFER_HD_TO_RAM, HD_TRANSFER_RAM_TO_HD };
 /* Slices never exceed this, so host input is seen at least this often
  * (in guest instructions = virtual ns). */
 #define MAX_SLICE 4000000ull
@@ -62,7 +71,13 @@ struct panda_machine {
     mc146818 *rtc;
     uart16550 *uart;
     i8042 *kbc;
-    pci_absent *pci;
+    pci_bus pci;
+    pci_host *pci_host;
+    i440fx *host_bridge;
+    piix3 *isa_bridge;
+    piix_ide *ide;
+    uint32_t bmdma_base;          /* where the IDE's bus-master block decodes (0: nowhere) */
+    block_backend disk_backend[PANDA_MAX_DRIVES];
     panda_device devices[MAX_DEVICES];   /* in a fixed order: snapshots */
     size_t ndevices;
     panda_input_channel com1;
@@ -279,12 +294,6 @@ static panda_err open_disks(pc_machine *pc)
     for (int i = 0; i < PANDA_MAX_DRIVES; i++) {
         const struct panda_drive *d = &p->cfg.drive[i];
         if (!d->file) continue;
-#ifndef PC_HAS_IDE
-        /* the images open and are checked, but until the IDE controller
-         * is wired the guest could not see them: say so rather than boot
-         * a machine without its disk */
-        panda_err missing = PANDA_ERR_UNSUPPORTED;
-#endif
         block_format fmt;
         if (!block_format_parse(d->format, &fmt))
             return panda_set_error(p, PANDA_ERR_OPTION, "%s: unknown disk format '%s'", names[i], d->format);
@@ -297,11 +306,102 @@ static panda_err open_disks(pc_machine *pc)
             pc->disk[i] = NULL; /* attach freed it */
             return e;
         }
-#ifndef PC_HAS_IDE
-        return panda_set_error(p, missing, "%s: the image '%s' is readable, but this build's pc machine has "
-                               "no IDE controller yet to show it to the guest", names[i], d->file);
-#endif
     }
+    return PANDA_OK;
+}
+
+/* ---- the PCI chipset: i440FX host bridge, PIIX3 ISA bridge and IDE ---------- */
+
+static void pam_changed(void *opaque, unsigned region, uint32_t base, uint32_t size, i440fx_pam_mode mode)
+{
+    /* direct boot: RAM stays RAM below 1 MiB whatever PAM says (no BIOS
+     * ROM to shadow); the firmware path maps ROM and RAM by these */
+    (void)opaque;
+    (void)region;
+    (void)base;
+    (void)size;
+    (void)mode;
+}
+
+static void ide_transfer_hook(void *opaque, const ide_transfer *t)
+{
+    pc_machine *pc = opaque;
+    panda_t *p = pc->p;
+    uint64_t port = t->channel ? 0x170 : 0x1f0;
+    switch (t->kind) {
+    case IDE_DISK_TO_BUFFER:
+        panda_dispatch_hd(p, false);
+        if (p->rr_mode == RR_REPLAY)
+            panda_dispatch_replay_hd_transfer(p, HD_TRANSFER_HD_TO_IOB, t->disk_offset, 0, t->len);
+        break;
+    case IDE_BUFFER_TO_DISK:
+        panda_dispatch_hd(p, true);
+        if (p->rr_mode == RR_REPLAY)
+            panda_dispatch_replay_hd_transfer(p, HD_TRANSFER_IOB_TO_HD, 0, t->disk_offset, t->len);
+        break;
+    case IDE_BUFFER_TO_PORT:
+        if (p->rr_mode == RR_REPLAY)
+            panda_dispatch_replay_hd_transfer(p, HD_TRANSFER_IOB_TO_PORT, 0, port, t->len);
+        break;
+    case IDE_PORT_TO_BUFFER:
+        if (p->rr_mode == RR_REPLAY)
+            panda_dispatch_replay_hd_transfer(p, HD_TRANSFER_PORT_TO_IOB, port, 0, t->len);
+        break;
+    case IDE_DISK_TO_RAM:
+        if (p->rr_mode == RR_REPLAY)
+            panda_dispatch_replay_hd_transfer(p, HD_TRANSFER_HD_TO_RAM, t->disk_offset, t->guest_addr, t->len);
+        break;
+    case IDE_RAM_TO_DISK:
+        if (p->rr_mode == RR_REPLAY)
+            panda_dispatch_replay_hd_transfer(p, HD_TRANSFER_RAM_TO_HD, t->guest_addr, t->disk_offset, t->len);
+        break;
+    }
+}
+
+/* The bus-master block follows its BAR. */
+static void bmdma_moved(void *opaque, uint32_t base)
+{
+    pc_machine *pc = opaque;
+    if (pc->bmdma_base) io_bus_remove(&pc->bus, pc->bmdma_base);
+    pc->bmdma_base = 0;
+    if (base && !io_bus_add(&pc->bus, base, 16, piix_ide_bmdma_device(pc->ide))) pc->bmdma_base = base;
+}
+
+static panda_err add_pci(pc_machine *pc, irq_line irq14, irq_line irq15)
+{
+    panda_t *p = pc->p;
+    panda_err e;
+    pci_bus_init(&pc->pci);
+    pc->pci_host = pci_host_new(&pc->pci);
+    if ((e = attach(pc, &pci_host_ops, pc->pci_host, "pci", 0xcf8, 4, pci_host_address_device(pc->pci_host))) ||
+        (e = more_ports(pc, "pci", 0xcfc, 4, pci_host_data_device(pc->pci_host))))
+        return e;
+    pc->host_bridge = i440fx_new((i440fx_hooks){.opaque = pc, .pam_changed = pam_changed});
+    if ((e = attach(pc, &i440fx_ops, pc->host_bridge, "i440fx", 0, 0, (bus_device){0})))
+        return e;
+    pc->isa_bridge = piix3_new((irq_line){pic8259_set_irq, pc->pic, 0});
+    if ((e = attach(pc, &piix3_ops, pc->isa_bridge, "piix3", 0, 0, (bus_device){0})))
+        return e;
+    ide_config ic = {.irq = {irq14, irq15}, .dma = pc->env.dma,
+                     .hooks = {.opaque = pc, .transfer = ide_transfer_hook, .bmdma_moved = bmdma_moved},
+                     .direct_boot_bmdma = BMDMA_DIRECT_BOOT};
+    for (int i = 0; i < PANDA_MAX_DRIVES; i++)
+        if (pc->disk[i]) {
+            pc->disk_backend[i] = block_image_backend(pc->disk[i]);
+            ic.disk[i / 2][i % 2] = &pc->disk_backend[i];
+        }
+    pc->ide = piix_ide_new(&ic);
+    if (!pc->ide) return panda_set_error(p, PANDA_ERR_OPTION, "a disk is too large for the IDE controller (LBA48)");
+    if ((e = attach(pc, &piix_ide_ops, pc->ide, "ide", 0x1f0, 8, piix_ide_cmd_device(pc->ide, 0))) ||
+        (e = more_ports(pc, "ide", 0x3f6, 1, piix_ide_ctl_device(pc->ide, 0))) ||
+        (e = more_ports(pc, "ide", 0x170, 8, piix_ide_cmd_device(pc->ide, 1))) ||
+        (e = more_ports(pc, "ide", 0x376, 1, piix_ide_ctl_device(pc->ide, 1))))
+        return e;
+    bmdma_moved(pc, piix_ide_bmdma_base(pc->ide));
+    if (pci_bus_add(&pc->pci, PCI_DEVFN(0, 0), i440fx_config_device(pc->host_bridge)) ||
+        pci_bus_add(&pc->pci, PCI_DEVFN(1, 0), piix3_config_device(pc->isa_bridge)) ||
+        pci_bus_add(&pc->pci, PCI_DEVFN(1, 1), piix_ide_config_device(pc->ide)))
+        return panda_set_error(p, PANDA_ERR_ENGINE, "PCI functions overlap");
     return PANDA_OK;
 }
 
@@ -310,6 +410,7 @@ static panda_err add_devices(pc_machine *pc)
     panda_t *p = pc->p;
     panda_err e;
     io_bus_init(&pc->bus);
+    pc->env = (device_env){.dma = {pc, dma_from_ram, dma_to_ram}, .now = vtime_cb, .now_opaque = pc};
     pc->pic = pic8259_new((irq_line){cpu_intr, pc, 0});
     if ((e = attach(pc, &pic8259_ops, pc->pic, "pic", 0x20, 2, pic8259_master_device(pc->pic))) ||
         (e = more_ports(pc, "pic", 0xa0, 2, pic8259_slave_device(pc->pic))) ||
@@ -317,6 +418,7 @@ static panda_err add_devices(pc_machine *pc)
         return e;
     irq_line irq0 = {pic8259_set_irq, pc->pic, 0}, irq1 = {pic8259_set_irq, pc->pic, 1};
     irq_line irq4 = {pic8259_set_irq, pc->pic, 4}, irq8 = {pic8259_set_irq, pc->pic, 8};
+    irq_line irq14 = {pic8259_set_irq, pc->pic, 14}, irq15 = {pic8259_set_irq, pc->pic, 15};
 
     pc->pit = pit8254_new(irq0, vtime_cb, pc);
     if ((e = attach(pc, &pit8254_ops, pc->pit, "pit", 0x40, 4, pit8254_device(pc->pit))) ||
@@ -335,14 +437,10 @@ static panda_err add_devices(pc_machine *pc)
     if ((e = attach(pc, &i8042_ops, pc->kbc, "kbc", 0x60, 1, i8042_data_device(pc->kbc))) ||
         (e = more_ports(pc, "kbc", 0x64, 1, i8042_status_device(pc->kbc))))
         return e;
-    pc->pci = pci_absent_new();
-    if ((e = attach(pc, &pci_absent_ops, pc->pci, "pci", 0xcf8, 4, pci_absent_address_device(pc->pci))) ||
-        (e = more_ports(pc, "pci", 0xcfc, 4, pci_absent_data_device(pc->pci))))
-        return e;
+    if ((e = open_disks(pc)) || (e = add_pci(pc, irq14, irq15))) return e;
     port80 *p80 = port80_new();
     if ((e = attach(pc, &port80_ops, p80, "port80", 0x80, 1, p80 ? port80_device(p80) : (bus_device){0})))
         return e;
-    pc->env = (device_env){.dma = {pc, dma_from_ram, dma_to_ram}, .now = vtime_cb, .now_opaque = pc};
 #define ATTACH_PORT_DEVICE(type, name, base, len)                                     \
     {                                                                                 \
         type *dev = type##_create(&pc->env);                                          \
@@ -353,7 +451,6 @@ static panda_err add_devices(pc_machine *pc)
     PC_PORT_DEVICES(ATTACH_PORT_DEVICE)
 #undef ATTACH_PORT_DEVICE
 
-    if ((e = open_disks(pc))) return e;
     pc->com1 = (panda_input_channel){.kind = PANDA_INPUT_SERIAL, .index = 0, .name = "com1",
                                      .room = com1_room, .deliver = com1_deliver, .dev = pc->uart,
                                      .source = &p->console};
@@ -496,6 +593,8 @@ static bool pc_cb_fires(pc_machine *pc, panda_cb_type type)
 {
     (void)pc;
     switch (type) {
+    case PANDA_CB_HD_READ: case PANDA_CB_HD_WRITE: case PANDA_CB_REPLAY_HD_TRANSFER:
+    case PANDA_CB_REPLAY_BEFORE_DMA: case PANDA_CB_REPLAY_AFTER_DMA:
     case PANDA_CB_MONITOR: case PANDA_CB_BEFORE_LOADVM: case PANDA_CB_AFTER_LOADVM:
     case PANDA_CB_REPLAY_SERIAL_RECEIVE: case PANDA_CB_REPLAY_SERIAL_READ:
     case PANDA_CB_REPLAY_SERIAL_SEND: case PANDA_CB_REPLAY_SERIAL_WRITE:

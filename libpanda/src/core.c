@@ -224,6 +224,7 @@ static slice_result run_slice(panda_t *p, panda_err *result)
         if (m->errors_end_guest) p->finished = true;
         return SLICE_CONTINUE;
     }
+    if (rr_diverged(p)) return SLICE_ERROR;   /* a disk read did not match the recording */
     bool interrupted = atomic_load(&p->restart_requested) || atomic_load(&p->stop_requested);
     slice_result r = m->after_slice(p->machine, interrupted);
     switch (r) {

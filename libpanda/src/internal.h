@@ -44,8 +44,9 @@ typedef struct panda_config {
     const panda_cpu_model *cpu;    /* NULL: the machine's default */
     /* disks: -hda..-hdd, -drive; index = IDE channel * 2 + unit */
     struct panda_drive {
-        char *file;
+        char *file;                 /* NULL with size: a drive with no image */
         char format[8];             /* "auto", "raw", "qcow2" */
+        uint64_t size;              /* file=NULL: its size (replay only) */
     } drive[4];
     bool serial_stdio;
     bool no_reboot;
@@ -114,7 +115,7 @@ void console_wake(panda_console *c);
 
 /* The kinds a recording's events name (rr.c); a channel is one device's
  * input of a kind, numbered by index within its kind. */
-enum { PANDA_INPUT_SERIAL = 1, PANDA_INPUT_KINDS };
+enum { PANDA_INPUT_SERIAL = 1, PANDA_INPUT_DISK, PANDA_INPUT_KINDS };
 
 typedef struct panda_input_channel {
     uint8_t kind, index;
@@ -232,6 +233,15 @@ uint64_t rr_budget(panda_t *p, uint64_t budget);
  * virtual time (the guest is idle)?  *vtime: when. */
 bool rr_event_due_at(panda_t *p, uint64_t icount, uint64_t *vtime);
 double rr_progress(panda_t *p);
+/* Disk reads are outside input too, taken by the device the moment the
+ * guest asks (not between slices): recording logs each read's data (every
+ * distinct sector once), replay hands the logged data back and checks the
+ * guest asks for the same sectors at the same instruction count.  Returns
+ * 0, or -1 when the replay diverged (the error says how; the run stops). */
+void rr_disk_record(panda_t *p, uint8_t drive, uint64_t sector, const uint8_t *buf, uint32_t count);
+int rr_disk_replay(panda_t *p, uint8_t drive, uint64_t sector, uint8_t *buf, uint32_t count);
+/* A replay that diverged inside a slice (a disk read) */
+bool rr_diverged(panda_t *p);
 /* Is live input waiting on any channel (or wait up to ms for some)? */
 bool rr_live_input_pending(panda_t *p);
 void rr_wait_live_input(panda_t *p, int ms);

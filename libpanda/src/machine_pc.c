@@ -77,6 +77,13 @@ struct panda_machine {
     piix3 *isa_bridge;
     piix_ide *ide;
     uint32_t bmdma_base;          /* where the IDE's bus-master block decodes (0: nowhere) */
+    /* what the IDE sees of each disk: the image, or in a replay the
+     * recording's logged reads (so a replay needs no disk) */
+    struct pc_disk {
+        struct panda_machine *pc;
+        uint8_t drive;
+        block_backend image;
+    } disk_io[PANDA_MAX_DRIVES];
     block_backend disk_backend[PANDA_MAX_DRIVES];
     panda_device devices[MAX_DEVICES];   /* in a fixed order: snapshots */
     size_t ndevices;
@@ -293,11 +300,12 @@ static panda_err open_disks(pc_machine *pc)
     static const char *const names[PANDA_MAX_DRIVES] = {"hda", "hdb", "hdc", "hdd"};
     for (int i = 0; i < PANDA_MAX_DRIVES; i++) {
         const struct panda_drive *d = &p->cfg.drive[i];
-        if (!d->file) continue;
+        if (!d->file && !d->size) continue;
         block_format fmt;
-        if (!block_format_parse(d->format, &fmt))
+        if (d->file && !block_format_parse(d->format, &fmt))
             return panda_set_error(p, PANDA_ERR_OPTION, "%s: unknown disk format '%s'", names[i], d->format);
-        panda_err e = block_image_open(&p->err, d->file, fmt, &pc->disk[i]);
+        panda_err e = d->file ? block_image_open(&p->err, d->file, fmt, &pc->disk[i])
+                              : block_image_blank(&p->err, d->size, &pc->disk[i]);
         if (e) return e == PANDA_ERR_ARG ? PANDA_ERR_OPTION : e; /* a bad image file is a bad option */
         char name[32];
         snprintf(name, sizeof(name), "%s.overlay", names[i]);
@@ -367,6 +375,30 @@ static void bmdma_moved(void *opaque, uint32_t base)
     if (base && !io_bus_add(&pc->bus, base, 16, piix_ide_bmdma_device(pc->ide))) pc->bmdma_base = base;
 }
 
+/* Disk reads are outside input (rr.c): logged when recording, taken from
+ * the log when replaying; writes go to the overlay either way. */
+static int disk_read(void *opaque, uint64_t sector, void *buf, uint32_t count)
+{
+    struct pc_disk *d = opaque;
+    panda_t *p = d->pc->p;
+    if (p->rr_mode == RR_REPLAY) return rr_disk_replay(p, d->drive, sector, buf, count);
+    int r = d->image.read(d->image.opaque, sector, buf, count);
+    if (r == 0) rr_disk_record(p, d->drive, sector, buf, count);
+    return r;
+}
+
+static int disk_write(void *opaque, uint64_t sector, const void *buf, uint32_t count)
+{
+    struct pc_disk *d = opaque;
+    return d->image.write(d->image.opaque, sector, buf, count);
+}
+
+static int disk_flush(void *opaque)
+{
+    struct pc_disk *d = opaque;
+    return d->image.flush ? d->image.flush(d->image.opaque) : 0;
+}
+
 static panda_err add_pci(pc_machine *pc, irq_line irq14, irq_line irq15)
 {
     panda_t *p = pc->p;
@@ -387,7 +419,13 @@ static panda_err add_pci(pc_machine *pc, irq_line irq14, irq_line irq15)
                      .direct_boot_bmdma = BMDMA_DIRECT_BOOT};
     for (int i = 0; i < PANDA_MAX_DRIVES; i++)
         if (pc->disk[i]) {
-            pc->disk_backend[i] = block_image_backend(pc->disk[i]);
+            struct pc_disk *d = &pc->disk_io[i];
+            d->pc = pc;
+            d->drive = (uint8_t)i;
+            d->image = block_image_backend(pc->disk[i]);
+            pc->disk_backend[i] = (block_backend){.opaque = d, .nsectors = d->image.nsectors,
+                                                  .read_only = d->image.read_only, .read = disk_read,
+                                                  .write = disk_write, .flush = disk_flush};
             ic.disk[i / 2][i % 2] = &pc->disk_backend[i];
         }
     pc->ide = piix_ide_new(&ic);

@@ -57,7 +57,7 @@ static panda_err set_drive(panda_config *c, panda_errbuf *e, unsigned index, con
     if (index >= PANDA_MAX_DRIVES)
         return err_set(e, PANDA_ERR_OPTION, "drive index %u: there are %d IDE drives (index 0-%d)", index,
                        PANDA_MAX_DRIVES, PANDA_MAX_DRIVES - 1);
-    if (c->drive[index].file)
+    if (c->drive[index].file || c->drive[index].size)
         return err_set(e, PANDA_ERR_OPTION, "IDE drive %u is given twice", index);
     if (strcmp(format, "auto") && strcmp(format, "raw") && strcmp(format, "qcow2"))
         return err_set(e, PANDA_ERR_OPTION, "disk format '%s': this build reads qcow2 and raw", format);
@@ -75,7 +75,9 @@ static panda_err opt_hdx(panda_config *c, panda_errbuf *e, const char *opt, cons
     return set_drive(c, e, (unsigned)(opt[3] - 'a'), arg, "auto");
 }
 
-/* -drive file=PATH[,if=ide][,format=qcow2|raw][,index=N][,media=disk] */
+/* -drive file=PATH[,if=ide][,format=qcow2|raw][,index=N][,media=disk], or
+ * size=SIZE instead of file: a drive with no image, for replaying a
+ * recording whose disk is gone (its reads are in the recording) */
 static panda_err opt_drive(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
 {
     (void)opt;
@@ -83,6 +85,7 @@ static panda_err opt_drive(panda_config *c, panda_errbuf *e, const char *opt, co
     if (snprintf(buf, sizeof(buf), "%s", arg) >= (int)sizeof(buf))
         return err_set(e, PANDA_ERR_OPTION, "-drive: the option is too long");
     const char *file = NULL, *format = "auto";
+    uint64_t size = 0;
     long index = -1;
     for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
@@ -90,6 +93,11 @@ static panda_err opt_drive(panda_config *c, panda_errbuf *e, const char *opt, co
         *eq = 0;
         const char *v = eq + 1;
         if (!strcmp(kv, "file")) file = v;
+        else if (!strcmp(kv, "size")) {
+            if (!(size = parse_size(v)) || size % 512)
+                return err_set(e, PANDA_ERR_OPTION, "-drive size=%s: a size in whole 512-byte sectors "
+                               "(e.g. 1G; MiB without a suffix)", v);
+        }
         else if (!strcmp(kv, "format")) format = v;
         else if (!strcmp(kv, "if")) {
             if (strcmp(v, "ide"))
@@ -107,9 +115,15 @@ static panda_err opt_drive(panda_config *c, panda_errbuf *e, const char *opt, co
             return err_set(e, PANDA_ERR_OPTION, "-drive: unknown key '%s' (file, format, if, index, media)", kv);
         }
     }
-    if (!file) return err_set(e, PANDA_ERR_OPTION, "-drive needs file=PATH");
+    if (!file == !size) return err_set(e, PANDA_ERR_OPTION, "-drive needs file=PATH or (to replay without the disk) size=SIZE");
     if (index < 0)
-        for (index = 0; index < PANDA_MAX_DRIVES && c->drive[index].file; index++) {}
+        for (index = 0; index < PANDA_MAX_DRIVES && (c->drive[index].file || c->drive[index].size); index++) {}
+    if (size) {
+        if (index >= PANDA_MAX_DRIVES || c->drive[index].file || c->drive[index].size)
+            return err_set(e, PANDA_ERR_OPTION, "-drive size=: no free IDE drive at index %ld", index);
+        c->drive[index].size = size;
+        return PANDA_OK;
+    }
     return set_drive(c, e, (unsigned)index, file, format);
 }
 

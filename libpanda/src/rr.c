@@ -23,6 +23,7 @@
 #include "internal.h"
 
 #include "rr_log.h"
+#include "state.h"
 #include "snapshot_format.h"
 
 /* One event carries at most what a device takes between two slices. */
@@ -38,8 +39,20 @@ struct panda_rr {
     /* replay */
     uint8_t *file;              /* the log's bytes, which the events point into */
     rr_log parsed;
-    size_t next;                /* the next event of parsed.ev */
+    size_t next;                /* the next slice-boundary (serial) event */
+    size_t next_disk;           /* the next disk read */
+    bool diverged;              /* a disk read did not match */
+    /* both: every distinct sector the disk reads carried so far, in the
+     * order of first appearance (a later read names it by index) */
+    uint8_t *sectors;
+    size_t nsectors, sectors_cap;
+    uint32_t *index;            /* record: open-addressing table of sector indices */
+    size_t index_cap;
 };
+
+#define SECTOR 512u
+#define SECTOR_INLINE 0
+#define SECTOR_REF 1
 
 static uint64_t vtime_of(panda_t *p)
 {
@@ -142,6 +155,8 @@ panda_err rr_record_end(panda_t *p)
         e = panda_set_error(p, PANDA_ERR_IO, "finishing %s-rr-nondet.log: %s", rr->name, strerror(errno));
     if (fclose(rr->log) && !e)
         e = panda_set_error(p, PANDA_ERR_IO, "finishing %s-rr-nondet.log: %s", rr->name, strerror(errno));
+    free(rr->sectors);
+    free(rr->index);
     free(rr);
     p->rr = NULL;
     p->rr_mode = RR_OFF;
@@ -152,6 +167,8 @@ static void free_replay(panda_rr *rr)
 {
     free(rr->parsed.ev);
     free(rr->file);
+    free(rr->sectors);
+    free(rr->index);
     free(rr);
 }
 
@@ -200,11 +217,20 @@ void rr_replay_end(panda_t *p)
     p->rr_mode = RR_OFF;
 }
 
+/* The slice-boundary cursor passes over disk reads, which the device
+ * takes itself (the end record is never passed). */
+static rr_event *next_boundary_event(panda_rr *rr)
+{
+    while (rr->parsed.ev[rr->next].kind == PANDA_INPUT_DISK) rr->next++;
+    return &rr->parsed.ev[rr->next];
+}
+
 /* Instructions the next slice may run before the next event (replay). */
 uint64_t rr_budget(panda_t *p, uint64_t budget)
 {
     if (p->rr_mode != RR_REPLAY) return budget;
     panda_rr *rr = p->rr;
+    next_boundary_event(rr);
     uint64_t now = uc_panda_icount(p->uc), at = rr->parsed.ev[rr->next].icount;
     uint64_t left = at > now ? at - now : 0;
     if (left == 0) return budget; /* the event waits on time, not instructions */
@@ -231,7 +257,7 @@ static panda_input_channel *channel_of(panda_t *p, uint8_t kind, uint8_t index)
 static rr_feed_result replay_step(panda_t *p)
 {
     panda_rr *rr = p->rr;
-    rr_event *ev = &rr->parsed.ev[rr->next];
+    rr_event *ev = next_boundary_event(rr);
     uint64_t icount = uc_panda_icount(p->uc), vtime = vtime_of(p);
     if (icount < ev->icount || (icount == ev->icount && vtime < ev->vtime)) return RR_NONE;
     uint64_t pc = panda_current_pc(&p->cpu);
@@ -244,7 +270,17 @@ static rr_feed_result replay_step(panda_t *p)
             (unsigned long long)icount, (unsigned long long)vtime);
         return RR_DIVERGED;
     }
-    if (ev->kind == RR_EV_END) return RR_DONE;
+    if (ev->kind == RR_EV_END) {
+        /* every disk read the recording holds must have been asked for */
+        for (size_t i = rr->next_disk; i < rr->parsed.nev; i++)
+            if (rr->parsed.ev[i].kind == PANDA_INPUT_DISK) {
+                panda_set_error(p, PANDA_ERR_DIVERGED,
+                    "replay of %s diverged: at its end the guest has not made the disk read recorded "
+                    "at instruction count %llu", rr->name, (unsigned long long)rr->parsed.ev[i].icount);
+                return RR_DIVERGED;
+            }
+        return RR_DONE;
+    }
     panda_input_channel *ch = channel_of(p, ev->kind, ev->index);
     if (!ch) {
         panda_set_error(p, PANDA_ERR_RECORDING, "%s: input of kind %u for channel %u, which this machine lacks",
@@ -310,10 +346,137 @@ void rr_wait_live_input(panda_t *p, int ms)
 bool rr_event_due_at(panda_t *p, uint64_t icount, uint64_t *vtime)
 {
     if (p->rr_mode != RR_REPLAY) return false;
-    rr_event *ev = &p->rr->parsed.ev[p->rr->next];
+    rr_event *ev = next_boundary_event(p->rr);
     *vtime = ev->vtime;
     return ev->icount == icount;
 }
+
+/* ---- disk reads ------------------------------------------------------------ */
+
+static uint64_t sector_hash(const uint8_t *s)
+{
+    uint64_t h = 1469598103934665603ull;   /* FNV-1a: a table key, not integrity */
+    for (unsigned i = 0; i < SECTOR; i++) h = (h ^ s[i]) * 1099511628211ull;
+    return h;
+}
+
+static bool keep_sector(panda_rr *rr, const uint8_t *data)
+{
+    if (rr->nsectors == rr->sectors_cap) {
+        size_t cap = rr->sectors_cap ? rr->sectors_cap * 2 : 1024;
+        uint8_t *v = realloc(rr->sectors, cap * SECTOR);
+        if (!v) return false;
+        rr->sectors = v;
+        rr->sectors_cap = cap;
+    }
+    memcpy(rr->sectors + rr->nsectors * SECTOR, data, SECTOR);
+    rr->nsectors++;
+    return true;
+}
+
+/* Record: the index of a sector with this content, or -1 after keeping it
+ * as a new one (or on no memory: then it is logged inline again). */
+static int64_t known_sector(panda_rr *rr, const uint8_t *data)
+{
+    if (rr->nsectors * 2 >= rr->index_cap) {
+        size_t cap = rr->index_cap ? rr->index_cap * 2 : 4096;
+        uint32_t *t = malloc(cap * sizeof(*t));
+        if (!t) return -1;
+        memset(t, 0xff, cap * sizeof(*t));
+        for (size_t i = 0; i < rr->nsectors; i++) {
+            size_t h = sector_hash(rr->sectors + i * SECTOR) & (cap - 1);
+            while (t[h] != UINT32_MAX) h = (h + 1) & (cap - 1);
+            t[h] = (uint32_t)i;
+        }
+        free(rr->index);
+        rr->index = t;
+        rr->index_cap = cap;
+    }
+    size_t h = sector_hash(data) & (rr->index_cap - 1);
+    for (; rr->index[h] != UINT32_MAX; h = (h + 1) & (rr->index_cap - 1))
+        if (!memcmp(rr->sectors + (size_t)rr->index[h] * SECTOR, data, SECTOR)) return rr->index[h];
+    if (rr->nsectors < UINT32_MAX && keep_sector(rr, data)) rr->index[h] = (uint32_t)(rr->nsectors - 1);
+    return -1;
+}
+
+void rr_disk_record(panda_t *p, uint8_t drive, uint64_t sector, const uint8_t *buf, uint32_t count)
+{
+    if (p->rr_mode != RR_RECORD || !count) return;
+    panda_rr *rr = p->rr;
+    state_writer w;
+    sw_init(&w);
+    sw_u64(&w, sector);
+    sw_u32(&w, count);
+    for (uint32_t i = 0; i < count; i++) {
+        int64_t known = known_sector(rr, buf + (size_t)i * SECTOR);
+        if (known >= 0) {
+            sw_u8(&w, SECTOR_REF);
+            sw_u32(&w, (uint32_t)known);
+        } else {
+            sw_u8(&w, SECTOR_INLINE);
+            sw_bytes(&w, buf + (size_t)i * SECTOR, SECTOR);
+        }
+    }
+    /* a failure leaves the log without its end record: incomplete, never wrong */
+    if (!w.failed && w.len <= UINT32_MAX) write_event(p, PANDA_INPUT_DISK, drive, w.data, (uint32_t)w.len);
+    sw_free(&w);
+}
+
+static int disk_diverged(panda_t *p, const char *fmt, unsigned long long a, unsigned long long b)
+{
+    panda_rr *rr = p->rr;
+    char what[200];
+    snprintf(what, sizeof(what), fmt, a, b);
+    panda_set_error(p, PANDA_ERR_DIVERGED, "replay of %s diverged at instruction count %llu: %s", rr->name,
+                    (unsigned long long)uc_panda_icount(p->uc), what);
+    rr->diverged = true;
+    panda_stop(p);
+    return -1;
+}
+
+int rr_disk_replay(panda_t *p, uint8_t drive, uint64_t sector, uint8_t *buf, uint32_t count)
+{
+    panda_rr *rr = p->rr;
+    if (rr->diverged) return -1;
+    while (rr->parsed.ev[rr->next_disk].kind != PANDA_INPUT_DISK && rr->parsed.ev[rr->next_disk].kind != RR_EV_END)
+        rr->next_disk++;
+    rr_event *ev = &rr->parsed.ev[rr->next_disk];
+    if (ev->kind == RR_EV_END)
+        return disk_diverged(p, "the guest reads sector %llu of drive %llu, and the recording has no more disk reads",
+                             sector, drive);
+    if (ev->icount != uc_panda_icount(p->uc) || ev->index != drive)
+        return disk_diverged(p, "the recording's next disk read is at instruction count %llu (drive %llu)",
+                             ev->icount, ev->index);
+    state_reader r;
+    sr_init(&r, ev->data, ev->len);
+    uint64_t at = sr_u64(&r);
+    uint32_t n = sr_u32(&r);
+    if (r.failed || at != sector || n != count)
+        return disk_diverged(p, "the recording read sector %llu there, the guest asks for sector %llu", at, sector);
+    for (uint32_t i = 0; i < count; i++) {
+        uint8_t *dst = buf + (size_t)i * SECTOR;
+        uint8_t tag = sr_u8(&r);
+        if (tag == SECTOR_INLINE) {
+            sr_bytes(&r, dst, SECTOR);
+            if (!r.failed && !keep_sector(rr, dst))
+                return disk_diverged(p, "out of memory for the recording's sector %llu of read %llu", i,
+                                     (unsigned long long)rr->next_disk);
+        } else {
+            uint32_t k = sr_u32(&r);
+            if (r.failed || tag != SECTOR_REF || k >= rr->nsectors)
+                return disk_diverged(p, "the recording's disk read %llu is corrupt (sector entry %llu)",
+                                     (unsigned long long)rr->next_disk, i);
+            memcpy(dst, rr->sectors + (size_t)k * SECTOR, SECTOR);
+        }
+    }
+    if (r.failed || r.pos != r.len)
+        return disk_diverged(p, "the recording's disk read %llu is corrupt (%llu bytes)",
+                             (unsigned long long)rr->next_disk, ev->len);
+    rr->next_disk++;
+    return 0;
+}
+
+bool rr_diverged(panda_t *p) { return p->rr_mode == RR_REPLAY && p->rr->diverged; }
 
 double rr_progress(panda_t *p)
 {

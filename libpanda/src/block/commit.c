@@ -77,6 +77,9 @@ static panda_err write_image(writer *w, block_image *img, const size_t *slots, s
     uint64_t rt_off = CLUSTER, rb_off = rt_off + rt * CLUSTER, l1_off = rb_off + rb * CLUSTER;
     uint64_t l2_off = l1_off + l1_clusters * CLUSTER, data_off = l2_off + n_l2 * CLUSTER;
 
+    if (!base->file.path)
+        return err_set(w->e, PANDA_ERR_UNSUPPORTED, "cannot commit to %s: this drive has no image to be "
+                       "the new image's backing file", w->path);
     const char *bname = base->file.path;
     size_t bname_len = strlen(bname);
     if (bname_len > 1023)

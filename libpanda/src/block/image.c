@@ -130,6 +130,41 @@ panda_err block_image_open(panda_errbuf *e, const char *path, block_format forma
     return PANDA_OK;
 }
 
+/* A drive with no image (block_image_blank): every read of the base fails. */
+static panda_err blank_read(blk_layer *l, panda_errbuf *e, uint64_t off, void *buf, size_t len)
+{
+    (void)l;
+    (void)buf;
+    (void)len;
+    return err_set(e, PANDA_ERR_UNSUPPORTED, "this drive has no image (it only replays a recording): "
+                   "no data at byte %" PRIu64, off);
+}
+
+static void blank_free(blk_layer *l) { free(l); }
+
+panda_err block_image_blank(panda_errbuf *e, uint64_t size, block_image **out)
+{
+    if (size < BLOCK_SECTOR || size % BLOCK_SECTOR)
+        return err_set(e, PANDA_ERR_ARG, "a drive without an image needs a size in whole 512-byte sectors");
+    block_image *img = calloc(1, sizeof(*img));
+    blk_layer *l = calloc(1, sizeof(*l));
+    if (!img || !l) {
+        free(img);
+        free(l);
+        return err_nomem(e, "a disk");
+    }
+    l->file.fd = -1;
+    l->format = "none";
+    l->size = size;
+    l->read = blank_read;
+    l->free = blank_free;
+    img->top = l;
+    img->nsectors = size / BLOCK_SECTOR;
+    ov_init(&img->ov, img->nsectors, BLOCK_OVERLAY_MEMORY);
+    *out = img;
+    return PANDA_OK;
+}
+
 void block_image_close(block_image *img)
 {
     if (!img) return;

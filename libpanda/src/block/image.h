@@ -57,6 +57,10 @@ bool block_format_parse(const char *name, block_format *out);
  * malformed or damaged image; e says which file and what. */
 panda_err block_image_open(panda_errbuf *e, const char *path, block_format format,
                            block_image **out);
+/* A disk of size bytes with no image behind its overlay: what a replay
+ * uses when the recording's disk is gone (its reads come from the log);
+ * reading an unwritten sector live fails with a message saying so. */
+panda_err block_image_blank(panda_errbuf *e, uint64_t size, block_image **out);
 void block_image_close(block_image *img);
 
 /* The disk as a device sees it: nsectors = the virtual size rounded down

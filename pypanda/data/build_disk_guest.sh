@@ -295,8 +295,8 @@ menuentry 'Debian GNU/Linux 12 (bookworm) i386' {
 EOF
 
 # Nothing newer than EPOCH (files written by maintainer scripts and by this
-# script carry today's date).  ctime cannot be set here; it is fixed in the
-# ext4 image below.
+# script carry today's date).  ctime cannot be set here, and atime is not
+# worth a pass: both are fixed in the ext4 image below.
 find "$root" -newermt "@$EPOCH" -print0 | xargs -0r touch --no-dereference --date="@$EPOCH"
 
 cp "${kernels[0]}" "$work/vmlinuz"
@@ -311,32 +311,36 @@ step 4 "ext4 partition (mke2fs -d, no mount)"
 total=$((DISK_MIB * 2048))
 part_sectors=$((total - PART_START))
 # E2FSPROGS_FAKE_TIME: libext2fs uses it for every time it stamps itself
-# (superblock, root and lost+found, crtime), so only the copied ctimes differ.
+# (superblock, root and lost+found, crtime), so only the copied times differ.
 export E2FSPROGS_FAKE_TIME=$EPOCH
 mke2fs -q -F -t ext4 -L "$FS_LABEL" -U "$FS_UUID" \
     -E "hash_seed=$FS_HASH_SEED,root_owner=0:0,nodiscard" \
     -d "$root" "$work/part.img" "$((part_sectors / 2))k" >&2 ||
     die "mke2fs -d failed"
-# ctime is copied from the host inode, which is always 'now': reset it in the
-# image.  debugfs paths are quoted; a path debugfs cannot quote is refused.
-python3 - "$root" "$EPOCH" >"$work/ctime.debugfs" <<'EOF'
+say "mke2fs done at $((SECONDS - t_start)) s; resetting ctime and atime"
+# ctime and atime are copied from the host inode: ctime is always 'now' and
+# atime the time of unpacking.  Reset both in the image.  debugfs paths are
+# quoted; a path debugfs cannot quote is refused.
+python3 - "$root" "$EPOCH" >"$work/times.debugfs" <<'EOF'
 import os, sys
 root, epoch = sys.argv[1], sys.argv[2]
 def emit(rel):
     if any(c in rel for c in '"\n\\'):
         sys.exit("path %r cannot be quoted for debugfs; fix build_disk_guest.sh" % rel)
-    print('sif "%s" ctime @%s' % (rel or "/", epoch))
+    for field in ("ctime", "atime"):
+        print('sif "%s" %s @%s' % (rel or "/", field, epoch))
 emit("")
 for dirpath, dirnames, filenames in os.walk(root):
     for name in dirnames + filenames:
         emit("/" + os.path.relpath(os.path.join(dirpath, name), root))
 EOF
-debugfs -w -f "$work/ctime.debugfs" "$work/part.img" >"$work/debugfs.log" 2>&1 ||
-    { tail -n 20 "$work/debugfs.log" >&2; die "debugfs could not reset the ctimes"; }
+debugfs -w -f "$work/times.debugfs" "$work/part.img" >"$work/debugfs.log" 2>&1 ||
+    { tail -n 20 "$work/debugfs.log" >&2; die "debugfs could not reset ctime and atime"; }
 if grep -v '^debugfs' "$work/debugfs.log" | grep -q .; then
     grep -v '^debugfs' "$work/debugfs.log" | head -n 5 >&2
-    die "debugfs reported errors while resetting ctimes (above)"
+    die "debugfs reported errors while resetting ctime and atime (above)"
 fi
+say "times reset at $((SECONDS - t_start)) s; e2fsck -fn"
 e2fsck -fn "$work/part.img" >"$work/e2fsck.log" 2>&1 ||
     { tail -n 20 "$work/e2fsck.log" >&2; die "e2fsck finds the new ext4 image inconsistent"; }
 unset E2FSPROGS_FAKE_TIME

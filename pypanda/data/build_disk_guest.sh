@@ -152,10 +152,28 @@ host_version() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo unknown;
 
 # ------------------------------------------------------------- 2. mmdebstrap
 work=$(mktemp -d "${TMPDIR:-/tmp}/pypanda-disk-guest.XXXXXX")
-# mmdebstrap's root mode leaves root-owned files; rm -rf as root removes them.
-trap 'rm -rf "$work"' EXIT
+# mmdebstrap's root mode mounts /dev, /proc and /sys inside the root while it
+# runs and unmounts them itself; should one be left (a killed run), removing
+# the work directory must not descend into the host's /dev.
+cleanup() {
+    local d
+    for d in "$@"; do
+        [ -n "$d" ] && [ -d "$d" ] || continue
+        if awk -v p="$d/" 'index($2, p) == 1 { found = 1 } END { exit !found }' /proc/self/mounts; then
+            say "leaving $d: something is still mounted inside it (see /proc/self/mounts)"
+        else
+            rm -rf --one-file-system "$d"
+        fi
+    done
+}
+trap 'cleanup "$work"' EXIT
 root=$work/root
 mkdir -p "$debcache" "$work/hooks"
+# The .deb cache is shared by builds into other directories.
+if command -v flock >/dev/null 2>&1; then
+    exec 8>"$debcache.lock"
+    flock 8
+fi
 
 # Before the kernel is installed, so its postinst builds the small initramfs
 # once: only the listed modules, gzip (minbase has no zstd), no busybox in it
@@ -468,7 +486,7 @@ EOF
 # Move into place; guest.json is removed first and written last, so a reader
 # (or an interrupted run) never pairs a new image with an old guest.json.
 out=$(mktemp -d "$dest/.build.XXXXXX")
-trap 'rm -rf "$work" "$out"' EXIT
+trap 'cleanup "$work" "$out"' EXIT
 for f in disk.qcow2 vmlinuz initrd.img guest.json; do
     mv "$work/$f" "$out/$f"
     chmod 0644 "$out/$f"

@@ -110,6 +110,17 @@ except (OSError, ValueError, KeyError, TypeError, AttributeError):
 EOF
 }
 
+# PYPANDA_GUEST_DIR names one directory for every guest (as guest_dir() does);
+# never overwrite another guest's files there.
+other=$(python3 -c 'import json, sys
+try:
+    print(json.load(open(sys.argv[1])).get("builder", ""))
+except (OSError, ValueError, AttributeError):
+    pass' "$dest/guest.json")
+if [ -n "$other" ] && [ "$other" != pypanda/data/build_disk_guest.sh ]; then
+    die "$dest holds another guest (made by $other); point PYPANDA_GUEST_DIR at a directory of its own for $NAME"
+fi
+
 if [ "$force" = 0 ] && cache_ok; then
     say "up to date: $dest"
     printf '%s\n' "$dest"
@@ -333,8 +344,8 @@ part_sectors=$((total - PART_START))
 export E2FSPROGS_FAKE_TIME=$EPOCH
 mke2fs -q -F -t ext4 -L "$FS_LABEL" -U "$FS_UUID" \
     -E "hash_seed=$FS_HASH_SEED,root_owner=0:0,nodiscard" \
-    -d "$root" "$work/part.img" "$((part_sectors / 2))k" >&2 ||
-    die "mke2fs -d failed"
+    -d "$root" "$work/part.img" "$((part_sectors / 2))k" >"$work/mke2fs.log" 2>&1 ||
+    { tail -n 20 "$work/mke2fs.log" >&2; die "mke2fs -d failed (last lines above)"; }
 say "mke2fs done at $((SECONDS - t_start)) s; resetting ctime and atime"
 # ctime and atime are copied from the host inode: ctime is always 'now' and
 # atime the time of unpacking.  Reset both in the image.  debugfs paths are

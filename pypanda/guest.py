@@ -5,30 +5,64 @@
 packages into ``~/.cache/pypanda/guest/i386``, once; ``Panda(generic="i386")``
 then boots it.  Needs a Debian-like host with apt-get (root to add the
 i386 architecture the first time).
+
+``python -m pypanda.guest debian-i386 [--force]`` builds the disk guest: a
+BIOS-bootable Debian 12 i386 qcow2 (GRUB in the MBR, one ext4 partition,
+a root shell on ttyS0) with its kernel and initramfs beside it for direct
+boot, into ``~/.cache/pypanda/guest/debian-i386``.  Needs root (mmdebstrap).
+
+Each builder prints a progress line per step on stderr; the last line on
+stdout is the guest's directory.
 """
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+from typing import Dict, List, Optional
 
 from .panda import guest_dir
 
-BUILDER = Path(__file__).resolve().parent / "data" / "build_guest.sh"
+DATA = Path(__file__).resolve().parent / "data"
+#: guest name -> the script that builds it
+BUILDERS: Dict[str, Path] = {
+    "i386": DATA / "build_guest.sh",
+    "debian-i386": DATA / "build_disk_guest.sh",
+}
+BUILDER = BUILDERS["i386"]   # kept for callers of the single-guest API
 
 
-def build(force: bool = False) -> Path:
-    """Build (or find up to date) the i386 guest; returns its directory."""
-    cmd = ["bash", str(BUILDER)] + (["--force"] if force else [])
+def build(force: bool = False, name: str = "i386") -> Path:
+    """Build (or find up to date) the guest ``name``; returns its directory."""
+    if name not in BUILDERS:
+        raise ValueError(f"unknown guest {name!r}: available are {', '.join(BUILDERS)}")
+    cmd = ["bash", str(BUILDERS[name])] + (["--force"] if force else [])
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     lines = out.strip().splitlines()
-    return Path(lines[-1]) if lines else guest_dir("i386")
+    return Path(lines[-1]) if lines else guest_dir(name)
 
 
-def main() -> int:
-    force = "--force" in sys.argv[1:]
+def main(argv: Optional[List[str]] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    force = False
+    names = []
+    for arg in args:
+        if arg in ("--force", "-f"):
+            force = True
+        elif arg in ("-h", "--help"):
+            print(f"usage: python -m pypanda.guest [{'|'.join(BUILDERS)}] [--force]")
+            return 0
+        elif arg in BUILDERS:
+            names.append(arg)
+        else:
+            print(f"pypanda.guest: unknown argument {arg!r}; guests are {', '.join(BUILDERS)}",
+                  file=sys.stderr)
+            return 2
+    if len(names) > 1:
+        print("pypanda.guest: name one guest at a time", file=sys.stderr)
+        return 2
     try:
-        print(build(force))
+        print(build(force, names[0] if names else "i386"))
     except subprocess.CalledProcessError as exc:
         return exc.returncode or 1
     return 0

@@ -46,7 +46,7 @@ def _targets(fuzz_dir: Path) -> List[str]:
 def test_every_device_and_parser_has_a_target(fuzz_dir: Path):
     targets = set(_targets(fuzz_dir))
     want = {"pic8259", "pit8254", "mc146818", "uart16550", "i8042", "port80", "pci_absent",
-            "bus", "snapshot", "rr_log"}
+            "bus", "snapshot", "rr_log", "pci_host", "i440fx", "piix3", "ide"}
     assert want <= targets, f"missing fuzz targets: {sorted(want - targets)}"
     for name in targets:
         seeds = list((ROOT / "fuzz" / "corpus" / name).glob("*"))

@@ -666,12 +666,18 @@ static void try_dma(piix_ide *ide, int ch)
 
 /* ---- commands ---- */
 
+/* The sector command moves data to the disk. */
+static bool writes_disk(enum phase ph, uint8_t cmd)
+{
+    return ph == PH_PIO_OUT || cmd == 0xCA || cmd == 0xCB || cmd == 0x35;
+}
+
 /* Start a sector command: check the range, then PIO or DMA. */
 static void start_sectors(piix_ide *ide, int ch, uint8_t cmd, enum phase ph)
 {
     struct channel *c = &ide->ch[ch];
     struct drive *d = cur(c);
-    bool ext = is_ext(cmd), write = ph == PH_PIO_OUT || cmd == 0xCA || cmd == 0xCB || cmd == 0x35;
+    bool ext = is_ext(cmd), write = writes_disk(ph, cmd);
     if (is_multiple(cmd) && !d->mult) {
         fail(c, ER_ABRT);
         return;
@@ -1302,6 +1308,12 @@ static void check_transfer(const struct channel *c, state_reader *r, int ch)
     }
     if (c->ctl & CTL_SRST) {
         sr_fail(r, "piix_ide channel %d transfer in progress during SRST", ch);
+        return;
+    }
+    /* start_sectors aborts these before anything moves; finishing one
+     * would write a disk the guest may not write */
+    if (writes_disk((enum phase)c->phase, c->cmd) && (d->disk.read_only || !d->disk.write)) {
+        sr_fail(r, "piix_ide channel %d write in progress to a read-only disk", ch);
         return;
     }
     if (c->cmd == 0xEC) {

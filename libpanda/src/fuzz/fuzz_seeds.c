@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 
 #include "fuzz_formats.h"
+#include "pci/i440fx.h"
+#include "pci/pci_host.h"
+#include "pci/piix3.h"
 
 static const char *out_dir;
 
@@ -263,6 +266,371 @@ static void device_seeds(void)
     }
 }
 
+/* ---- the PCI chipset and the IDE ----
+ *
+ * Their harnesses wrap the device in a rig with its own region numbers and
+ * extra calls (fuzz_pci_host.c, fuzz_i440fx.c, fuzz_piix3.c, fuzz_ide.c
+ * describe them); the set-ups below are written in those terms.  The PCI
+ * functions' seeds are a set-up and the state it leaves, as above (the
+ * state is made by running the set-up on the bare device); the IDE's state
+ * is larger than a load of input bytes takes (1023), so its seeds reach
+ * states mid-command through the ports and round-trip them there. */
+
+static void extra_bytes(state_writer *w, uint8_t a0, uint8_t a1, uint8_t a2, uint8_t a3,
+                        uint8_t a4, uint8_t a5, uint8_t a6, uint8_t a7)
+{
+    const uint8_t arg[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    seed_extra(w, arg);
+}
+
+typedef struct rig_seed {
+    const char *target;
+    uint64_t cfg_a;
+    uint32_t cfg_b;
+    const step *setup;
+    size_t nsetup;
+    const panda_device_ops *ops;
+    void *(*make)(void);
+    /* one set-up step on the bare device (the rig's region and extra) */
+    void (*apply)(void *dev, const step *s);
+} rig_seed;
+
+static void apply_access(bus_device d, const step *s)
+{
+    if (s->kind == 'w')
+        d.write(d.opaque, s->offset, s->value, s->size);
+    else
+        d.read(d.opaque, s->offset, s->size);
+}
+
+static pci_bus empty_bus; /* the host's state does not depend on what is on it */
+
+static void *make_host(void)
+{
+    pci_bus_init(&empty_bus);
+    return pci_host_new(&empty_bus);
+}
+
+/* fuzz_pci_host.c: region 0 CONFIG_ADDRESS, 1 CONFIG_DATA; extra: a dword
+ * address arg[0..3], then a data read */
+static void apply_host(void *dev, const step *s)
+{
+    if (s->kind != 'x') {
+        apply_access(s->region ? pci_host_data_device(dev) : pci_host_address_device(dev), s);
+        return;
+    }
+    bus_device a = pci_host_address_device(dev), d = pci_host_data_device(dev);
+    a.write(a.opaque, 0, s->value, 4);
+    d.read(d.opaque, 0, 1); /* arg[4..7] 0: offset 0, size fuzz_sizes[0] */
+}
+
+static void *make_i440fx(void)
+{
+    return i440fx_new((i440fx_hooks){0});
+}
+
+static void *make_piix3(void)
+{
+    return piix3_new((irq_line){0});
+}
+
+/* fuzz_i440fx.c and fuzz_piix3.c: region 0 the header, region 1 the block
+ * from `hi`; what the rigs' pci_bus passes on, for these aligned steps */
+static void apply_cfg(bus_device d, uint32_t hi, const step *s)
+{
+    uint32_t reg = s->region ? hi + s->offset : s->offset;
+    if (s->kind == 'w')
+        d.write(d.opaque, reg, s->value, s->size);
+    else
+        d.read(d.opaque, reg, s->size);
+}
+
+static void apply_i440fx(void *dev, const step *s)
+{
+    apply_cfg(i440fx_config_device(dev), 0x58, s);
+}
+
+/* fuzz_piix3.c's extra with arg[0] == 0: PIRQ arg[1] - 1 to arg[2] & 1 */
+static void apply_piix3(void *dev, const step *s)
+{
+    if (s->kind == 'x')
+        piix3_set_pirq(dev, (int)((s->value >> 8) & 0xFF) % 6 - 1, (s->value >> 16) & 1);
+    else
+        apply_cfg(piix3_config_device(dev), 0x60, s);
+}
+
+#define PCI_CFG_ADDR(devfn, reg) (0x80000000u | (uint32_t)(devfn) << 8 | (reg))
+
+/* a BIOS probing slot 1 (the fake function), slot 2 (empty), bus 1, and
+ * the address with the enable bit clear; a byte write to 0xCF9 */
+static const step host_setup[] = {
+    {'w', 0, 0, 4, PCI_CFG_ADDR(PCI_DEVFN(1, 0), 0)}, {'r', 1, 0, 4, 0}, {'r', 1, 2, 2, 0},
+    {'w', 0, 0, 4, PCI_CFG_ADDR(PCI_DEVFN(1, 0), 4)}, {'w', 1, 0, 2, 0x0007},
+    {'r', 1, 1, 1, 0}, {'r', 1, 2, 4, 0},
+    {'x', 0, 0, 0, PCI_CFG_ADDR(PCI_DEVFN(2, 0), 0)},
+    {'x', 0, 0, 0, PCI_CFG_ADDR(PCI_DEVFN(1, 0), 0) | 1u << 16},
+    {'x', 0, 0, 0, PCI_DEVFN(1, 0) << 8}, {'w', 0, 1, 1, 0x06}, {'r', 0, 0, 4, 0},
+};
+/* SeaBIOS: shadow unlock (PAM 0x30/0x33), the copy, lock (0x10/0x11), then
+ * SMRAM closed and locked */
+static const step i440fx_setup[] = {
+    {'r', 0, 0, 4, 0}, {'w', 1, 1, 1, 0x30}, {'w', 1, 2, 1, 0x33}, {'w', 1, 3, 1, 0x33},
+    {'w', 1, 4, 4, 0x33333333}, {'w', 1, 1, 1, 0x10}, {'w', 1, 2, 2, 0x1111},
+    {'w', 1, 4, 2, 0x1111}, {'w', 1, 26, 1, 0x0A}, {'w', 1, 26, 1, 0x1A},
+    {'w', 1, 26, 1, 0x4A}, {'r', 1, 26, 1, 0}, {'r', 1, 0, 4, 0},
+};
+/* SeaBIOS' routes (A, C -> 11, B -> 10, D -> 10), two PCI lines high, a
+ * route moved while high, one disabled */
+static const step piix3_setup[] = {
+    {'w', 1, 0, 4, 0x0A0B0A0B}, {'x', 0, 0, 0, 0x010100}, {'x', 0, 0, 0, 0x010300},
+    {'w', 1, 0, 1, 0x05}, {'x', 0, 0, 0, 0x000300}, {'w', 1, 1, 1, 0x80},
+    {'x', 0, 0, 0, 0x010200}, {'r', 1, 0, 4, 0}, {'r', 0, 0x0E, 1, 0},
+};
+
+static const rig_seed rig_seeds[] = {
+    {"pci_host", 0, PCI_DEVFN(1, 0), host_setup, N(host_setup), &pci_host_ops, make_host,
+     apply_host},
+    {"i440fx", 0, 0, i440fx_setup, N(i440fx_setup), &i440fx_ops, make_i440fx, apply_i440fx},
+    {"piix3", 0, 0, piix3_setup, N(piix3_setup), &piix3_ops, make_piix3, apply_piix3},
+};
+
+static void rig_encode(state_writer *w, const step *s)
+{
+    uint8_t arg[8];
+    if (s->kind == 'x') {
+        step_args(s, arg);
+        seed_extra(w, arg);
+    } else {
+        seed_access(w, s->kind == 'w', s->region, s->offset, s->size, s->value);
+    }
+}
+
+static void rig_probe(state_writer *w)
+{
+    for (uint8_t region = 0; region < 2; region++) {
+        seed_access(w, false, region, 0, 4, 0);
+        seed_access(w, false, region, 2, 1, 0);
+    }
+    seed_op(w, FOP_ROUNDTRIP);
+    seed_access(w, false, 1, 0, 4, 0);
+    seed_op(w, FOP_LOAD_PATCHED);
+    sw_u8(w, 1);  /* two patches */
+    sw_u16(w, 0x59);
+    sw_u8(w, 0x30);
+    sw_u16(w, 0x60);
+    sw_u8(w, 0x0F);
+    sw_u8(w, 0);
+    seed_op(w, FOP_RESET);
+    seed_access(w, false, 1, 1, 1, 0);
+}
+
+static void rig_seed_files(void)
+{
+    for (size_t i = 0; i < N(rig_seeds); i++) {
+        const rig_seed *rs = &rig_seeds[i];
+        state_writer w;
+        sw_init(&w);
+        seed_config(&w, rs->cfg_a, rs->cfg_b);
+        for (size_t k = 0; k < rs->nsetup; k++) rig_encode(&w, &rs->setup[k]);
+        rig_probe(&w);
+        put(rs->target, "setup", &w);
+        sw_free(&w);
+
+        void *dev = rs->make();
+        FUZZ_ASSERT(dev, "%s: create failed", rs->target);
+        for (size_t k = 0; k < rs->nsetup; k++) rs->apply(dev, &rs->setup[k]);
+        state_writer st;
+        sw_init(&st);
+        rs->ops->save(dev, &st);
+        rs->ops->free(dev);
+        FUZZ_ASSERT(!st.failed && st.len < 1024, "%s: a state of %zu bytes", rs->target, st.len);
+        sw_init(&w);
+        seed_config(&w, rs->cfg_a, rs->cfg_b);
+        seed_load_bytes(&w, st.data, st.len);
+        rig_probe(&w);
+        put(rs->target, "state", &w);
+        sw_free(&w);
+        sw_free(&st);
+    }
+    /* pci_host on an empty bus: answers as pci_absent */
+    state_writer w;
+    sw_init(&w);
+    seed_config(&w, 0, 0x100);
+    for (size_t k = 0; k < N(host_setup); k++) rig_encode(&w, &host_setup[k]);
+    put("pci_host", "empty_bus", &w);
+    sw_free(&w);
+}
+
+/* fuzz_ide.c's drives: cfg.a nibble k (k = channel * 2 + unit) the kind
+ * (0 disk, 1 absent, 2 read-only, 3 no write function; +4 failing from
+ * sector 4 * cfg.b nibble k; +8 big), byte 2 + k the size - 1; cfg.b bits
+ * 16-31 the direct-boot bus-master base. */
+#define IDE_DRIVES(k0, k1, k2, k3) ((uint64_t)(k0) | (k1) << 4 | (k2) << 8 | (k3) << 12)
+#define IDE_SIZES(s0, s1, s2, s3) \
+    ((uint64_t)(s0) << 16 | (uint64_t)(s1) << 24 | (uint64_t)(s2) << 32 | (uint64_t)(s3) << 40)
+/* ide0: a 64-sector disk and nothing; ide1: a 16-sector read-only master,
+ * a 32-sector slave failing from sector 20 */
+#define IDE_CFG_A (IDE_DRIVES(0, 1, 2, 4) | IDE_SIZES(63, 0, 15, 31))
+#define IDE_CFG_B (0xC000u << 16 | 5u << 12)
+
+/* fuzz_ide.c: regions 0/1 a channel (0-7 command block, 16 control), 2 the
+ * bus master, 3 configuration; extra 0/1 bulk in/out, 2 a backend failing,
+ * 3 any configuration register, 4 a command, 5 a PRD entry, 6 a load of
+ * the state with transfer fields patched */
+static void ide_cmd(state_writer *w, int ch, int unit, uint32_t lba, uint8_t count, uint8_t cmd,
+                    bool lba48, uint8_t high)
+{
+    extra_bytes(w, 4, (uint8_t)(ch | unit << 1), (uint8_t)lba, (uint8_t)(lba >> 8),
+                (uint8_t)(lba >> 16), count, cmd, (uint8_t)(high << 1 | lba48));
+}
+
+static void ide_bulk(state_writer *w, bool in, int ch, uint16_t len)
+{
+    extra_bytes(w, in ? 0 : 1, (uint8_t)ch, (uint8_t)len, (uint8_t)(len >> 8), 0x11, 0x22, 0x33,
+                0x44);
+}
+
+static void ide_status(state_writer *w, int ch)
+{
+    seed_access(w, false, (uint8_t)ch, 7, 1, 0);
+}
+
+/* both bus masters' registers and the status of both channels */
+static void ide_probe(state_writer *w)
+{
+    for (uint8_t off = 0; off < 16; off += 2) seed_access(w, false, 2, off, 2, 0);
+    for (uint8_t ch = 0; ch < 2; ch++) {
+        for (uint8_t off = 1; off < 8; off++) seed_access(w, false, ch, off, 1, 0);
+        seed_access(w, false, ch, 16, 1, 0);
+    }
+    seed_op(w, FOP_ROUNDTRIP);
+    ide_status(w, 0);
+}
+
+static void ide_begin(state_writer *w, uint64_t cfg_a, uint32_t cfg_b)
+{
+    sw_init(w);
+    seed_config(w, cfg_a, cfg_b);
+}
+
+/* the probe, and the seed written */
+static void ide_end(state_writer *w, const char *name)
+{
+    ide_probe(w);
+    put("ide", name, w);
+    sw_free(w);
+}
+
+static void ide_seed_files(void)
+{
+    state_writer w;
+    /* IDENTIFY on ide0 master, half through the data port, half in bulk;
+     * then READ SECTORS of 2 and READ MULTIPLE of 3 in bulk */
+    ide_begin(&w, IDE_CFG_A, IDE_CFG_B);
+    seed_access(&w, true, 0, 6, 1, 0xA0);
+    seed_access(&w, true, 0, 7, 1, 0xEC);
+    seed_access(&w, false, 0, 16, 1, 0);
+    ide_status(&w, 0);
+    for (int i = 0; i < 64; i++) seed_access(&w, false, 0, 0, 4, 0);
+    ide_bulk(&w, true, 0, 256);
+    ide_status(&w, 0);
+    ide_cmd(&w, 0, 0, 3, 2, 0x20, false, 0);
+    ide_status(&w, 0);
+    ide_bulk(&w, true, 0, 1024);
+    ide_cmd(&w, 0, 0, 60, 3, 0xC4, false, 0);
+    ide_bulk(&w, true, 0, 2048);
+    ide_cmd(&w, 0, 0, 63, 2, 0x20, false, 0); /* past the end: IDNF */
+    ide_status(&w, 0);
+    ide_end(&w, "identify_read");
+
+    /* READ DMA of 2 sectors through a one-entry PRD table at 0x1000 into
+     * 0x2000, the bus master started, its interrupt cleared; WRITE DMA back
+     * from there; one into a piece past RAM's end (refused: bus-master
+     * error); a WRITE DMA to the read-only disk (aborted) */
+    ide_begin(&w, IDE_CFG_A, IDE_CFG_B);
+    extra_bytes(&w, 5, 0x00, 0x10, 0x00, 0x20, 0x00, 0x04, 0x81);
+    ide_cmd(&w, 0, 0, 5, 2, 0xC8, false, 0);
+    seed_access(&w, true, 2, 0, 1, 0x09);
+    seed_access(&w, false, 2, 2, 1, 0);
+    ide_status(&w, 0);
+    seed_access(&w, true, 2, 0, 1, 0x08);
+    seed_access(&w, true, 2, 2, 1, 0x06);
+    ide_cmd(&w, 0, 0, 9, 2, 0xCA, false, 0);
+    seed_access(&w, true, 2, 0, 1, 0x01);
+    ide_status(&w, 0);
+    seed_access(&w, true, 2, 0, 1, 0x00);
+    extra_bytes(&w, 5, 0x00, 0x10, 0x00, 0xFF, 0x00, 0x04, 0x81);
+    ide_cmd(&w, 0, 0, 1, 2, 0x25, true, 0);
+    seed_access(&w, true, 2, 0, 1, 0x09);
+    seed_access(&w, false, 2, 2, 1, 0);
+    ide_status(&w, 0);
+    extra_bytes(&w, 5, 0x00, 0x30, 0x00, 0x40, 0x00, 0x02, 0x83); /* channel 1's table */
+    ide_cmd(&w, 1, 0, 0, 1, 0xCA, false, 0);
+    seed_access(&w, true, 2, 8, 1, 0x01);
+    ide_status(&w, 1);
+    ide_end(&w, "dma");
+
+    /* WRITE SECTORS of 3 on ide0 stopped after one sector and round-tripped
+     * there, then finished; patched loads of the transfer's block and
+     * position fields; READ MULTIPLE on ide1's slave across its failing
+     * sector 20, and the backend failing every call */
+    ide_begin(&w, IDE_CFG_A, IDE_CFG_B);
+    ide_cmd(&w, 0, 0, 1, 3, 0x30, false, 0);
+    ide_bulk(&w, false, 0, 512);
+    seed_op(&w, FOP_ROUNDTRIP);
+    ide_bulk(&w, false, 0, 256);
+    seed_op(&w, FOP_LOAD_PATCHED);
+    sw_u8(&w, 1);    /* two patches */
+    sw_u16(&w, 310); /* channel 0's pos (piix_ide's save order) */
+    sw_u8(&w, 0x02);
+    sw_u16(&w, 306); /* its block */
+    sw_u8(&w, 0x03);
+    sw_u8(&w, 0);
+    ide_bulk(&w, false, 0, 768);
+    ide_status(&w, 0);
+    ide_cmd(&w, 1, 1, 18, 4, 0xC4, false, 0);
+    ide_status(&w, 1);
+    extra_bytes(&w, 2, 0, 1, 0, 0, 0, 0, 0);
+    ide_cmd(&w, 0, 0, 0, 1, 0x20, false, 0);
+    ide_cmd(&w, 0, 0, 0, 0, 0xE7, false, 0);
+    ide_status(&w, 0);
+    seed_access(&w, true, 0, 16, 1, 0x06); /* SRST and nIEN */
+    seed_access(&w, true, 0, 16, 1, 0x00);
+    ide_end(&w, "mid_command");
+
+    /* transfers on ide1's read-only master patched into writes through the
+     * saved state's transfer fields (extra 6: phase at 36, cmd at 37 of
+     * the channel record): PIO in -> out, READ DMA -> WRITE DMA; refused */
+    ide_begin(&w, IDE_CFG_A, IDE_CFG_B);
+    ide_cmd(&w, 1, 0, 0, 1, 0x20, false, 0);
+    extra_bytes(&w, 6, 1, 36, 0x03, 37, 0x10, 0, 0);
+    ide_bulk(&w, false, 1, 512);
+    ide_status(&w, 1);
+    ide_cmd(&w, 1, 0, 2, 1, 0xC8, false, 0);
+    extra_bytes(&w, 6, 1, 37, 0x02, 0, 0, 1, 0);
+    extra_bytes(&w, 5, 0x00, 0x30, 0x00, 0x40, 0x00, 0x02, 0x83);
+    seed_access(&w, true, 2, 8, 1, 0x01);
+    ide_status(&w, 1);
+    ide_end(&w, "read_only_patched");
+
+    /* big disks: ide0 master just under 2^28 sectors, ide1 slave 2^48 - 1,
+     * firmware reset state (no bus master until BAR4 and the command are
+     * set); READ NATIVE MAX, LBA48 reads at their ends, IDENTIFY */
+    ide_begin(&w, IDE_DRIVES(8, 1, 1, 8) | IDE_SIZES(200, 0, 0, 1), 0);
+    ide_cmd(&w, 0, 0, 0, 0, 0xF8, false, 0);
+    ide_cmd(&w, 0, 0, 0xFFFFFF, 1, 0x24, true, 0x0F);
+    ide_bulk(&w, true, 0, 512);
+    ide_cmd(&w, 1, 1, 0, 0, 0x27, true, 0);
+    ide_cmd(&w, 1, 1, 0xFFFFFE, 1, 0x24, true, 0xFF);
+    ide_bulk(&w, true, 1, 512);
+    ide_cmd(&w, 1, 1, 0, 0, 0xEC, false, 0);
+    ide_bulk(&w, true, 1, 512);
+    seed_access(&w, true, 3, 8, 4, 0xC001);   /* BAR4 */
+    seed_access(&w, true, 3, 4, 2, 0x0005);   /* I/O and bus master on */
+    seed_access(&w, true, 3, 16, 4, 0x80008000u); /* IDETIM */
+    ide_end(&w, "big_disks");
+}
+
 /* ---- the buses ---- */
 
 static void bus_seeds(void)
@@ -493,6 +861,8 @@ int main(int argc, char **argv)
         return 1;
     }
     device_seeds();
+    rig_seed_files();
+    ide_seed_files();
     bus_seeds();
     /* even mode byte: as written; odd: the harness seals it again */
     snapshot_seed("sealed", 0, true);

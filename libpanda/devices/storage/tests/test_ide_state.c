@@ -207,6 +207,39 @@ static void test_refusals(env *e)
     piix_ide_free(a);
 }
 
+/* A read in progress on a read-only disk (and on one whose backend cannot
+ * write), saved and patched into a write: PIO out, or a DMA write waiting
+ * for the bus master.  The command code never leaves one (it aborts a
+ * write to such a disk before anything moves), and finishing it would
+ * write the disk, so a load refuses it.  (Found by the fuzz_ide harness.) */
+static void test_write_to_read_only_refused(env *e)
+{
+    state_case sc = {&piix_ide_ops, e, create, probe};
+    for (int no_write = 0; no_write < 2; no_write++) {
+        e->b0.read_only = !no_write;
+        e->b0.write = no_write ? NULL : disk_write;
+        piix_ide *a = make_ide(e, true);
+        ata_cmd28(a, 0, 0, 0, 1, 0x20); /* READ SECTORS: PIO in, DRQ */
+        size_t len;
+        uint8_t *s = state_bytes(&sc, a, &len);
+        check_state_reloads(&sc, a);
+        /* phase PIO out (2), command WRITE SECTORS */
+        check_state_refuses(&sc, s, len, CH0 + OFF_PHASE, 2, 2 | 0x30 << 8, "read-only");
+        free(s);
+        piix_ide_free(a);
+
+        a = make_ide(e, true);
+        ata_cmd28(a, 0, 0, 0, 1, 0xC8); /* READ DMA: waiting for the bus master */
+        s = state_bytes(&sc, a, &len);
+        check_state_reloads(&sc, a);
+        check_state_refuses(&sc, s, len, CH0 + OFF_CMD, 1, 0xCA, "read-only");
+        check_state_refuses(&sc, s, len, CH0 + OFF_CMD, 1, 0x35, "read-only");
+        free(s);
+        piix_ide_free(a);
+    }
+    e->b0 = fake_backend(&e->disk0);
+}
+
 /* One random guest access (check_reachable_states). */
 static void storm_step(void *dev, void *o, uint64_t x)
 {
@@ -257,6 +290,7 @@ int main(void)
     put_prd(&e, 0x4000, 1, 0x90000, 0x1000, true);
     test_mid_command(&e);
     test_refusals(&e);
+    test_write_to_read_only_refused(&e);
     check_reachable_states(&(state_case){&piix_ide_ops, &e, create, probe}, 3000, 50, 0x170,
                            storm_step);
     piix_ide *d = driven(&e);

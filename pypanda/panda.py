@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 from os import fsdecode
 import shlex
 import weakref
@@ -36,7 +37,9 @@ _ARCH_CLASSES = {
 }
 
 #: Guest images made by ``python -m pypanda.guest`` (scripts/build_guest.sh).
-GENERIC_IMAGES = ("i386",)
+GENERIC_IMAGES = ("i386", "debian-i386")
+#: each generic image's guest architecture
+GENERIC_ARCH = {"i386": "i386", "debian-i386": "i386"}
 
 
 def guest_dir(name: str) -> Path:
@@ -54,14 +57,25 @@ def _generic_args(name: str) -> Tuple[List[str], str]:
         raise OptionError(f"unknown generic image {name!r}: available are {', '.join(GENERIC_IMAGES)}")
     d = guest_dir(name)
     meta = d / "guest.json"
-    if not (d / "vmlinuz").exists() or not (d / "initrd.gz").exists() or not meta.exists():
-        raise PandaError(
-            f"the generic {name} guest is not built in {d}: build it once with "
-            f"'python -m pypanda.guest' (downloads Debian's kernel and busybox; needs apt-get)")
+    build = "python -m pypanda.guest" + ("" if name == "i386" else f" {name}")
+    if not meta.exists():
+        raise PandaError(f"the generic {name} guest is not built in {d}: build it once with '{build}' "
+                         f"(downloads Debian's packages; needs apt-get)")
     info = json.loads(meta.read_text())
-    cmdline = info["cmdline"]   # the builder records the reference command line
-    return (["-M", "pc", "-cpu", "qemu32", "-kernel", str(d / "vmlinuz"), "-initrd", str(d / "initrd.gz"),
-             "-append", cmdline], r"guest# ")
+    if name == "i386":   # the initramfs guest: a kernel and a busybox initrd
+        files = {"kernel": d / "vmlinuz", "initrd": d / "initrd.gz"}
+        disk: List[str] = []
+        prompt = r"guest# "
+    else:                # a disk guest, booted directly with its disk on IDE
+        files = {"kernel": d / info["kernel"], "initrd": d / info["initrd"], "disk": d / info["image"]["file"]}
+        disk = ["-hda", str(files["disk"])]
+        prompt = re.escape(info["prompt"])
+    missing = [str(f) for f in files.values() if not f.exists()]
+    if missing:
+        raise PandaError(f"the generic {name} guest in {d} lacks {', '.join(missing)}: rebuild it with "
+                         f"'{build} --force'")
+    return (["-M", "pc", "-cpu", "qemu32", "-kernel", str(files["kernel"]), "-initrd", str(files["initrd"]),
+             "-append", info["cmdline"]] + disk, prompt)
 
 
 def _destroy(instance: Instance, panda: "weakref.ref[Panda]") -> None:
@@ -127,7 +141,7 @@ class Panda:
                 c_string(value, what, OptionError)
         checked_limit(serial_buffer_limit)     # before anything is made
         if generic is not None:
-            arch = generic
+            arch = GENERIC_ARCH.get(generic, generic)
             generic_args, prompt = _generic_args(generic)
             expect_prompt = expect_prompt or prompt
         if arch not in _ARCH_CLASSES:

@@ -67,8 +67,16 @@ def _generic_args(name: str) -> Tuple[List[str], str]:
         disk: List[str] = []
         prompt = r"guest# "
     else:                # a disk guest, booted directly with its disk on IDE
-        files = {"kernel": d / info["kernel"], "initrd": d / info["initrd"], "disk": d / info["image"]["file"]}
-        disk = ["-hda", str(files["disk"])]
+        files = {"kernel": d / info["kernel"], "initrd": d / info["initrd"]}
+        image = d / info["image"]["file"]
+        if image.exists():
+            disk = ["-hda", str(image)]
+        else:
+            # a recording carries what the guest read: a replay needs only
+            # a drive of the same size, with no image behind it
+            progress(f"{image} is missing: this machine's disk has no image, so it can only replay "
+                     f"recordings (live disk reads fail)")
+            disk = ["-drive", f"size={int(info['image']['virtual_size'])}B,if=ide"]
         prompt = re.escape(info["prompt"])
     missing = [str(f) for f in files.values() if not f.exists()]
     if missing:

@@ -8,4 +8,5 @@ cd "$(dirname "$0")/.."
 python=$(scripts/bootstrap.sh)
 ./build.sh
 "$python" -m pypanda.guest >/dev/null
+"$python" -m pypanda.guest debian-i386 >/dev/null    # the disk guest (mmdebstrap; as root)
 exec "$python" -m pytest "$@"

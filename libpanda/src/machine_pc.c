@@ -294,6 +294,27 @@ static const panda_device_ops disk_overlay_ops = {
     .save = overlay_save, .load = overlay_load, .free = overlay_free,
 };
 
+/* A disk whose MBR describes partitions past its end (a truncated image)
+ * is refused at once rather than left for the guest to stumble over. */
+static panda_err check_partitions(pc_machine *pc, const char *name, block_image *img)
+{
+    block_backend b = block_image_backend(img);
+    uint8_t mbr[512];
+    if (b.nsectors == 0) return panda_set_error(pc->p, PANDA_ERR_OPTION, "%s: the disk image is empty", name);
+    if (b.read(b.opaque, 0, mbr, 1)) return PANDA_OK;   /* an image with no data to check (no image) */
+    if (mbr[510] != 0x55 || mbr[511] != 0xaa) return PANDA_OK;
+    for (int i = 0; i < 4; i++) {
+        const uint8_t *e = mbr + 446 + 16 * i;
+        uint64_t start = e[8] | (uint32_t)e[9] << 8 | (uint32_t)e[10] << 16 | (uint32_t)e[11] << 24;
+        uint64_t count = e[12] | (uint32_t)e[13] << 8 | (uint32_t)e[14] << 16 | (uint32_t)e[15] << 24;
+        if (e[4] && count && start + count > b.nsectors)
+            return panda_set_error(pc->p, PANDA_ERR_OPTION,
+                "%s: partition %d ends at sector %llu, past the disk's %llu sectors (a truncated image?)",
+                name, i + 1, (unsigned long long)(start + count), (unsigned long long)b.nsectors);
+    }
+    return PANDA_OK;
+}
+
 static panda_err open_disks(pc_machine *pc)
 {
     panda_t *p = pc->p;
@@ -307,6 +328,11 @@ static panda_err open_disks(pc_machine *pc)
         panda_err e = d->file ? block_image_open(&p->err, d->file, fmt, &pc->disk[i])
                               : block_image_blank(&p->err, d->size, &pc->disk[i]);
         if (e) return e == PANDA_ERR_ARG ? PANDA_ERR_OPTION : e; /* a bad image file is a bad option */
+        if (d->file && (e = check_partitions(pc, d->file, pc->disk[i]))) {
+            block_image_close(pc->disk[i]);
+            pc->disk[i] = NULL;
+            return e;
+        }
         char name[32];
         snprintf(name, sizeof(name), "%s.overlay", names[i]);
         e = attach(pc, &disk_overlay_ops, pc->disk[i], name, 0, 0, (bus_device){0});

@@ -29,6 +29,7 @@ from .memory import Memory
 from .record_replay import RecordReplay
 from .registry import CallbackRegistry
 from .running import Runner
+from .utils import progress
 
 #: The register helpers per arch; the arch's facts (word size, endianness,
 #: CPU models) come from the library itself (panda_arch_info).

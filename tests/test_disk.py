@@ -134,7 +134,7 @@ def test_a_recording_replays_without_its_disk(guest, tmp_path):
     live_reads = {"n": 0}
 
     @live.cb_hd_read
-    def count(cpu):
+    def count_reads(cpu):
         if live._lib.panda_rr_mode(live._handle) == 1:     # while recording
             live_reads["n"] += 1
 
@@ -157,9 +157,8 @@ def test_a_recording_replays_without_its_disk(guest, tmp_path):
             "-drive", f"size={size}B,if=ide"]                 # the image "moved away"
     panda = Panda(arch="i386", extra_args=args, verbose=False)
     runs = []
-    for _ in range(2):
-        seen: Dict[str, object] = {"blocks": hashlib.sha256(), "hd": [], "dma": [], "reads": 0}
 
+    def watch(seen: Dict[str, object]) -> None:
         @panda.cb_before_block_exec(name="blocks")
         def blocks(cpu, tb):
             seen["blocks"].update(tb.contents.pc.to_bytes(8, "little"))
@@ -176,6 +175,10 @@ def test_a_recording_replays_without_its_disk(guest, tmp_path):
         def reads(cpu):
             seen["reads"] += 1
 
+    for _ in range(2):
+        seen: Dict[str, object] = {"blocks": hashlib.sha256(), "hd": [], "dma": [], "reads": 0}
+        watch(seen)
+
         before = len(panda.serial_log)
         panda.run_replay(name)
         assert panda.replay_finished
@@ -183,7 +186,7 @@ def test_a_recording_replays_without_its_disk(guest, tmp_path):
                      panda.serial_log[before:]))
     panda.close()
     assert runs[0] == runs[1]
-    count, _, transfers, dmas, reads, console = runs[0]
-    assert reads == live_reads["n"]
+    _, _, transfers, dmas, replay_reads, console = runs[0]
+    assert replay_reads == live_reads["n"]
     assert any(t[0] == 4 for t in transfers) and dmas        # HD_TO_RAM by bus-master DMA
     assert out["live"].split()[0] in console                 # the replayed guest printed the same md5

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""The disk guest: pypanda against Debian's QEMU, alternating runs.
+
+Same kernel, initrd, command line and qcow2 (`python -m pypanda.guest
+debian-i386`), direct boot, writes to a throw-away overlay on both
+(`-snapshot` on QEMU, always so on pypanda), QEMU as
+`qemu-system-i386 -M pc -cpu qemu32,-apic -nodefaults` (TCG).  Measured:
+
+- time from starting the machine to the shell's prompt;
+- sequential read in the guest, `dd if=/dev/sda of=/dev/null bs=1M
+  count=64 iflag=direct`, as dd reports it (MB/s);
+- on pypanda, the recording of that dd: log bytes per MiB the guest read.
+
+Usage: python bench/disk.py [RUNS]
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pypanda import Panda
+from pypanda.panda import guest_dir
+
+DD = "dd if=/dev/sda of=/dev/null bs=1M count=64 iflag=direct"
+PROMPT = b"debian# "
+
+
+def rate(text: str) -> float:
+    m = re.search(r"([\d.,]+) ([kMG]?B)/s", text)
+    if not m:
+        raise RuntimeError(f"no rate in dd's output: {text!r}")
+    value = float(m.group(1).replace(",", "."))
+    return value * {"kB": 1e-3, "MB": 1.0, "GB": 1e3, "B": 1e-6}[m.group(2)]
+
+
+def pypanda_once(record: str = "") -> tuple:
+    panda = Panda(generic="debian-i386", verbose=False)
+    out = {}
+
+    @panda.queue_blocking
+    def drive():
+        panda.serial_read_until(PROMPT, timeout=300)
+        out["prompt"] = time.monotonic() - t0
+        panda.type_serial_cmd("\n")
+        panda.serial_read_until(PROMPT)
+        if record:
+            out["dd"] = panda.record_cmd(DD, recording_name=record)
+        else:
+            out["dd"] = panda.run_serial_cmd(DD, timeout=300)
+        panda.end_analysis()
+
+    t0 = time.monotonic()
+    panda.run()
+    panda.close()
+    return out["prompt"], rate(out["dd"])
+
+
+def qemu_once(qemu: str, d: Path, info: dict) -> tuple:
+    cmd = [qemu, "-M", "pc", "-cpu", "qemu32,-apic", "-nodefaults", "-m", "128", "-accel", "tcg",
+           "-kernel", str(d / info["kernel"]), "-initrd", str(d / info["initrd"]), "-append", info["cmdline"],
+           "-hda", str(d / info["image"]["file"]), "-snapshot",
+           "-display", "none", "-serial", "stdio", "-monitor", "none"]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    buf = b""
+
+    def until(marker: bytes, limit: float = 300.0) -> None:
+        nonlocal buf
+        end = time.monotonic() + limit
+        while marker not in buf:
+            if time.monotonic() > end:
+                raise TimeoutError(f"QEMU never printed {marker!r}: {buf[-300:]!r}")
+            if select.select([proc.stdout], [], [], 0.5)[0]:
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    raise RuntimeError(f"QEMU exited: {buf[-300:]!r}")
+                buf += chunk
+
+    try:
+        until(PROMPT)
+        prompt = time.monotonic() - t0
+        buf = b""
+        proc.stdin.write(DD.encode() + b"\n")
+        proc.stdin.flush()
+        until(b"/s")
+        until(PROMPT)
+    finally:
+        proc.kill()
+        proc.wait()
+    return prompt, rate(buf.decode(errors="replace"))
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    d = guest_dir("debian-i386")
+    meta = d / "guest.json"
+    if not meta.exists():
+        sys.exit("build the disk guest first: python -m pypanda.guest debian-i386")
+    info = json.loads(meta.read_text())
+    qemu = shutil.which("qemu-system-i386")
+    if not qemu:
+        sys.exit("the reference needs Debian's QEMU: apt-get install qemu-system-x86")
+    ours, theirs = [], []
+    for i in range(runs):
+        ours.append(pypanda_once())
+        print(f"pypanda run {i + 1}: prompt {ours[-1][0]:6.2f} s, dd {ours[-1][1]:7.1f} MB/s", flush=True)
+        theirs.append(qemu_once(qemu, d, info))
+        print(f"QEMU    run {i + 1}: prompt {theirs[-1][0]:6.2f} s, dd {theirs[-1][1]:7.1f} MB/s", flush=True)
+    a, b = statistics.median(p for p, _ in ours), statistics.median(p for p, _ in theirs)
+    ra, rb = statistics.median(r for _, r in ours), statistics.median(r for _, r in theirs)
+    print(f"time to the prompt: pypanda {a:.2f} s, QEMU {b:.2f} s; ratio {a / b:.2f} (target <= 1.2, goal <= 1.0)")
+    print(f"sequential read: pypanda {ra:.1f} MB/s, QEMU {rb:.1f} MB/s; ratio {ra / rb:.2f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        name = os.path.join(tmp, "dd")
+        pypanda_once(record=name)
+        log = Path(name + "-rr-nondet.log").stat().st_size
+        print(f"recording of the dd: log {log:,} bytes = {log / 64:,.0f} bytes per MiB read "
+              f"(every distinct sector once; 1 MiB = 1,048,576 bytes of data)")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,15 +16,13 @@ Usage: python bench/boot.py [RUNS]
 from __future__ import annotations
 
 import json
-import os
-import select
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 
 from pypanda import Panda
+from qemu_console import QemuConsole
 from pypanda.panda import guest_dir
 
 PROMPT = b"guest# "
@@ -58,35 +56,18 @@ def qemu_once(qemu: str, d, cmdline: str) -> float:
            "-kernel", str(d / "vmlinuz"), "-initrd", str(d / "initrd.gz"), "-append", cmdline,
            "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    buf = b""
-
-    def wait_for(marker: bytes, limit: float = 120.0) -> None:
-        nonlocal buf
-        end = time.monotonic() + limit
-        while marker not in buf:
-            if time.monotonic() > end:
-                raise TimeoutError(f"QEMU never printed {marker!r}: {buf[-300:]!r}")
-            r, _, _ = select.select([proc.stdout], [], [], 0.5)
-            if r:
-                chunk = os.read(proc.stdout.fileno(), 65536)
-                if not chunk:
-                    raise RuntimeError(f"QEMU exited: {buf[-300:]!r}")
-                buf += chunk
-
+    q = QemuConsole(cmd)
     try:
-        wait_for(PROMPT)
-        proc.stdin.write(b"uname -a\n")
-        proc.stdin.flush()
-        wait_for(b"i686")
-        wait_for(PROMPT)
-        proc.stdin.write(b"poweroff -f\n")
-        proc.stdin.flush()
-        wait_for(b"System halted")
+        q.until(PROMPT, 120)
+        q.type(b"uname -a\n")
+        q.until(b"i686", 120)
+        q.clear()
+        q.until(PROMPT, 120)
+        q.type(b"poweroff -f\n")
+        q.until(b"System halted", 120)
         wall = time.monotonic() - t0
     finally:
-        proc.kill()
-        proc.wait()
+        q.close()
     return wall
 
 

@@ -18,16 +18,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from pypanda import Panda
+from qemu_console import QemuConsole
 from pypanda.panda import guest_dir
 
 DD = "dd if=/dev/sda of=/dev/null bs=1M count=64 iflag=direct"
@@ -70,33 +69,17 @@ def qemu_once(qemu: str, d: Path, info: dict) -> tuple:
            "-hda", str(d / info["image"]["file"]), "-snapshot",
            "-display", "none", "-serial", "stdio", "-monitor", "none"]
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    buf = b""
-
-    def until(marker: bytes, limit: float = 300.0) -> None:
-        nonlocal buf
-        end = time.monotonic() + limit
-        while marker not in buf:
-            if time.monotonic() > end:
-                raise TimeoutError(f"QEMU never printed {marker!r}: {buf[-300:]!r}")
-            if select.select([proc.stdout], [], [], 0.5)[0]:
-                chunk = os.read(proc.stdout.fileno(), 65536)
-                if not chunk:
-                    raise RuntimeError(f"QEMU exited: {buf[-300:]!r}")
-                buf += chunk
-
+    q = QemuConsole(cmd)
     try:
-        until(PROMPT)
+        q.until(PROMPT)
         prompt = time.monotonic() - t0
-        buf = b""
-        proc.stdin.write(DD.encode() + b"\n")
-        proc.stdin.flush()
-        until(b"/s")
-        until(PROMPT)
+        q.clear()
+        q.type(DD.encode() + b"\n")
+        q.until(b"/s")
+        q.until(PROMPT)
     finally:
-        proc.kill()
-        proc.wait()
-    return prompt, rate(buf.decode(errors="replace"))
+        q.close()
+    return prompt, rate(q.buf.decode(errors="replace"))
 
 
 def main() -> None:

@@ -169,7 +169,11 @@ def test_a_recording_replays_without_its_disk(guest, tmp_path):
 
         @panda.cb_replay_before_dma(name="dma")
         def dma(cpu, buf, addr, size, is_write):
-            seen["dma"].append((addr, size, bool(is_write)))
+            seen["dma"].append(("before", addr, size, bool(is_write)))
+
+        @panda.cb_replay_after_dma(name="dma_after")
+        def dma_after(cpu, buf, addr, size, is_write):
+            seen["dma"].append(("after", addr, size, bool(is_write)))
 
         @panda.cb_hd_read(name="reads")
         def reads(cpu):
@@ -189,4 +193,5 @@ def test_a_recording_replays_without_its_disk(guest, tmp_path):
     _, _, transfers, dmas, replay_reads, console = runs[0]
     assert replay_reads == live_reads["n"]
     assert any(t[0] == 4 for t in transfers) and dmas        # HD_TO_RAM by bus-master DMA
+    assert [d[0] for d in dmas[:2]] == ["before", "after"]   # each copy between its two callbacks
     assert out["live"].split()[0] in console                 # the replayed guest printed the same md5

@@ -356,6 +356,22 @@ def test_qcow_is_the_primary_disk(tmp_path):
         Panda(arch="i386", mem="16M", qcow=str(bad), extra_args=pc)
     with pytest.raises(ValueError, match="format 'vmdk'"):
         Panda(arch="i386", mem="16M", extra_args=pc + ["-drive", f"file={image},format=vmdk"])
+    text = tmp_path / "notes.txt"
+    text.write_text("not a disk\n")
+    with pytest.raises(ValueError, match="the disk image is empty"):      # less than one sector
+        Panda(arch="i386", mem="16M", qcow=str(text), extra_args=pc)
+    with pytest.raises(OSError, match="not a regular file|directory"):
+        Panda(arch="i386", mem="16M", qcow=str(tmp_path), extra_args=pc)
+    # a disk too small for its partition table (a truncated image)
+    mbr = bytearray(512 * 8)
+    mbr[446 + 4] = 0x83
+    mbr[446 + 8:446 + 12] = (2048).to_bytes(4, "little")
+    mbr[446 + 12:446 + 16] = (100000).to_bytes(4, "little")
+    mbr[510:512] = b"\x55\xaa"
+    small = tmp_path / "truncated.raw"
+    small.write_bytes(bytes(mbr))
+    with pytest.raises(ValueError, match="partition 1 ends at sector 102048, past the disk's 8 sectors"):
+        Panda(arch="i386", mem="16M", qcow=str(small), extra_args=pc)
     with pytest.raises(ValueError, match="given twice"):
         Panda(arch="i386", mem="16M", extra_args=pc + ["-hda", str(image), "-drive", f"file={image},index=0"])
     panda = Panda(arch="i386", mem="16M", qcow=str(image), extra_args=pc)

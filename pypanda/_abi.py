@@ -35,7 +35,7 @@ class Function(NamedTuple):
 
 
 API_MAJOR = 0
-API_MINOR = 2
+API_MINOR = 3
 
 #: the ABI's typedefs of scalar types
 TYPEDEFS: Dict[str, str] = {'target_ulong': 'uint64_t', 'target_ptr_t': 'uint64_t', 'hwaddr': 'uint64_t'}

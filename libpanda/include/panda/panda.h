@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define PANDA_API_MAJOR 0
-#define PANDA_API_MINOR 2
+#define PANDA_API_MINOR 3
 
 /* ---- library ---------------------------------------------------------- */
 

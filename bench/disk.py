@@ -6,9 +6,12 @@ debian-i386`), direct boot, writes to a throw-away overlay on both
 (`-snapshot` on QEMU, always so on pypanda), QEMU as
 `qemu-system-i386 -M pc -cpu qemu32,-apic -nodefaults` (TCG).  Measured:
 
-- time from starting the machine to the shell's prompt;
+- time from starting the machine to the shell's prompt (and a `true` typed
+  at it);
 - sequential read in the guest, `dd if=/dev/sda of=/dev/null bs=1M
-  count=64 iflag=direct`, as dd reports it (MB/s);
+  count=64 iflag=direct`, in MiB per wall-clock second from typing it to
+  the next prompt (dd's own figure is in guest time: on pypanda's virtual
+  clock a DMA transfer takes no time, so it is printed but not compared);
 - on pypanda, the recording of that dd: log bytes per MiB the guest read.
 
 Usage: python bench/disk.py [RUNS]
@@ -47,20 +50,21 @@ def pypanda_once(record: str = "") -> tuple:
 
     @panda.queue_blocking
     def drive():
-        panda.serial_read_until(PROMPT, timeout=300)
+        # the first prompt and one `true` after it (QEMU gets the same)
+        panda.run_serial_cmd("true", timeout=300)
         out["prompt"] = time.monotonic() - t0
-        panda.type_serial_cmd("\n")
-        panda.serial_read_until(PROMPT)
+        t = time.monotonic()
         if record:
             out["dd"] = panda.record_cmd(DD, recording_name=record)
         else:
             out["dd"] = panda.run_serial_cmd(DD, timeout=300)
+        out["wall"] = time.monotonic() - t
         panda.end_analysis()
 
     t0 = time.monotonic()
     panda.run()
     panda.close()
-    return out["prompt"], rate(out["dd"])
+    return out["prompt"], 64 / out["wall"], rate(out["dd"])
 
 
 def qemu_once(qemu: str, d: Path, info: dict) -> tuple:
@@ -72,14 +76,19 @@ def qemu_once(qemu: str, d: Path, info: dict) -> tuple:
     q = QemuConsole(cmd)
     try:
         q.until(PROMPT)
+        q.clear()
+        q.type(b"true\n")
+        q.until(PROMPT)
         prompt = time.monotonic() - t0
         q.clear()
+        t = time.monotonic()
         q.type(DD.encode() + b"\n")
         q.until(b"/s")
         q.until(PROMPT)
+        wall = time.monotonic() - t
     finally:
         q.close()
-    return prompt, rate(q.buf.decode(errors="replace"))
+    return prompt, 64 / wall, rate(q.buf.decode(errors="replace"))
 
 
 def main() -> None:
@@ -95,13 +104,15 @@ def main() -> None:
     ours, theirs = [], []
     for i in range(runs):
         ours.append(pypanda_once())
-        print(f"pypanda run {i + 1}: prompt {ours[-1][0]:6.2f} s, dd {ours[-1][1]:7.1f} MB/s", flush=True)
+        print(f"pypanda run {i + 1}: prompt {ours[-1][0]:6.2f} s, read {ours[-1][1]:6.1f} MiB/s "
+              f"(dd says {ours[-1][2]:.0f} MB/s of guest time)", flush=True)
         theirs.append(qemu_once(qemu, d, info))
-        print(f"QEMU    run {i + 1}: prompt {theirs[-1][0]:6.2f} s, dd {theirs[-1][1]:7.1f} MB/s", flush=True)
-    a, b = statistics.median(p for p, _ in ours), statistics.median(p for p, _ in theirs)
-    ra, rb = statistics.median(r for _, r in ours), statistics.median(r for _, r in theirs)
+        print(f"QEMU    run {i + 1}: prompt {theirs[-1][0]:6.2f} s, read {theirs[-1][1]:6.1f} MiB/s "
+              f"(dd says {theirs[-1][2]:.0f} MB/s)", flush=True)
+    a, b = statistics.median(r[0] for r in ours), statistics.median(r[0] for r in theirs)
+    ra, rb = statistics.median(r[1] for r in ours), statistics.median(r[1] for r in theirs)
     print(f"time to the prompt: pypanda {a:.2f} s, QEMU {b:.2f} s; ratio {a / b:.2f} (target <= 1.2, goal <= 1.0)")
-    print(f"sequential read: pypanda {ra:.1f} MB/s, QEMU {rb:.1f} MB/s; ratio {ra / rb:.2f}")
+    print(f"sequential read (wall clock): pypanda {ra:.1f} MiB/s, QEMU {rb:.1f} MiB/s; ratio {ra / rb:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         name = os.path.join(tmp, "dd")
         pypanda_once(record=name)

@@ -35,7 +35,7 @@ class Function(NamedTuple):
 
 
 API_MAJOR = 0
-API_MINOR = 3
+API_MINOR = 4
 
 #: the ABI's typedefs of scalar types
 TYPEDEFS: Dict[str, str] = {'target_ulong': 'uint64_t', 'target_ptr_t': 'uint64_t', 'hwaddr': 'uint64_t'}
@@ -141,7 +141,8 @@ ENUMS: Dict[str, Dict[str, int]] = {
         'PANDA_ERR_RECORDING': 16,
         'PANDA_ERR_DIVERGED': 17,
         'PANDA_ERR_IO': 18,
-        'PANDA_ERR_COUNT': 19,
+        'PANDA_ERR_GUEST_BOOT': 19,
+        'PANDA_ERR_COUNT': 20,
     },
     'panda_cb_type': {
         'PANDA_CB_BEFORE_BLOCK_TRANSLATE': 0,
@@ -220,6 +221,7 @@ ERRORS: Tuple[ErrorCode, ...] = (
     ErrorCode(16, 'PANDA_ERR_RECORDING', 'bad recording', 'RecordingError', 'a recording is missing, incomplete, corrupt or of another guest'),
     ErrorCode(17, 'PANDA_ERR_DIVERGED', 'replay diverged', 'ReplayDivergedError', 'a replay left the path of its recording'),
     ErrorCode(18, 'PANDA_ERR_IO', 'file error', 'PandaIOError', 'a file could not be read or written'),
+    ErrorCode(19, 'PANDA_ERR_GUEST_BOOT', 'the guest could not boot', 'GuestBootError', "the guest's firmware found nothing to boot"),
 )
 
 #: panda_cb_type and the panda_cb member of each type: a void * data
@@ -521,6 +523,9 @@ FUNCTIONS: Tuple[Function, ...] = (
     Function('panda_open_bus_count', 'uint64_t(panda_t*)',
              c_uint64, (POINTER(panda_t),),
              'Accesses to ports and physical addresses that nothing answers.'),
+    Function('panda_firmware_log', 'size_t(panda_t*, char*, size_t)',
+             c_size_t, (POINTER(panda_t), c_char_p, c_size_t),
+             "What the firmware wrote to its debug port (SeaBIOS's log on the pc machine booting -bios): copies up to len bytes (no NUL added) to buf, which may be NULL, and returns the log's whole length (0: no firmware)."),
     Function('panda_snap', 'panda_err(panda_t*, const char*)',
              c_int, (POINTER(panda_t), c_char_p),
              'A snapshot of the whole machine (CPU, RAM, devices, clock), by name in memory or in a file.'),

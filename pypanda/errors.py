@@ -91,6 +91,11 @@ class GuestExceptionError(GuestError):
     machine: a triple fault)."""
 
 
+class GuestBootError(GuestError):
+    """The guest's firmware found nothing to boot (e.g. a disk without a
+    boot signature); ``panda.bios_log`` has what the BIOS said."""
+
+
 class EngineError(PandaError, RuntimeError):
     """Any other error of the CPU engine."""
 

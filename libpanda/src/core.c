@@ -69,6 +69,7 @@ PANDA_EXPORT panda_err panda_create(int argc, const char *const *argv,
     }
     p->cfg.ram_size = DEFAULT_RAM_SIZE;
     p->cfg.rtc_base = DEFAULT_RTC_BASE;
+    snprintf(p->cfg.boot_order, sizeof(p->cfg.boot_order), "cd");
     snprintf(p->cfg.machine, sizeof(p->cfg.machine), "%s", panda_arch.default_machine);
     p->chaining_wanted = true;
     console_init(&p->console);
@@ -235,6 +236,7 @@ static slice_result run_slice(panda_t *p, panda_err *result)
         return idle(p);
     case SLICE_GUEST_OFF:
     case SLICE_GUEST_RESET:
+    case SLICE_BOOT_FAILED:
         return guest_stopped(p, r);
     default:
         return r;
@@ -304,6 +306,10 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
     case SLICE_GUEST_OFF:
     case SLICE_GUEST_RESET:
         p->finished = true;
+        break;
+    case SLICE_BOOT_FAILED:
+        p->finished = true;
+        if (!result) result = panda_set_error(p, PANDA_ERR_GUEST_BOOT, "%s", stop_reason(p));
         break;
     case SLICE_CONTINUE:
     case SLICE_IDLE:
@@ -401,6 +407,15 @@ PANDA_EXPORT panda_err panda_replay_begin(panda_t *p, const char *name)
 }
 
 PANDA_EXPORT bool panda_replay_finished(panda_t *p) { return p && p->replay_finished; }
+
+PANDA_EXPORT size_t panda_firmware_log(panda_t *p, char *buf, size_t len)
+{
+    if (!p || !p->mops->firmware_log) return 0;
+    size_t total = 0;
+    const char *log = p->mops->firmware_log(p->machine, &total);
+    if (buf && len) memcpy(buf, log, total < len ? total : len);
+    return total;
+}
 
 PANDA_EXPORT panda_err panda_commit_disk(panda_t *p, uint32_t drive, const char *path)
 {

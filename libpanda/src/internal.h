@@ -40,6 +40,8 @@ typedef struct panda_config {
     uint64_t ram_size;
     char machine[32];
     char *kernel, *initrd, *append;
+    char *bios;                    /* -bios: boot this ROM instead of a kernel */
+    char boot_order[4];            /* -boot order=: "c", "d", "cd", ... */
     int64_t rtc_base;              /* seconds since 1970 at virtual time 0 */
     const panda_cpu_model *cpu;    /* NULL: the machine's default */
     /* disks: -hda..-hdd, -drive; index = IDE channel * 2 + unit */

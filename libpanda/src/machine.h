@@ -30,6 +30,8 @@ typedef enum slice_result {
                            * (bare machine): run() returns, may run again */
     SLICE_GUEST_OFF,      /* the guest powered off or halted for good */
     SLICE_GUEST_RESET,    /* the guest asked for a reset */
+    SLICE_BOOT_FAILED,    /* the firmware found nothing to boot: run()
+                           * fails with the stop reason */
     SLICE_REPLAY_DONE,    /* the replay reached the end of its recording */
     SLICE_ERROR,          /* the error text says what (e.g. a divergence) */
 } slice_result;
@@ -67,6 +69,9 @@ typedef struct panda_machine_ops {
     void (*idle_until)(panda_machine *m, panda_vtime t);
     /* Why the guest stopped for good ("" while it can run). */
     const char *(*stop_reason)(panda_machine *m);
+    /* What the firmware logged (SeaBIOS's debug port), not NUL-terminated
+     * (NULL: the machine runs no firmware). */
+    const char *(*firmware_log)(panda_machine *m, size_t *len);
     /* Write drive's overlay as a qcow2 whose backing file is its base image
      * (NULL: the machine has no disks). */
     panda_err (*commit_disk)(panda_machine *m, unsigned drive, const char *path);

@@ -1,6 +1,8 @@
 /*
- * The pc machine: an x86 CPU, RAM, and the legacy PC devices Linux needs
- * (libpanda/devices/), booted directly into a Linux kernel.
+ * The pc machine: an x86 CPU, RAM, the legacy PC devices and the i440FX
+ * chipset (libpanda/devices/).  It boots in one of two ways: directly into
+ * a Linux kernel (-kernel), or as a PC does, from the CPU's reset vector
+ * into a BIOS ROM (-bios; SeaBIOS), which boots the disk.
  *
  * Time is virtual: one guest instruction is one nanosecond, plus the time
  * skipped while the CPU halts.  The TSC runs at 1 GHz on that clock and the
@@ -23,11 +25,13 @@
 #include "boot_linux.h"
 
 #include "bus.h"
+#include "legacy/debugcon.h"
 #include "legacy/i8042.h"
 #include "legacy/mc146818.h"
 #include "legacy/pic8259.h"
 #include "legacy/pit8254.h"
 #include "legacy/port80.h"
+#include "legacy/port92.h"
 #include "legacy/uart16550.h"
 #include "pci/i440fx.h"
 #include "pci/pci_host.h"
@@ -44,7 +48,32 @@ enum { HD_TRANSFER_HD_TO_IOB, HD_TRANSFER_IOB_TO_HD, HD_TRANSFER_PORT_TO_IOB, HD
 /* Slices never exceed this, so host input is seen at least this often
  * (in guest instructions = virtual ns). */
 #define MAX_SLICE 4000000ull
-#define MAX_DEVICES 16
+#define MAX_DEVICES 20
+
+/* The firmware's memory map (QEMU's pc): RAM below 640 KiB, the VGA hole
+ * (no VGA here: open bus), the shadow RAM windows behind the i440FX's PAM
+ * registers up to 1 MiB, RAM above, and the ROM at the top of 4 GiB with
+ * its last 128 KiB also seen below 1 MiB while PAM says ROM. */
+#define VGA_HOLE 0xA0000u
+#define PAM_FIRST 0xC0000u
+#define HIGH_MEMORY 0x100000u
+#define BIOS_MIN_SIZE (64u << 10)
+#define BIOS_MAX_SIZE (16u << 20)
+#define ISA_BIOS_MAX (128u << 10)
+#define DEBUGCON_PORT 0x402
+/* SeaBIOS's words when every boot device failed (src/boot.c boot_fail):
+ * it would wait and reset for ever. */
+#define NO_BOOT_DEVICE "No bootable device."
+
+typedef struct panda_machine pc_machine;
+
+/* One PAM region's window onto either RAM or the ROM/PCI side. */
+struct pam_window {
+    pc_machine *pc;
+    uint32_t base, size;
+    i440fx_pam_mode mode;
+    bool mapped;
+};
 
 /*
  * Port devices that need nothing but their ports and what device_env
@@ -97,10 +126,18 @@ struct panda_machine {
     uint64_t idle_ns;             /* virtual time skipped while halted */
     uint64_t max_slice;
     bool reset_requested;
-    char stop_reason[128];
+    char stop_reason[160];
+    /* the firmware path (no -kernel) */
+    bool firmware;
+    uint8_t *rom;                 /* the BIOS image, mapped read-only at 4 GiB - rom_size */
+    uint32_t rom_size;
+    struct pam_window pam[I440FX_PAM_REGIONS];
+    bool pam_pending;             /* a PAM register changed: remap before the next slice */
+    uint64_t window_open_bus;     /* accesses nothing answered in the low windows */
+    debugcon *bios_log;
+    port92 *port92;
+    bool boot_failed;
 };
-
-typedef struct panda_machine pc_machine;
 
 static uint64_t pc_vtime(pc_machine *pc)
 {
@@ -210,6 +247,206 @@ static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t v
     (void)uc;
     pc_machine *pc = opaque;
     mmio_bus_write(&pc->mmio, pc->ram_size + offset, value, size);
+}
+
+/* ---- firmware: the BIOS ROM and the windows below 1 MiB ------------------- */
+
+static panda_err attach(pc_machine *pc, const panda_device_ops *ops, void *dev, const char *name,
+                        uint32_t base, uint32_t len, bus_device port);
+
+/* The VGA hole: the MMIO bus, which has nothing there (open bus, counted). */
+static uint64_t vga_hole_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
+{
+    (void)uc;
+    pc_machine *pc = opaque;
+    return mmio_bus_read(&pc->mmio, VGA_HOLE + offset, size);
+}
+
+static void vga_hole_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *opaque)
+{
+    (void)uc;
+    pc_machine *pc = opaque;
+    mmio_bus_write(&pc->mmio, VGA_HOLE + offset, value, size);
+}
+
+/* What the ROM/PCI side has at a window: the ROM's tail (the "ISA BIOS"
+ * alias) from 1 MiB - min(ROM, 128 KiB), nothing below (no option ROMs). */
+static uint8_t *rom_alias(pc_machine *pc, uint32_t base)
+{
+    uint32_t isa_size = pc->rom_size < ISA_BIOS_MAX ? pc->rom_size : ISA_BIOS_MAX;
+    if (base < HIGH_MEMORY - isa_size) return NULL;
+    return pc->rom + pc->rom_size - (HIGH_MEMORY - base);
+}
+
+/* The modes without a plain mapping (writes to RAM but reads from the ROM
+ * side, or a ROM side with nothing there) go through these; nothing runs
+ * code from them. */
+static uint64_t window_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
+{
+    (void)uc;
+    struct pam_window *w = opaque;
+    const uint8_t *rom = rom_alias(w->pc, w->base);
+    if (!rom || offset + size > w->size) {
+        w->pc->window_open_bus++;
+        return size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
+    }
+    uint64_t v = 0;
+    for (unsigned i = 0; i < size; i++) v |= (uint64_t)rom[offset + i] << (8 * i);
+    return v;
+}
+
+static void window_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *opaque)
+{
+    (void)uc;
+    struct pam_window *w = opaque;
+    if (w->mode != I440FX_PAM_WRITE_RAM || offset + size > w->size) {
+        w->pc->window_open_bus++;   /* the ROM side takes no writes */
+        return;
+    }
+    for (unsigned i = 0; i < size; i++) w->pc->ram[w->base + offset + i] = (uint8_t)(value >> (8 * i));
+}
+
+/* Map window w as mode says: RAM, RAM read-only (writes dropped), the ROM
+ * read-only, or the slow path above. */
+static uc_err map_window(pc_machine *pc, struct pam_window *w, i440fx_pam_mode mode)
+{
+    uc_engine *uc = pc->p->uc;
+    if (w->mapped) {
+        uc_err ue = uc_mem_unmap(uc, w->base, w->size);
+        if (ue) return ue;
+        w->mapped = false;
+    }
+    w->mode = mode;
+    uint8_t *rom = rom_alias(pc, w->base);
+    uc_err ue;
+    if (mode == I440FX_PAM_RAM)
+        ue = uc_mem_map_ptr(uc, w->base, w->size, UC_PROT_ALL, pc->ram + w->base);
+    else if (mode == I440FX_PAM_READ_RAM)
+        ue = uc_panda_mem_map_rom(uc, w->base, w->size, pc->ram + w->base);
+    else if (mode == I440FX_PAM_ROM && rom)
+        ue = uc_panda_mem_map_rom(uc, w->base, w->size, rom);
+    else
+        ue = uc_mmio_map(uc, w->base, w->size, window_read, w, window_write, w);
+    if (!ue) w->mapped = true;
+    return ue;
+}
+
+/* Every window as the i440FX's registers say now. */
+static panda_err map_windows(pc_machine *pc)
+{
+    pc->pam_pending = false;
+    for (unsigned i = 0; i < I440FX_PAM_REGIONS; i++) {
+        i440fx_pam_mode mode = i440fx_pam_mode_of(pc->host_bridge, i);
+        if (pc->pam[i].mapped && pc->pam[i].mode == mode) continue;
+        uc_err ue = map_window(pc, &pc->pam[i], mode);
+        if (ue)
+            return panda_set_error(pc->p, PANDA_ERR_ENGINE, "mapping the BIOS area at 0x%x: %s",
+                                   pc->pam[i].base, uc_strerror(ue));
+    }
+    return PANDA_OK;
+}
+
+/* The BIOS image: a whole number of 64 KiB blocks up to 16 MiB (QEMU's
+ * rule), whose reset vector (16 bytes from its end) holds a jump. */
+static panda_err load_bios(pc_machine *pc)
+{
+    panda_t *p = pc->p;
+    const char *path = p->cfg.bios;
+    size_t len = 0;
+    panda_err e = file_read_all(&p->err, PANDA_ERR_OPTION, "the BIOS ROM", path, BIOS_MAX_SIZE, &pc->rom, &len);
+    if (e) return e;
+    pc->rom_size = (uint32_t)len;
+    if (len < BIOS_MIN_SIZE || len % BIOS_MIN_SIZE)
+        return panda_set_error(p, PANDA_ERR_OPTION,
+            "%s: %zu bytes; a BIOS ROM is a whole number of 64 KiB blocks (a truncated file?)", path, len);
+    uint8_t op = pc->rom[len - 16];
+    if (op != 0xEA && op != 0xE9 && op != 0xEB)
+        return panda_set_error(p, PANDA_ERR_OPTION,
+            "%s: not a BIOS ROM: no jump at its reset vector (byte 0x%02x at 16 bytes from the end)", path, op);
+    return PANDA_OK;
+}
+
+/* The firmware's memory map: RAM in three pieces around the VGA hole and
+ * the PAM windows, the ROM at the top of 4 GiB, MMIO between. */
+static panda_err map_firmware_memory(pc_machine *pc)
+{
+    panda_t *p = pc->p;
+    uc_engine *uc = p->uc;
+    if (pc->ram_size < 2 * HIGH_MEMORY)
+        return panda_set_error(p, PANDA_ERR_OPTION, "booting firmware needs at least 2 MiB of RAM");
+    uint64_t rom_base = (1ull << 32) - pc->rom_size;
+    if (pc->ram_size > rom_base - (256u << 20))
+        return panda_set_error(p, PANDA_ERR_OPTION,
+            "-m: RAM above %llu MiB would reach the PCI hole below the BIOS ROM",
+            (unsigned long long)((rom_base - (256u << 20)) >> 20));
+    uc_err ue;
+    if ((ue = uc_mem_map_ptr(uc, 0, VGA_HOLE, UC_PROT_ALL, pc->ram)) ||
+        (ue = uc_mmio_map(uc, VGA_HOLE, PAM_FIRST - VGA_HOLE, vga_hole_read, pc, vga_hole_write, pc)) ||
+        (ue = uc_mem_map_ptr(uc, HIGH_MEMORY, pc->ram_size - HIGH_MEMORY, UC_PROT_ALL, pc->ram + HIGH_MEMORY)) ||
+        (ue = uc_mmio_map(uc, pc->ram_size, rom_base - pc->ram_size, mmio_read, pc, mmio_write, pc)) ||
+        (ue = uc_panda_mem_map_rom(uc, rom_base, pc->rom_size, pc->rom)))
+        return panda_set_error(p, PANDA_ERR_ENGINE, "mapping the firmware's memory: %s", uc_strerror(ue));
+    for (unsigned i = 0; i < I440FX_PAM_REGIONS; i++) {
+        struct pam_window *w = &pc->pam[i];
+        w->pc = pc;
+        i440fx_pam_region(i, &w->base, &w->size);
+    }
+    return PANDA_OK;
+}
+
+static void debugcon_line(void *opaque, const char *line)
+{
+    pc_machine *pc = opaque;
+    if (strstr(line, NO_BOOT_DEVICE)) {
+        pc->boot_failed = true;
+        uc_emu_stop(pc->p->uc);
+    }
+}
+
+static void a20_changed(void *opaque, bool enabled)
+{
+    pc_machine *pc = opaque;
+    uc_panda_set_a20(pc->p->uc, enabled);
+}
+
+/* What SeaBIOS reads from NVRAM (QEMU's pc_cmos_init): the boot order
+ * (0x3D, 0x38: c = disk 2, d = CD 3), each IDE disk's CHS translation
+ * (0x39: two bits per drive, as QEMU guesses it from the size), the
+ * number of CPUs less one (0x5F). */
+static void firmware_nvram(pc_machine *pc)
+{
+    const char *order = pc->p->cfg.boot_order;
+    uint8_t dev[3] = {0, 0, 0};
+    for (int i = 0; i < 3 && order[i]; i++) dev[i] = order[i] == 'c' ? 2 : order[i] == 'd' ? 3 : 0;
+    mc146818_set_nvram(pc->rtc, 0x3D, (uint8_t)(dev[1] << 4 | dev[0]));
+    mc146818_set_nvram(pc->rtc, 0x38, (uint8_t)(dev[2] << 4)); /* bit 0 clear: check the floppy boot signature */
+    uint8_t trans = 0;
+    for (int i = 0; i < PANDA_MAX_DRIVES; i++) {
+        if (!pc->disk[i]) continue;
+        uint64_t cyls = block_image_backend(pc->disk[i]).nsectors / (16 * 63);
+        /* QEMU's hd_bios_chs_auto_trans on its 16-head, 63-sector guess,
+         * less one: 0 none, 1 LBA, 2 large */
+        uint8_t t = cyls <= 1024 ? 0 : cyls * 16 <= 131072 ? 2 : 1;
+        trans |= (uint8_t)(t << (2 * i));
+    }
+    mc146818_set_nvram(pc->rtc, 0x39, trans);
+    mc146818_set_nvram(pc->rtc, 0x5F, 0);
+}
+
+static panda_err add_firmware_devices(pc_machine *pc)
+{
+    panda_err e;
+    pc->bios_log = debugcon_new((debugcon_hooks){.opaque = pc, .line = debugcon_line});
+    if ((e = attach(pc, &debugcon_ops, pc->bios_log, "bios-log", DEBUGCON_PORT, 1,
+                    pc->bios_log ? debugcon_device(pc->bios_log) : (bus_device){0})))
+        return e;
+    pc->port92 = port92_new((port92_hooks){.opaque = pc, .a20 = a20_changed});
+    if ((e = attach(pc, &port92_ops, pc->port92, "port92", 0x92, 1,
+                    pc->port92 ? port92_device(pc->port92) : (bus_device){0})))
+        return e;
+    i8042_set_a20_hook(pc->kbc, a20_changed, pc);
+    firmware_nvram(pc);
+    return PANDA_OK;
 }
 
 /* ---- the DMA port: devices' transfers into and out of RAM ---------------- */
@@ -346,15 +583,21 @@ static panda_err open_disks(pc_machine *pc)
 
 /* ---- the PCI chipset: i440FX host bridge, PIIX3 ISA bridge and IDE ---------- */
 
+/* A PAM register changed.  Direct boot keeps RAM below 1 MiB whatever PAM
+ * says (there is no ROM to shadow).  With firmware the windows are mapped
+ * again before the next slice: the write was an OUT, which ends its block,
+ * so the engine stops before another instruction runs, and no mapping
+ * changes under the block that made the change. */
 static void pam_changed(void *opaque, unsigned region, uint32_t base, uint32_t size, i440fx_pam_mode mode)
 {
-    /* direct boot: RAM stays RAM below 1 MiB whatever PAM says (no BIOS
-     * ROM to shadow); the firmware path maps ROM and RAM by these */
-    (void)opaque;
     (void)region;
     (void)base;
     (void)size;
     (void)mode;
+    pc_machine *pc = opaque;
+    if (!pc->firmware) return;
+    pc->pam_pending = true;
+    uc_emu_stop(pc->p->uc);
 }
 
 static void ide_transfer_hook(void *opaque, const ide_transfer *t)
@@ -527,12 +770,57 @@ static void pc_destroy(pc_machine *pc)
     for (size_t i = 0; i < pc->ndevices; i++) pc->devices[i].ops->free(pc->devices[i].dev);
     mmio_bus_free(&pc->mmio);
     if (pc->ram) munmap(pc->ram, pc->ram_size);
+    free(pc->rom);
     free(pc);
+}
+
+/* The BIOS image is machine state for snapshots and recordings: a replay
+ * runs the ROM it was recorded with, whatever file it was given. */
+static void bios_save(const void *dev, state_writer *w)
+{
+    const pc_machine *pc = dev;
+    sw_u32(w, pc->rom_size);
+    sw_bytes(w, pc->rom, pc->rom_size);
+}
+
+static void bios_load(void *dev, state_reader *r, uint32_t version)
+{
+    pc_machine *pc = dev;
+    if (!sr_version(r, "bios", version, 1)) return;
+    uint32_t size = sr_u32(r);
+    if (!r->failed && size != pc->rom_size) {
+        sr_fail(r, "the snapshot's BIOS ROM is %u bytes, this machine's %u", size, pc->rom_size);
+        return;
+    }
+    /* read into a copy: on failure the ROM stays as it was */
+    uint8_t *copy = malloc(size);
+    if (!copy) {
+        sr_fail(r, "no memory for the BIOS ROM");
+        return;
+    }
+    sr_bytes(r, copy, size);
+    if (!r->failed) memcpy(pc->rom, copy, size);
+    free(copy);
+}
+
+static void bios_free(void *dev) { (void)dev; } /* the machine frees its ROM */
+
+static const panda_device_ops bios_ops = {
+    .type = "bios-rom", .state_version = 1, .save = bios_save, .load = bios_load, .free = bios_free,
+};
+
+/* Power-on: the CPU at its reset vector, in the ROM. */
+static panda_err power_on(pc_machine *pc)
+{
+    uc_err ue = uc_panda_cpu_power_on(pc->p->uc);
+    if (ue) return panda_set_error(pc->p, PANDA_ERR_ENGINE, "resetting the CPU: %s", uc_strerror(ue));
+    return PANDA_OK;
 }
 
 static panda_err boot(pc_machine *pc)
 {
     panda_t *p = pc->p;
+    if (pc->firmware) return power_on(pc);
     boot_linux_params bp = {.ram = pc->ram, .ram_size = pc->ram_size, .kernel = p->cfg.kernel,
                             .initrd = p->cfg.initrd, .append = p->cfg.append};
     uint64_t entry;
@@ -545,13 +833,18 @@ static panda_err boot(pc_machine *pc)
 
 static panda_err pc_create(panda_t *p, pc_machine **out)
 {
-    if (!p->cfg.kernel)
+    if (!p->cfg.kernel && !p->cfg.bios)
         return panda_set_error(p, PANDA_ERR_OPTION,
-            "the pc machine boots Linux directly: give -kernel BZIMAGE (and -initrd, -append); there is no firmware");
+            "the pc machine boots firmware or a kernel: give -bios ROM (Debian's SeaBIOS, "
+            "/usr/share/seabios/bios-256k.bin; pypanda fetches it) or -kernel BZIMAGE (and -initrd, -append)");
+    if (p->cfg.kernel && p->cfg.bios)
+        return panda_set_error(p, PANDA_ERR_OPTION,
+            "-kernel boots Linux directly, without firmware: give -bios or -kernel, not both");
     pc_machine *pc = calloc(1, sizeof(*pc));
     if (!pc) return err_nomem(&p->err, "the pc machine");
     pc->p = p;
     pc->ram_size = p->cfg.ram_size;
+    pc->firmware = p->cfg.bios != NULL;
     mmio_bus_init(&pc->mmio);
     *out = pc; /* destroyed by the caller on failure too */
     /* A testing knob: results must not depend on how a run is sliced. */
@@ -566,17 +859,27 @@ static panda_err pc_create(panda_t *p, pc_machine **out)
         return panda_set_error(p, PANDA_ERR_NOMEM, "cannot allocate %llu MiB of guest RAM",
                                (unsigned long long)(pc->ram_size >> 20));
     }
-    uc_err ue = uc_mem_map_ptr(p->uc, 0, pc->ram_size, UC_PROT_ALL, pc->ram);
-    if (ue) return panda_set_error(p, PANDA_ERR_ENGINE, "mapping RAM: %s", uc_strerror(ue));
-    p->mapped_bytes = pc->ram_size;
-    /* Physical addresses above RAM read as open bus, counted, never fatal. */
-    uint64_t top = 1ull << 32;
-    if (pc->ram_size < top) {
-        ue = uc_mmio_map(p->uc, pc->ram_size, top - pc->ram_size, mmio_read, pc, mmio_write, pc);
-        if (ue) return panda_set_error(p, PANDA_ERR_ENGINE, "mapping the MMIO hole: %s", uc_strerror(ue));
+    uc_err ue;
+    panda_err e;
+    if (pc->firmware) {
+        if ((e = load_bios(pc)) || (e = map_firmware_memory(pc))) return e;
+    } else {
+        ue = uc_mem_map_ptr(p->uc, 0, pc->ram_size, UC_PROT_ALL, pc->ram);
+        if (ue) return panda_set_error(p, PANDA_ERR_ENGINE, "mapping RAM: %s", uc_strerror(ue));
+        /* Physical addresses above RAM read as open bus, counted, never fatal. */
+        uint64_t top = 1ull << 32;
+        if (pc->ram_size < top) {
+            ue = uc_mmio_map(p->uc, pc->ram_size, top - pc->ram_size, mmio_read, pc, mmio_write, pc);
+            if (ue) return panda_set_error(p, PANDA_ERR_ENGINE, "mapping the MMIO hole: %s", uc_strerror(ue));
+        }
     }
-    panda_err e = add_devices(pc);
-    if (e) return e;
+    p->mapped_bytes = pc->ram_size;
+    if ((e = add_devices(pc))) return e;
+    if (pc->firmware) {
+        if ((e = attach(pc, &bios_ops, pc, "bios", 0, 0, (bus_device){0})) ||
+            (e = add_firmware_devices(pc)) || (e = map_windows(pc)))
+            return e;
+    }
     pc->port_io = (arch_port_io){.in = port_in, .out = port_out, .opaque = pc};
     if ((ue = panda_arch.install_port_io(p->uc, &pc->port_io)) ||
         (ue = uc_panda_set_system_mode(p->uc, true)) || (ue = uc_panda_set_icount_mode(p->uc, true)))
@@ -608,6 +911,8 @@ static panda_vtime next_deadline(pc_machine *pc)
 
 static uint64_t pc_before_slice(pc_machine *pc)
 {
+    /* a failure leaves the old mapping; the error is the instance's */
+    if (pc->pam_pending) map_windows(pc);
     panda_vtime now = pc_vtime(pc);
     for (size_t i = 0; i < pc->ndevices; i++) {
         const panda_device *d = &pc->devices[i];
@@ -627,6 +932,12 @@ static slice_result pc_after_slice(pc_machine *pc, bool interrupted)
         snprintf(pc->stop_reason, sizeof(pc->stop_reason), "the guest reset the machine");
         return SLICE_GUEST_RESET;
     }
+    if (pc->boot_failed) {
+        snprintf(pc->stop_reason, sizeof(pc->stop_reason),
+                 "the BIOS found no bootable device (it said \"%s\"; panda.bios_log has the rest)",
+                 NO_BOOT_DEVICE);
+        return SLICE_BOOT_FAILED;
+    }
     if (!uc_panda_halted(p->uc)) return SLICE_CONTINUE;
     if (!panda_arch.interrupts_enabled(p->uc)) {
         snprintf(pc->stop_reason, sizeof(pc->stop_reason),
@@ -644,6 +955,11 @@ static void pc_idle_until(pc_machine *pc, panda_vtime t)
 }
 
 static const char *pc_stop_reason(pc_machine *pc) { return pc->stop_reason; }
+
+static const char *pc_firmware_log(pc_machine *pc, size_t *len)
+{
+    return debugcon_log(pc->bios_log, len);
+}
 
 static panda_err pc_commit_disk(pc_machine *pc, unsigned drive, const char *path)
 {
@@ -671,7 +987,7 @@ static bool pc_cb_fires(pc_machine *pc, panda_cb_type type)
 static uint64_t pc_open_bus_count(pc_machine *pc)
 {
     return pc->bus.unclaimed_reads + pc->bus.unclaimed_writes + pc->mmio.unclaimed_reads +
-           pc->mmio.unclaimed_writes;
+           pc->mmio.unclaimed_writes + pc->window_open_bus;
 }
 
 /* ---- snapshots ----------------------------------------------------------- */
@@ -699,7 +1015,11 @@ static void pc_load_clock(pc_machine *pc, state_reader *r)
 static void pc_loaded(pc_machine *pc)
 {
     pc->reset_requested = false;
+    pc->boot_failed = false;
     pc->stop_reason[0] = 0;
+    /* the loaded i440FX's PAM registers say what is below 1 MiB (the CPU's
+     * loaded state carries its A20 gate) */
+    if (pc->firmware) map_windows(pc);
     /* devices load without driving their lines (device.h): the CPU's
      * interrupt input follows the PIC's loaded state */
     uc_panda_set_irq(pc->p->uc, pic8259_intr_level(pc->pic) != 0);
@@ -707,7 +1027,8 @@ static void pc_loaded(pc_machine *pc)
 
 const panda_machine_ops machine_pc_ops = {
     .name = "pc",
-    .summary = "a PC (8259 PICs, 8254 PIT, MC146818 RTC, 16550A on COM1, i8042) booting Linux directly",
+    .summary = "a PC (i440FX, PIIX3 IDE, 8259 PICs, 8254 PIT, MC146818 RTC, 16550A on COM1, i8042) "
+               "booting a BIOS or Linux directly",
     .default_cpu = "qemu32",
     .takes_kernel = true,
     .errors_end_guest = true,
@@ -721,6 +1042,7 @@ const panda_machine_ops machine_pc_ops = {
     .next_deadline = next_deadline,
     .idle_until = pc_idle_until,
     .stop_reason = pc_stop_reason,
+    .firmware_log = pc_firmware_log,
     .commit_disk = pc_commit_disk,
     .cb_fires = pc_cb_fires,
     .open_bus_count = pc_open_bus_count,

@@ -43,7 +43,8 @@ static panda_err opt_machine(panda_config *c, panda_errbuf *e, const char *opt, 
 
 static panda_err opt_file(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
 {
-    char **slot = !strcmp(opt, "-kernel") ? &c->kernel : !strcmp(opt, "-initrd") ? &c->initrd : &c->append;
+    char **slot = !strcmp(opt, "-kernel") ? &c->kernel : !strcmp(opt, "-initrd") ? &c->initrd
+                : !strcmp(opt, "-bios") ? &c->bios : &c->append;
     char *copy = str_dup(arg);
     if (!copy) return err_nomem(e, opt);
     free(*slot);
@@ -139,6 +140,21 @@ static panda_err opt_cpu(panda_config *c, panda_errbuf *e, const char *opt, cons
     return err_set(e, PANDA_ERR_OPTION, "unknown CPU model '%s' (available: %s)", arg, names);
 }
 
+/* -boot order=DRIVES, or QEMU's old form -boot DRIVES: c the first disk,
+ * d the CD-ROM; at most three (what NVRAM holds). */
+static panda_err opt_boot(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+{
+    (void)opt;
+    const char *order = strncmp(arg, "order=", 6) ? arg : arg + 6;
+    size_t n = strlen(order);
+    if (n == 0 || n > 3 || strspn(order, "cd") != n)
+        return err_set(e, PANDA_ERR_OPTION,
+            "-boot %s: give order=DRIVES with c (the first disk) and d (the CD-ROM), e.g. order=dc; "
+            "this machine has no floppy (a) or network boot (n)", arg);
+    snprintf(c->boot_order, sizeof(c->boot_order), "%s", order);
+    return PANDA_OK;
+}
+
 static panda_err opt_rtc(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
 {
     (void)opt;
@@ -194,6 +210,9 @@ static const panda_option options[] = {
     {"-kernel", NULL, "FILE", "a Linux bzImage to boot directly", true, opt_file},
     {"-initrd", NULL, "FILE", "its initial ramdisk", true, opt_file},
     {"-append", NULL, "CMDLINE", "its command line", true, opt_file},
+    {"-bios", NULL, "FILE", "the BIOS ROM to boot (without -kernel), e.g. SeaBIOS's bios-256k.bin", true,
+     opt_file},
+    {"-boot", NULL, "order=DRIVES", "the BIOS's boot order: c disk, d CD-ROM (default cd)", true, opt_boot},
     {"-cpu", NULL, "MODEL", "the CPU model, e.g. qemu32", false, opt_cpu},
     {"-rtc", NULL, "base=TIME", "the RTC's time at virtual time 0 (UTC)", false, opt_rtc},
     {"-serial", NULL, "stdio|none", "also echo COM1's output to stdout", false, opt_serial},
@@ -286,5 +305,6 @@ void options_free(panda_config *c)
     free(c->kernel);
     free(c->initrd);
     free(c->append);
-    c->kernel = c->initrd = c->append = NULL;
+    free(c->bios);
+    c->kernel = c->initrd = c->append = c->bios = NULL;
 }

@@ -66,6 +66,8 @@ struct i8042 {
     int irq_level;
     void (*reset)(void *);
     void *reset_opaque;
+    void (*a20)(void *, bool);
+    void *a20_opaque;
     uint8_t queue[QUEUE_SIZE];
     unsigned q_head, q_count;
     uint8_t last_read;
@@ -110,9 +112,17 @@ static void pulse_reset(i8042 *k)
     if (k->reset) k->reset(k->reset_opaque);
 }
 
+/* Output port bit 1 drives the A20 gate, as QEMU's a20_out line: on
+ * every write of the port, whether or not the bit changed. */
+static void drive_a20(i8042 *k)
+{
+    if (k->a20) k->a20(k->a20_opaque, k->outport & 2);
+}
+
 static void write_outport(i8042 *k, uint8_t val)
 {
     k->outport = val;
+    drive_a20(k);
     if (!(val & 1)) pulse_reset(k); /* system reset line held low */
 }
 
@@ -195,8 +205,14 @@ static void command(i8042 *k, uint8_t cmd)
         k->pending = PEND_AUX;
         k->unmodelled++;
         break;
-    case 0xDD: k->outport &= (uint8_t)~2u; break;
-    case 0xDF: k->outport |= 2; break;
+    case 0xDD:
+        k->outport &= (uint8_t)~2u;
+        drive_a20(k);
+        break;
+    case 0xDF:
+        k->outport |= 2;
+        drive_a20(k);
+        break;
     default:
         k->unmodelled++;
         break;
@@ -306,6 +322,8 @@ void i8042_reset(i8042 *kbc)
     kbc->irq_level = keep.irq_level; /* so that update_irq lowers the line */
     kbc->reset = keep.reset;
     kbc->reset_opaque = keep.reset_opaque;
+    kbc->a20 = keep.a20;
+    kbc->a20_opaque = keep.a20_opaque;
     kbc->dropped = keep.dropped;
     kbc->unmodelled = keep.unmodelled;
     /* keyboard interrupt on, system flag, set-1 translation */
@@ -324,6 +342,12 @@ i8042 *i8042_new(irq_line irq1, void (*reset)(void *), void *reset_opaque)
     k->reset_opaque = reset_opaque;
     i8042_reset(k); /* nothing queued: IRQ1 stays low, no irq_set */
     return k;
+}
+
+void i8042_set_a20_hook(i8042 *kbc, void (*a20)(void *opaque, bool enabled), void *opaque)
+{
+    kbc->a20 = a20;
+    kbc->a20_opaque = opaque;
 }
 
 void i8042_free(i8042 *kbc)

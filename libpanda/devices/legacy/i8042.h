@@ -1,7 +1,8 @@
 /* Intel 8042 keyboard controller at 0x60 (data) and 0x64 (status/command):
  * enough for Linux's probe (self-test 0xAA -> 0x55, interface test 0xAB,
  * command byte read/write 0x20/0x60, keyboard commands acknowledged with
- * 0xFA, no AUX port) and the 0xFE pulse that resets the CPU. */
+ * 0xFA, no AUX port), the 0xFE pulse that resets the CPU and the output
+ * port's A20 bit. */
 #ifndef PANDA_DEVICES_I8042_H
 #define PANDA_DEVICES_I8042_H
 
@@ -12,6 +13,9 @@ typedef struct i8042 i8042;
 /* reset: called when the guest pulses the reset line (command 0xFE). */
 i8042 *i8042_new(irq_line irq1, void (*reset)(void *), void *reset_opaque);
 void i8042_free(i8042 *kbc);
+/* a20: called when the guest writes the output port (command 0xD1, or
+ * 0xDD/0xDF), with its bit 1; reset does not call it. */
+void i8042_set_a20_hook(i8042 *kbc, void (*a20)(void *opaque, bool enabled), void *opaque);
 /* Power-on state (what i8042_new sets up), output queue empty; IRQ1 is
  * lowered if it was raised.  The wiring and the counters stay. */
 void i8042_reset(i8042 *kbc);

@@ -83,6 +83,8 @@ struct mc146818 {
     /* configuration, for reset (not state: the machine gives it) */
     int64_t start_unix;    /* clamped to CLOCK_MIN..CLOCK_MAX */
     uint32_t mem_kb_above_1m;
+    uint8_t nvram[128];    /* mc146818_set_nvram's bytes, where nvram_set */
+    bool nvram_set[128];
 };
 
 struct rtc_tm {
@@ -415,6 +417,19 @@ static void rtc_write(void *opaque, uint32_t offset, uint32_t v, unsigned size)
 
 /* ---- public ---- */
 
+/* The first byte after the clock's registers A-D and the status bytes
+ * 0x0E (diagnostics) and 0x0F (shutdown reason), which the guest owns. */
+#define NVRAM_FIRST 0x10
+
+/* The standard checksum over 0x10-0x2D, big-endian at 0x2E. */
+static void checksum(uint8_t *c)
+{
+    unsigned sum = 0;
+    for (int i = 0x10; i <= 0x2D; i++) sum += c[i];
+    c[0x2E] = (uint8_t)(sum >> 8);
+    c[0x2F] = (uint8_t)sum;
+}
+
 static void put16(uint8_t *cmos, int lo, uint32_t v)
 {
     if (v > 0xFFFF) v = 0xFFFF;
@@ -455,6 +470,8 @@ void mc146818_reset(mc146818 *rtc)
     rtc->unmodelled = keep.unmodelled;
     rtc->start_unix = keep.start_unix;
     rtc->mem_kb_above_1m = keep.mem_kb_above_1m;
+    memcpy(rtc->nvram, keep.nvram, sizeof(rtc->nvram));
+    memcpy(rtc->nvram_set, keep.nvram_set, sizeof(rtc->nvram_set));
     uint32_t mem_kb_above_1m = keep.mem_kb_above_1m;
     rtc->clock_base = keep.start_unix; /* the wall clock at virtual time 0 */
     rtc->last_sync = now_of(rtc);
@@ -470,11 +487,20 @@ void mc146818_reset(mc146818 *rtc)
     put16(c, 0x17, mem_kb_above_1m);
     put16(c, 0x30, mem_kb_above_1m);
     put16(c, 0x34, mem_kb_above_1m > 15 * 1024 ? (mem_kb_above_1m - 15 * 1024) / 64 : 0);
-    unsigned sum = 0;
-    for (int i = 0x10; i <= 0x2D; i++) sum += c[i];
-    c[0x2E] = (uint8_t)(sum >> 8);
-    c[0x2F] = (uint8_t)sum;
+    for (int i = 0; i < 128; i++)
+        if (rtc->nvram_set[i]) c[i] = rtc->nvram[i];
+    checksum(c);
     update_irq(rtc);
+}
+
+bool mc146818_set_nvram(mc146818 *rtc, uint8_t index, uint8_t value)
+{
+    if (!rtc || index < NVRAM_FIRST || index >= 128 || index == 0x2E || index == 0x2F) return false;
+    rtc->nvram[index] = value;
+    rtc->nvram_set[index] = true;
+    rtc->cmos[index] = value;
+    checksum(rtc->cmos);
+    return true;
 }
 
 void mc146818_free(mc146818 *rtc)

@@ -17,6 +17,11 @@ void mc146818_free(mc146818 *rtc);
  * virtual time 0 (so it reads start_unix + now), CMOS as at creation, IRQ8
  * lowered if it was raised.  The wiring, configuration and counter stay. */
 void mc146818_reset(mc146818 *rtc);
+/* Configuration the firmware reads from NVRAM (boot order, disk
+ * translation, ...): index 0x10-0x7F except the checksum 0x2E/0x2F, which
+ * follows.  Kept across reset like the memory size; false for another
+ * index. */
+bool mc146818_set_nvram(mc146818 *rtc, uint8_t index, uint8_t value);
 bus_device mc146818_device(mc146818 *rtc); /* 0x70-0x71 */
 panda_vtime mc146818_next_deadline(mc146818 *rtc);
 void mc146818_run_until(mc146818 *rtc, panda_vtime now);

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define PANDA_API_MAJOR 0
-#define PANDA_API_MINOR 3
+#define PANDA_API_MINOR 4
 
 /* ---- library ---------------------------------------------------------- */
 
@@ -164,6 +164,10 @@ PANDA_EXPORT uint64_t panda_instr_count(panda_t *p);
 PANDA_EXPORT uint64_t panda_vtime_ns(panda_t *p);
 /* Accesses to ports and physical addresses that nothing answers. */
 PANDA_EXPORT uint64_t panda_open_bus_count(panda_t *p);
+/* What the firmware wrote to its debug port (SeaBIOS's log on the pc
+ * machine booting -bios): copies up to len bytes (no NUL added) to buf,
+ * which may be NULL, and returns the log's whole length (0: no firmware). */
+PANDA_EXPORT size_t panda_firmware_log(panda_t *p, char *buf, size_t len);
 
 /* ---- snapshots and record/replay (pc machine) ---------------------------- */
 /*

@@ -107,7 +107,9 @@ typedef struct TranslationBlock {
     /* a replay left the path of its recording */ \
     X(ERR_DIVERGED, "replay diverged", ReplayDivergedError) \
     /* a file could not be read or written */ \
-    X(ERR_IO, "file error", PandaIOError)
+    X(ERR_IO, "file error", PandaIOError) \
+    /* the guest's firmware found nothing to boot */ \
+    X(ERR_GUEST_BOOT, "the guest could not boot", GuestBootError)
 
 #define PANDA_ERR_ENUMERATOR(ENUMERATOR, message, exception) PANDA_##ENUMERATOR,
 typedef enum panda_err {

@@ -218,6 +218,10 @@ class Console:
     def serial_read_until(self, byte_sequence: bytes, timeout: Optional[float]) -> bytes:
         self.require_driver("serial_read_until")
         out, _ = self.serial.read_until(byte_sequence, timeout)
+        # a script that waited for the prompt itself: run_serial_cmd must
+        # not wait for it a second time
+        if not self.prompt_seen and self.prompt_regex().search(out):
+            self.prompt_seen = True
         return out
 
     @property

@@ -24,6 +24,7 @@ from .arch import PandaArch, X86Arch
 from .callbacks import CallbackType, callback_types
 from ._args import c_path, c_string
 from .console import DEFAULT_BUFFER_LIMIT, Console, SerialConsole, checked_limit
+from .firmware import bios_path
 from .errors import CallbackError, OptionError, PandaError, StateError, error_for
 from .memory import Memory
 from .record_replay import RecordReplay
@@ -67,8 +68,8 @@ def _generic_args(name: str) -> Tuple[List[str], str]:
         files = {"kernel": d / "vmlinuz", "initrd": d / "initrd.gz"}
         disk: List[str] = []
         prompt = r"guest# "
-    else:                # a disk guest, booted directly with its disk on IDE
-        files = {"kernel": d / info["kernel"], "initrd": d / info["initrd"]}
+    else:                # a disk guest: SeaBIOS boots GRUB from its MBR
+        files = {}
         image = d / info["image"]["file"]
         if image.exists():
             disk = ["-hda", str(image)]
@@ -83,8 +84,20 @@ def _generic_args(name: str) -> Tuple[List[str], str]:
     if missing:
         raise PandaError(f"the generic {name} guest in {d} lacks {', '.join(missing)}: rebuild it with "
                          f"'{build} --force'")
+    if not files:
+        return ["-M", "pc", "-cpu", "qemu32"] + disk, prompt
     return (["-M", "pc", "-cpu", "qemu32", "-kernel", str(files["kernel"]), "-initrd", str(files["initrd"]),
              "-append", info["cmdline"]] + disk, prompt)
+
+
+def _needs_bios(args: Sequence[str]) -> bool:
+    """Does this command line boot the pc machine's firmware with no ROM
+    named (no -kernel, no -bios)?  QEMU then takes its own SeaBIOS."""
+    machine = "pc"
+    for i, a in enumerate(args[:-1]):
+        if a in ("-M", "-machine"):
+            machine = args[i + 1]
+    return machine == "pc" and "-kernel" not in args and "-bios" not in args
 
 
 def _destroy(instance: Instance, panda: "weakref.ref[Panda]") -> None:
@@ -172,6 +185,8 @@ class Panda:
         # appends it as QEMU's bare positional image, which is -hda)
         disk = ["-hda", fsdecode(c_path(qcow, "qcow"))] if qcow is not None else []
         self.panda_args = ["-m", str(mem)] + generic_args + disk + extra
+        if arch == "i386" and _needs_bios(self.panda_args):
+            self.panda_args += ["-bios", str(bios_path())]
         c_string(str(mem), "mem", OptionError)
         for i, a in enumerate(extra):
             c_string(a, f"extra_args[{i}]", OptionError)
@@ -334,6 +349,17 @@ class Panda:
         """Why the guest stopped (pc machine), e.g. it powered off; empty if
         it did not stop itself."""
         return self._instance.stop_reason()
+
+    @property
+    def bios_log(self) -> str:
+        """What the BIOS logged on its debug port (SeaBIOS's messages: the
+        disks it found, "Booting from Hard Disk...", errors); empty when the
+        machine booted a kernel directly."""
+        lib, handle = self._lib, self._handle
+        n = lib.panda_firmware_log(handle, None, 0)
+        buf = ctypes.create_string_buffer(n)
+        got = lib.panda_firmware_log(handle, buf, n)
+        return buf.raw[:min(n, got)].decode("latin-1")
 
     def instr_count(self) -> int:
         """Guest instructions retired so far (exact on the pc machine)."""

@@ -38,8 +38,8 @@ def test_mem_sizes_parse():
 
 
 def test_features_not_there_say_so():
-    with pytest.raises(OptionError, match="give -kernel BZIMAGE"):
-        Panda(arch="i386")  # the pc machine needs a kernel: there is no firmware
+    with pytest.raises(OptionError, match="cannot open the BIOS ROM"):
+        Panda(arch="i386", extra_args=["-bios", "/nonexistent/bios.bin"])
     with pytest.raises(OptionError, match="-hda needs -M pc"):
         Panda(arch="i386", qcow="/tmp/x.qcow2", extra_args=BARE)
     p = Panda(arch="i386", extra_args=BARE)

@@ -178,9 +178,11 @@ def test_not_a_bzimage(tmp_path):
         Panda(arch="i386", extra_args=["-M", "pc", "-kernel", str(bogus)])
 
 
-def test_pc_machine_needs_a_kernel():
-    with pytest.raises(OptionError, match="give -kernel"):
-        Panda(arch="i386", extra_args=["-M", "pc"])
+def test_pc_machine_boots_a_kernel_or_firmware_not_both(tmp_path):
+    rom = tmp_path / "bios.bin"
+    rom.write_bytes(bytes(65536))
+    with pytest.raises(OptionError, match="give -bios or -kernel, not both"):
+        Panda(arch="i386", extra_args=["-M", "pc", "-kernel", str(rom), "-bios", str(rom)])
 
 
 def test_triple_fault_names_fault_and_pc(tmp_path):

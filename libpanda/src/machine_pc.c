@@ -353,7 +353,7 @@ static panda_err load_bios(pc_machine *pc)
     panda_t *p = pc->p;
     const char *path = p->cfg.bios;
     size_t len = 0;
-    panda_err e = file_read_all(&p->err, PANDA_ERR_OPTION, "the BIOS ROM", path, BIOS_MAX_SIZE, &pc->rom, &len);
+    panda_err e = file_read_all(&p->err, PANDA_ERR_OPTION, "BIOS ROM", path, BIOS_MAX_SIZE, &pc->rom, &len);
     if (e) return e;
     pc->rom_size = (uint32_t)len;
     if (len < BIOS_MIN_SIZE || len % BIOS_MIN_SIZE)

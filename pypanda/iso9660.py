@@ -282,10 +282,10 @@ class _Record:
         self.node = node
         fixed = 33 + len(ident) + (1 - len(ident) % 2)
         room = MAX_RECORD - fixed
-        if sum(map(len, entries)) <= room:
-            inline, spill = entries, []
-        else:
-            inline, spill, used = [], [], 0
+        inline: List[bytes] = entries
+        spill: List[bytes] = []
+        if sum(map(len, entries)) > room:
+            inline, used = [], 0
             for i, e in enumerate(entries):
                 if used + len(e) + _CE_SIZE > room:
                     spill = entries[i:]
@@ -350,6 +350,7 @@ class _Layout:
                 block += _sectors(f.size)
         self.volume_blocks = block
         self.path_table = self._path_table(little=True)   # now with the extents
+        self.m_path_table = self._path_table(little=False)
         self.times = [top.mtime] + [c.mtime for d in self.dirs for c in d.children]
 
     def _path_table(self, little: bool) -> bytes:
@@ -398,11 +399,9 @@ class _Layout:
         return bytes(out)
 
     def pvd(self) -> bytes:
-        root = self.top.records[0]
         root_record = (bytes((34, 0)) + _both32(self.top.extent) + _both32(self.top.extent_size)
                        + _date7(self.top.mtime) + bytes((0x02, 0, 0)) + _both16(1) + b"\x01\x00")
         when = _date17(max(self.times))
-        assert root.ident == b"\0"
         v = bytearray(SECTOR)
         v[0:8] = b"\x01CD001\x01\x00"
         v[8:40] = b"LINUX".ljust(32)
@@ -481,7 +480,7 @@ def write_iso(directory: PathArg, iso_path: PathArg, *, epoch: Optional[int] = N
             out.write(layout.pvd())                           # 16
             out.write(b"\xffCD001\x01".ljust(SECTOR, b"\0"))  # 17: terminator
             out.write(layout.path_table.ljust(_sectors(len(layout.path_table)) * SECTOR, b"\0"))
-            out.write(layout._path_table(little=False).ljust(_sectors(len(layout.path_table)) * SECTOR, b"\0"))
+            out.write(layout.m_path_table.ljust(_sectors(len(layout.path_table)) * SECTOR, b"\0"))
             out.write(layout.continuation())
             for d in layout.dirs:
                 out.write(layout.directory_extent(d))

@@ -97,7 +97,7 @@ def _monitor(monitor: RunMonitor, command: str, verbose: bool) -> str:
     return reply
 
 
-def copy_directory(run: RunSerial, monitor: RunMonitor, copy_directory: PathArg,
+def copy_in(run: RunSerial, monitor: RunMonitor, copy_directory: PathArg,
                    iso_name: Optional[PathArg] = None, absolute_paths: bool = False,
                    setup_script: str = "setup.sh", timeout: Optional[float] = None,
                    cdrom: Optional[str] = None, verbose: bool = True, writer: str = "auto") -> None:

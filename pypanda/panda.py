@@ -429,7 +429,7 @@ class Panda:
         command raises :class:`~pypanda.guest_files.GuestCommandError`.  See
         :mod:`pypanda.guest_files`."""
         guest_files.require_blocking_context(self._instance)
-        guest_files.copy_directory(lambda cmd, t: self.run_serial_cmd(cmd, timeout=t), self.run_monitor_cmd,
+        guest_files.copy_in(lambda cmd, t: self.run_serial_cmd(cmd, timeout=t), self.run_monitor_cmd,
                                    copy_directory, iso_name, absolute_paths, setup_script, timeout,
                                    cdrom or self.cdrom, self._instance.verbose)
 

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Tuple
 import pytest
 
 from pypanda import Panda, errors
-from pypanda.guest_files import DEFAULT_CDROM, MOUNT_ATTEMPTS, GuestCommandError, copy_directory
+from pypanda.guest_files import DEFAULT_CDROM, MOUNT_ATTEMPTS, GuestCommandError, copy_in
 from pypanda.panda import guest_dir
 
 STATUS_ECHO = '; echo "[pypanda-status $?]"'
@@ -86,7 +86,7 @@ def steps(fake: FakeGuest) -> List[str]:
 
 def test_the_steps_in_order(tool_dir):
     fake = FakeGuest()
-    copy_directory(fake.run, fake.monitor, str(tool_dir), verbose=False)
+    copy_in(fake.run, fake.monitor, str(tool_dir), verbose=False)
     iso = f"{tool_dir}.iso"
     assert os.path.getsize(iso) > 16 * 2048          # pandare's default name, made first
     got = steps(fake)
@@ -101,7 +101,7 @@ def test_the_steps_in_order(tool_dir):
 def test_absolute_paths_iso_name_drive_and_timeout(tool_dir, tmp_path):
     fake = FakeGuest()
     iso = tmp_path / "my image.iso"
-    copy_directory(fake.run, fake.monitor, str(tool_dir), iso_name=str(iso), absolute_paths=True,
+    copy_in(fake.run, fake.monitor, str(tool_dir), iso_name=str(iso), absolute_paths=True,
                    timeout=123.0, cdrom="ide0-cd1", verbose=False)
     assert iso.exists()
     assert fake.monitor_cmds == [f'change ide0-cd1 "{iso}"', "eject ide0-cd1"]
@@ -113,17 +113,17 @@ def test_absolute_paths_iso_name_drive_and_timeout(tool_dir, tmp_path):
 def test_no_setup_script_no_setup(tool_dir):
     os.unlink(tool_dir / "setup.sh")
     fake = FakeGuest()
-    copy_directory(fake.run, fake.monitor, str(tool_dir), verbose=False)
+    copy_in(fake.run, fake.monitor, str(tool_dir), verbose=False)
     assert not any("setup" in c for c in fake.typed)
     fake = FakeGuest()
     (tool_dir / "install").write_text("#!/bin/sh\n")
-    copy_directory(fake.run, fake.monitor, str(tool_dir), setup_script="install", verbose=False)
+    copy_in(fake.run, fake.monitor, str(tool_dir), setup_script="install", verbose=False)
     assert fake.typed[-1] == "cdtool/install"
 
 
 def test_mount_is_retried_while_the_drive_reports_the_media_change(tool_dir):
     fake = FakeGuest(mount_failures=3)
-    copy_directory(fake.run, fake.monitor, str(tool_dir), verbose=False)
+    copy_in(fake.run, fake.monitor, str(tool_dir), verbose=False)
     mounts = [c for c in fake.typed if "mount -t iso9660" in c]
     assert len(mounts) == 4
     assert sum('umount "$dev"' in c and "sleep 1" in c for c in fake.typed) == 3
@@ -133,7 +133,7 @@ def test_mount_is_retried_while_the_drive_reports_the_media_change(tool_dir):
 def test_a_disc_that_never_mounts(tool_dir):
     fake = FakeGuest(mount_failures=99)
     with pytest.raises(GuestCommandError) as info:
-        copy_directory(fake.run, fake.monitor, str(tool_dir), verbose=False)
+        copy_in(fake.run, fake.monitor, str(tool_dir), verbose=False)
     msg = str(info.value)
     assert f"did not mount after {MOUNT_ATTEMPTS} attempts" in msg
     assert "mount -t iso9660" in msg and "wrong fs type" in msg and "Unit Attention" in msg
@@ -147,7 +147,7 @@ def test_a_failing_copy_names_the_command_and_the_output(tool_dir):
     fake = FakeGuest(fail="cp -a")
     with pytest.raises(GuestCommandError, match=r"(?s)the copy failed: the guest command 'cp -a cdtool.ro/. "
                                                 r"cdtool' exited with status 1.*No space left") as info:
-        copy_directory(fake.run, fake.monitor, str(tool_dir), verbose=False)
+        copy_in(fake.run, fake.monitor, str(tool_dir), verbose=False)
     assert isinstance(info.value, RuntimeError)      # as pandare's RuntimeError
     assert steps(fake)[-2:] == ["$ umount cdtool.ro", f"monitor eject {DEFAULT_CDROM}"]
     assert not any("setup" in c for c in fake.typed)
@@ -156,28 +156,28 @@ def test_a_failing_copy_names_the_command_and_the_output(tool_dir):
 def test_a_failing_mkdir(tool_dir):
     fake = FakeGuest(fail="mkdir")
     with pytest.raises(GuestCommandError, match="could not create the directories"):
-        copy_directory(fake.run, fake.monitor, str(tool_dir), verbose=False)
+        copy_in(fake.run, fake.monitor, str(tool_dir), verbose=False)
     assert fake.monitor_cmds == []
 
 
 def test_no_cd_drive(tool_dir):
     fake = FakeGuest(change_reply="unknown command: 'change ide1-cd0 /x.iso'")
     with pytest.raises(errors.UnsupportedError, match="needs a CD-ROM drive"):
-        copy_directory(fake.run, fake.monitor, str(tool_dir), verbose=False)
+        copy_in(fake.run, fake.monitor, str(tool_dir), verbose=False)
     assert not any("mount" in c for c in fake.typed)
     fake = FakeGuest(change_reply="Device 'ide1-cd0' not found")
     with pytest.raises(errors.PandaError, match="'change ide1-cd0 .*' failed: Device 'ide1-cd0' not found"):
-        copy_directory(fake.run, fake.monitor, str(tool_dir), verbose=False)
+        copy_in(fake.run, fake.monitor, str(tool_dir), verbose=False)
 
 
 def test_refusals_before_anything_is_typed(tmp_path):
     fake = FakeGuest()
     with pytest.raises(ValueError, match="is not a directory"):
-        copy_directory(fake.run, fake.monitor, str(tmp_path / "missing"), verbose=False)
+        copy_in(fake.run, fake.monitor, str(tmp_path / "missing"), verbose=False)
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "out").symlink_to("/etc")
     with pytest.raises(ValueError, match="absolute"):
-        copy_directory(fake.run, fake.monitor, str(tmp_path / "d"), verbose=False)
+        copy_in(fake.run, fake.monitor, str(tmp_path / "d"), verbose=False)
     assert fake.events == []
 
 

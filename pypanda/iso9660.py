@@ -171,6 +171,14 @@ def _check_link(path: str, rel_path: str, target: bytes, real_root: str) -> None
         raise ValueError(f"{path} is a symbolic link that resolves to {real}, outside the directory")
 
 
+def _checked_tree(directory: str, iso_path: str, epoch: Optional[int]) -> _Node:
+    """The tree to write, refused (ValueError) if the image would be in it."""
+    top = _scan(directory, epoch)
+    if os.path.realpath(iso_path).startswith(os.path.realpath(directory).rstrip(os.sep) + os.sep):
+        raise ValueError(f"the image {iso_path} would be inside the directory {directory} it is made of")
+    return top
+
+
 # ---- ISO 9660 names --------------------------------------------------------------
 
 def _d_chars(text: bytes, limit: int) -> bytes:
@@ -468,10 +476,7 @@ def write_iso(directory: PathArg, iso_path: PathArg, *, epoch: Optional[int] = N
     a temporary file beside ``iso_path`` and renamed into place, so a failed
     write leaves no partial image."""
     directory, iso_path = os.fspath(directory), os.fspath(iso_path)
-    top = _scan(directory, epoch)
-    real_iso = os.path.realpath(iso_path)
-    if real_iso.startswith(os.path.realpath(directory).rstrip(os.sep) + os.sep):
-        raise ValueError(f"the image {iso_path} would be inside the directory {directory} it is made of")
+    top = _checked_tree(directory, iso_path, epoch)
     layout = _Layout(top, _d_chars(volume_id.encode(), 32) or b"CDROM")
     tmp = f"{iso_path}.tmp{os.getpid()}"
     try:
@@ -539,7 +544,7 @@ def make_iso(directory: PathArg, iso_path: PathArg, *, writer: str = "auto",
     if tool is None:
         write_iso(directory, iso_path, epoch=epoch)
         return "builtin"
-    _scan(directory, epoch)
+    _checked_tree(directory, iso_path, epoch)
     name = os.path.basename(tool)
     argv = [tool] + [a.format(iso=iso_path, dir=directory)
                      for a in EXTERNAL_WRITERS.get(name, EXTERNAL_WRITERS["genisoimage"])]

@@ -258,8 +258,10 @@ def test_refuses_names_linux_cannot_read_back(tmp_path):
 
 
 def test_refuses_an_image_inside_its_directory_and_a_non_directory(tree, tmp_path):
-    with pytest.raises(ValueError, match="inside the directory"):
-        write_iso(tree, tree / "self.iso")
+    for writer in ("builtin", "auto"):
+        with pytest.raises(ValueError, match="inside the directory"):
+            make_iso(tree, tree / "Sub" / "self.iso", writer=writer)
+    assert not (tree / "Sub" / "self.iso").exists()
     with pytest.raises(ValueError, match="not a directory"):
         write_iso(tree / "hello.txt", tmp_path / "x.iso")
 

@@ -11,6 +11,7 @@ from .errors import (ArchError, ArgumentError, CallbackError, EngineError, Guest
                      MappingError, MemoryAccessError, OptionError, PandaError, PandaIOError,
                      PandaMemoryError, RecordingError, RegisterError, ReplayDivergedError,
                      SnapshotError, StateError, UnsupportedError)
+from .guest_files import GuestCommandError
 from .ffi import CPUState, MachineState, Monitor, TranslationBlock, pyp
 from .panda import Panda
 from .utils import progress
@@ -24,6 +25,6 @@ __all__ = [
     "PandaError", "OptionError", "UnsupportedError", "StateError", "MemoryAccessError",
     "MappingError", "RegisterError", "CallbackError", "GuestError",
     "InvalidInstructionError", "GuestMemoryError", "GuestExceptionError",
-    "SnapshotError", "RecordingError", "ReplayDivergedError", "GuestStopped",
+    "SnapshotError", "RecordingError", "ReplayDivergedError", "GuestStopped", "GuestCommandError",
     "ArgumentError", "PandaMemoryError", "ArchError", "HandleError", "EngineError", "PandaIOError",
 ]

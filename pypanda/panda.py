@@ -26,6 +26,7 @@ from ._args import c_path, c_string
 from .console import DEFAULT_BUFFER_LIMIT, Console, SerialConsole, checked_limit
 from .firmware import bios_path
 from .errors import CallbackError, OptionError, PandaError, StateError, error_for
+from . import guest_files
 from .memory import Memory
 from .record_replay import RecordReplay
 from .registry import CallbackRegistry
@@ -42,6 +43,8 @@ _ARCH_CLASSES = {
 GENERIC_IMAGES = ("i386", "debian-i386")
 #: each generic image's guest architecture
 GENERIC_ARCH = {"i386": "i386", "debian-i386": "i386"}
+#: each generic image's CD drive (copy_to_guest's default), as pandare's qcows
+GENERIC_CDROM = {"i386": "ide1-cd0", "debian-i386": "ide1-cd0"}
 
 
 def guest_dir(name: str) -> Path:
@@ -174,6 +177,8 @@ class Panda:
         self.os_version = os_version
         self.os = os
         self.generic = generic
+        #: the CD drive copy_to_guest uses by default (pandare's panda.cdrom)
+        self.cdrom: Optional[str] = GENERIC_CDROM.get(generic) if generic else None
         self.mem = mem
         if extra_args is None:
             extra: List[str] = []
@@ -436,6 +441,24 @@ class Panda:
         :class:`~pypanda.console.SerialConsole`)."""
         return self._console.log_text
 
+    def copy_to_guest(self, copy_directory: str, iso_name: Optional[str] = None, absolute_paths: bool = False,
+                      setup_script: str = "setup.sh", timeout: Optional[float] = None,
+                      cdrom: Optional[str] = None) -> None:
+        """pandare's copy_to_guest: make ``iso_name`` (default
+        ``copy_directory + ".iso"``) from the directory, put it in the CD
+        drive ``cdrom`` (default :attr:`cdrom`, else ``ide1-cd0``), mount it
+        in the guest on ``DIR.ro``, copy it to ``DIR`` (the directory's last
+        component, relative to the shell's directory, unless
+        ``absolute_paths``), unmount and eject, then run ``DIR/setup_script``
+        if the directory has one.  ``timeout`` applies to each command.  From
+        a function queued with ``@panda.queue_blocking``; a failing guest
+        command raises :class:`~pypanda.guest_files.GuestCommandError`.  See
+        :mod:`pypanda.guest_files`."""
+        guest_files.require_blocking_context(self._instance)
+        guest_files.copy_in(lambda cmd, t: self.run_serial_cmd(cmd, timeout=t), self.run_monitor_cmd,
+                                   copy_directory, iso_name, absolute_paths, setup_script, timeout,
+                                   cdrom or self.cdrom, self._instance.verbose)
+
     def run_monitor_cmd(self, cmd: str) -> str:
         """Run a monitor command and return its reply.  libpanda answers
         ``info registers``, ``stop``, ``cont`` and ``q``; other commands go to
@@ -594,12 +617,16 @@ class Panda:
                    iso_name: Optional[str] = None, setup_command: Optional[str] = None,
                    recording_name: str = "recording", snap_name: Optional[str] = None,
                    ignore_errors: bool = False) -> str:
-        """pandare's record_cmd: (revert to ``snap_name``,) run
+        """pandare's record_cmd: (revert to ``snap_name``,) copy
+        ``copy_directory`` in with :meth:`copy_to_guest`, run
         ``setup_command``, type ``guest_command``, start recording, press
         Enter, wait for the prompt, stop recording.  Returns the command's
         output.  From a function queued with ``@panda.queue_blocking``."""
-        return self._rr.record_cmd(guest_command, copy_directory, iso_name, setup_command,
-                                   recording_name, snap_name)
+        copy = None
+        if copy_directory is not None:
+            guest_files.require_blocking_context(self._instance)
+            copy = lambda: self.copy_to_guest(copy_directory, iso_name)  # noqa: E731
+        return self._rr.record_cmd(guest_command, copy, setup_command, recording_name, snap_name)
 
     def recording_exists(self, name: str) -> bool:
         """Are ``name``-rr-snp and ``name``-rr-nondet.log there?"""

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Optional
+from typing import Callable, Optional
 
 from ._args import c_path, c_string
 from ._instance import Instance
 from .console import Console, command_output
-from .errors import OptionError, StateError, UnsupportedError, unsupported
+from .errors import OptionError, StateError, UnsupportedError
 from .utils import progress
 
 RR_OFF, RR_RECORDING, RR_REPLAYING = 0, 1, 2   # panda_rr_mode()
@@ -103,15 +103,15 @@ class RecordReplay:
     def end_record(self) -> None:
         self._instance.state_cmd("end_record", "end_record")
 
-    def record_cmd(self, guest_command: str, copy_directory: Optional[str], iso_name: Optional[str],
+    def record_cmd(self, guest_command: str, copy: Optional[Callable[[], None]],
                    setup_command: Optional[str], recording_name: str, snap_name: Optional[str]) -> str:
-        if copy_directory is not None or iso_name is not None:
-            unsupported("record_cmd(copy_directory=..., iso_name=...)", "a CD-ROM drive to carry the files in")
         console = self._console
         console.require_driver("record_cmd")
         if snap_name is not None:
             self.revert(snap_name)
         console.wait_for_first_prompt(300.0)
+        if copy is not None:
+            copy()          # copy_to_guest, before the recording starts (as pandare)
         if setup_command:
             console.run_serial_cmd(setup_command, False, None)
         console.serial.write(guest_command.encode())

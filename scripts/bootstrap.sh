@@ -24,6 +24,9 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 # qemu-io make the images tests/test_block.py reads
 [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 command -v qemu-img >/dev/null 2>&1 && command -v qemu-io >/dev/null 2>&1 || missing+=(qemu-utils)
+# xorriso (and its osirrox) reads back the ISO images pypanda/iso9660.py
+# writes (tests/test_iso9660.py); make_iso also prefers it when present
+command -v xorriso >/dev/null 2>&1 || missing+=(xorriso)
 if [ ${#missing[@]} -gt 0 ]; then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -328,3 +328,35 @@ def test_the_disk_guest_boots_through_seabios_and_grub_the_same_way_twice(disk_g
         assert "sda1" in partitions
         counts.append(prompt_at)
     assert counts[0] == counts[1], counts
+
+
+@pytest.mark.slow
+def test_a_recording_of_a_firmware_boot_replays_instruction_exactly(disk_guest, tmp_path):
+    _, meta = disk_guest
+    name = str(tmp_path / "firmware-boot")
+    live = Panda(generic="debian-i386", verbose=False)
+    live.record(name)                       # before run(): from the reset vector on
+    out: Dict[str, object] = {}
+
+    @live.queue_blocking
+    def driver():
+        out["cmdline"] = live.run_serial_cmd("cat /proc/cmdline", timeout=300)
+        live.end_record()
+        live.end_analysis()
+
+    live.run()
+    live_console, live_bios = live.serial_log, live.bios_log
+    live.close()
+    assert meta["cmdline"] in out["cmdline"]
+
+    replay = Panda(generic="debian-i386", verbose=False)
+    replay.run_replay(name)
+    assert replay.replay_finished
+    # the same BIOS messages and the same console, byte for byte, up to the
+    # recording's end (the end came just after the command's prompt)
+    assert replay.bios_log == live_bios and "Booting from Hard Disk..." in replay.bios_log
+    replayed = replay.serial_log
+    assert replayed and live_console.startswith(replayed), (len(replayed), len(live_console))
+    assert meta["cmdline"] in replayed
+    assert replay.instr_count() > 1_000_000_000      # SeaBIOS, GRUB, Linux: all of it replayed
+    replay.close()

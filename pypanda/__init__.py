@@ -6,7 +6,7 @@
 """
 from .callbacks import CallbackType, callback_types
 from .console import GuestStopped
-from .errors import (ArchError, ArgumentError, CallbackError, EngineError, GuestError,
+from .errors import (ArchError, ArgumentError, CallbackError, EngineError, GuestBootError, GuestError,
                      GuestExceptionError, GuestMemoryError, HandleError, InvalidInstructionError,
                      MappingError, MemoryAccessError, OptionError, PandaError, PandaIOError,
                      PandaMemoryError, RecordingError, RegisterError, ReplayDivergedError,
@@ -24,7 +24,7 @@ __all__ = [
     "CallbackType", "callback_types",
     "PandaError", "OptionError", "UnsupportedError", "StateError", "MemoryAccessError",
     "MappingError", "RegisterError", "CallbackError", "GuestError",
-    "InvalidInstructionError", "GuestMemoryError", "GuestExceptionError",
+    "InvalidInstructionError", "GuestMemoryError", "GuestExceptionError", "GuestBootError",
     "SnapshotError", "RecordingError", "ReplayDivergedError", "GuestStopped", "GuestCommandError",
     "ArgumentError", "PandaMemoryError", "ArchError", "HandleError", "EngineError", "PandaIOError",
 ]

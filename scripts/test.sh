@@ -9,4 +9,5 @@ python=$(scripts/bootstrap.sh)
 ./build.sh
 "$python" -m pypanda.guest >/dev/null
 "$python" -m pypanda.guest debian-i386 >/dev/null    # the disk guest (mmdebstrap; as root)
+"$python" -m pypanda.firmware >/dev/null              # Debian's SeaBIOS (apt-get download)
 exec "$python" -m pytest "$@"

@@ -90,7 +90,8 @@ def test_the_table_covers_the_abi():
     ("types.h", "uint32_t flags; ", "int32_t flags; ", "struct TranslationBlock field flags"),
     ("types.h", "X(ERR_IO, \"file error\", PandaIOError)",
      "X(ERR_ENGINE2, \"spare\", EngineError) X(ERR_IO, \"file error\", PandaIOError)",
-     ("error code PANDA_ERR_IO", "enum panda_err PANDA_ERR_IO", "enum panda_err PANDA_ERR_COUNT")),
+     ("error code PANDA_ERR_IO", "enum panda_err PANDA_ERR_IO", "enum panda_err PANDA_ERR_GUEST_BOOT",
+      "error code PANDA_ERR_GUEST_BOOT", "enum panda_err PANDA_ERR_COUNT")),
     ("callbacks.h", "X(30, REPLAY_SERIAL_RECEIVE, replay_serial_receive, void, (CPUState *env, target_ptr_t fifo_addr, uint8_t value))",
      "X(30, REPLAY_SERIAL_RECEIVE, replay_serial_receive, void, (CPUState *env, target_ptr_t fifo_addr, uint32_t value))",
      "callback replay_serial_receive"),
@@ -115,7 +116,7 @@ def test_a_table_change_alone_is_caught(gen_abi, cc, old, new, item):
 @pytest.mark.parametrize("header, old, new, complaint", [
     ("panda.h", "PANDA_EXPORT void panda_stop(panda_t *p);", "void panda_stop(panda_t *p);", "not a declaration"),
     ("types.h", "typedef uint64_t hwaddr;", "typedef uint64_t hwaddr;\nint panda_global;", "not a declaration"),
-    ("panda.h", "#define PANDA_API_MINOR 3", "#define PANDA_API_MINOR (1 + 2)", "only integer constants"),
+    ("panda.h", "#define PANDA_API_MINOR 4", "#define PANDA_API_MINOR (1 + 2)", "only integer constants"),
     ("callbacks.h", "X(4, BEFORE_BLOCK_EXEC,", "X(5, BEFORE_BLOCK_EXEC,", "not its position"),
     ("types.h", "uint32_t reserved;", "frob_t reserved;", "unknown type 'frob_t'"),
 ])
@@ -145,6 +146,7 @@ EXPECTED_CLASSES = {
     "PANDA_ERR_RECORDING": (errors.RecordingError, ValueError),
     "PANDA_ERR_DIVERGED": (errors.ReplayDivergedError, RuntimeError),
     "PANDA_ERR_IO": (errors.PandaIOError, OSError),
+    "PANDA_ERR_GUEST_BOOT": (errors.GuestBootError, RuntimeError),
 }
 
 

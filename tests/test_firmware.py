@@ -5,6 +5,7 @@ booting nothing, a disk with no boot signature, and the disk guest."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import struct
 import subprocess
@@ -268,6 +269,9 @@ def test_seabios_with_nothing_to_boot_fails_run_clearly(tmp_path):
     log = panda.bios_log
     assert "SeaBIOS (version 1.16" in log and "No bootable device." in log
     assert "Found 3 PCI devices" in log                       # i440FX, PIIX3, PIIX IDE
+    # its probes of what this PC lacks (fw_cfg, the local APIC, option ROMs)
+    # read open bus, counted
+    assert panda._lib.panda_open_bus_count(panda._handle) > 0
     with pytest.raises(Exception, match="create a new Panda"):
         panda.run()
     panda.close()
@@ -360,3 +364,24 @@ def test_a_recording_of_a_firmware_boot_replays_instruction_exactly(disk_guest, 
     assert meta["cmdline"] in replayed
     assert replay.instr_count() > 1_000_000_000      # SeaBIOS, GRUB, Linux: all of it replayed
     replay.close()
+
+
+@pytest.mark.slow
+def test_snapshots_bring_back_the_bios_area_as_pam_had_it(disk_guest):
+    _, meta = disk_guest
+    rom = Path(bios_path()).read_bytes()
+    panda = Panda(generic="debian-i386", verbose=False)
+    panda.snap("reset")                     # before run(): every PAM region says ROM
+    boot_to_prompt(panda, meta["prompt"])
+    # SeaBIOS copied its MP floating pointer into the F segment's shadow RAM
+    m = re.search(r"Copying MPTABLE from 0x[0-9a-f]+/[0-9a-f]+ to 0x([0-9a-f]+)", panda.bios_log)
+    assert m, panda.bios_log
+    where = int(m.group(1), 16)
+    in_rom = rom[len(rom) - (0x100000 - where):][:4]
+    assert bytes(panda.physical_memory_read(where, 4)) == b"_MP_" != in_rom
+    panda.snap("prompt")
+    panda.revert_sync("reset")
+    assert bytes(panda.physical_memory_read(where, 4)) == in_rom       # the ROM again
+    panda.revert_sync("prompt")
+    assert bytes(panda.physical_memory_read(where, 4)) == b"_MP_"      # the read-only shadow
+    panda.close()

@@ -385,3 +385,25 @@ def test_snapshots_bring_back_the_bios_area_as_pam_had_it(disk_guest):
     panda.revert_sync("prompt")
     assert bytes(panda.physical_memory_read(where, 4)) == b"_MP_"      # the read-only shadow
     panda.close()
+
+
+@pytest.mark.slow
+def test_a_guest_reboot_goes_through_the_bios_again(disk_guest):
+    _, meta = disk_guest
+    panda = Panda(generic="debian-i386", verbose=False)
+    out: Dict[str, str] = {}
+
+    @panda.queue_blocking
+    def driver():
+        panda.run_serial_cmd("echo 1 > /proc/sys/kernel/printk", timeout=300)
+        panda.type_serial_cmd("reboot -f\n")               # the i8042's reset pulse
+        panda.serial_read_until(b"GUEST-READY", timeout=300)
+        panda.serial_read_until(meta["prompt"].encode(), timeout=60)
+        out["uptime"] = panda.run_serial_cmd("cut -d' ' -f1 /proc/uptime")
+        panda.end_analysis()
+
+    panda.run()
+    assert panda.bios_log.count("Booting from Hard Disk...") == 2
+    assert float(out["uptime"]) < 10                          # a new kernel
+    assert not panda.stop_reason
+    panda.close()

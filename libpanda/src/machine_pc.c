@@ -685,7 +685,9 @@ static panda_err add_pci(pc_machine *pc, irq_line irq14, irq_line irq15)
         return e;
     ide_config ic = {.irq = {irq14, irq15}, .dma = pc->env.dma,
                      .hooks = {.opaque = pc, .transfer = ide_transfer_hook, .bmdma_moved = bmdma_moved},
-                     .direct_boot_bmdma = BMDMA_DIRECT_BOOT};
+                     /* with firmware the IDE function starts as QEMU's does, and
+                      * SeaBIOS sets it up */
+                     .direct_boot_bmdma = pc->firmware ? 0 : BMDMA_DIRECT_BOOT};
     for (int i = 0; i < PANDA_MAX_DRIVES; i++)
         if (pc->disk[i]) {
             struct pc_disk *d = &pc->disk_io[i];
@@ -924,10 +926,30 @@ static uint64_t pc_before_slice(pc_machine *pc)
     return budget > pc->max_slice ? pc->max_slice : budget;
 }
 
+/* A reset with firmware, as on QEMU's pc: every device but the disks'
+ * overlays back to power-on (RAM keeps its contents), the PAM windows to
+ * ROM, the CPU to its reset vector in the BIOS. */
+static panda_err machine_reset(pc_machine *pc)
+{
+    for (size_t i = 0; i < pc->ndevices; i++) {
+        const panda_device *d = &pc->devices[i];
+        if (d->ops->reset) d->ops->reset(d->dev);
+    }
+    pc->reset_requested = false;
+    uc_err ue = uc_panda_set_irq(pc->p->uc, pic8259_intr_level(pc->pic) != 0);
+    if (ue) return panda_set_error(pc->p, PANDA_ERR_ENGINE, "resetting the interrupt line: %s", uc_strerror(ue));
+    panda_err e = map_windows(pc);
+    return e ? e : power_on(pc);
+}
+
 static slice_result pc_after_slice(pc_machine *pc, bool interrupted)
 {
     (void)interrupted;
     panda_t *p = pc->p;
+    if (pc->reset_requested && pc->firmware && !p->cfg.no_reboot) {
+        if (machine_reset(pc)) return SLICE_ERROR;
+        return SLICE_CONTINUE;
+    }
     if (pc->reset_requested) {
         snprintf(pc->stop_reason, sizeof(pc->stop_reason), "the guest reset the machine");
         return SLICE_GUEST_RESET;

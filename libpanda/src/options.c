@@ -223,7 +223,7 @@ static const panda_option options[] = {
     {"-drive", NULL, "file=PATH,if=ide,format=qcow2|raw", "a disk, as QEMU's -drive", true, opt_drive},
     {"-snapshot", NULL, NULL, "accepted: guest writes always go to an overlay, never the image", false,
      opt_nothing},
-    {"-no-reboot", NULL, NULL, "a guest reset ends the run (always so here)", false, opt_no_reboot},
+    {"-no-reboot", NULL, NULL, "a guest reset ends the run (without it a firmware boot reboots through the BIOS)", false, opt_no_reboot},
     {"-nographic", NULL, NULL, "accepted: there is no display", false, opt_nothing},
     {"-display", NULL, "none", "accepted: there is no display", false, opt_display},
 };

@@ -407,3 +407,75 @@ def test_a_guest_reboot_goes_through_the_bios_again(disk_guest):
     assert float(out["uptime"]) < 10                          # a new kernel
     assert not panda.stop_reason
     panda.close()
+
+
+# ---- `rep insw` in bulk (engine patch 0022) ----------------------------------
+
+# Two sectors by READ SECTORS, then one `rep insw` of both DRQ blocks into
+# 0x8F00, across the page boundary at 0x9000.
+PIO_PROGRAM = """
+    .macro outb_ port, val
+    mov $\\port, %dx
+    mov $\\val, %al
+    out %al, %dx
+    .endm
+    outb_ 0x1f6, 0xe0
+    outb_ 0x1f2, 2
+    outb_ 0x1f3, 0
+    outb_ 0x1f4, 0
+    outb_ 0x1f5, 0
+    outb_ 0x1f7, 0x20            # READ SECTORS, two of them
+    mov $0x1f7, %dx
+1:  in %dx, %al
+    test $0x08, %al              # DRQ
+    jz 1b
+    mov $0x1f0, %dx
+    mov $0x8f00, %edi
+    mov $512, %ecx
+    cld
+    rep insw
+    cpuid
+    jmp 2f
+2:  hlt
+"""
+
+
+def _pio_run(asm, tmp_path: Path, data: bytes, watch_memory: bool) -> Tuple[int, List[int]]:
+    from conftest import fake_bzimage
+    image = tmp_path / "disk.raw"
+    image.write_bytes(data)
+    code, _ = asm(PIO_PROGRAM, base=0x100000)
+    kernel = tmp_path / "pio.bzImage"
+    kernel.write_bytes(fake_bzimage(code))
+    panda = Panda(arch="i386", mem="16M", qcow=str(image), extra_args=["-M", "pc", "-kernel", str(kernel)])
+    writes: List[int] = []
+    if watch_memory:    # a memory callback must see every store: no bulk then
+        panda.enable_memcb()
+
+        @panda.cb_phys_mem_after_write
+        def watch(cpu, pc, addr, size, buf):
+            if 0x8f00 <= addr < 0x9300:
+                writes.append(addr)
+
+    @panda.cb_guest_hypercall
+    def stop(cpu):
+        panda.end_analysis()
+        return True
+
+    panda.run()
+    assert bytes(panda.physical_memory_read(0x8f00, 1024)) == data[:1024]
+    ecx, edi = (panda.arch.get_reg(panda.get_cpu(), r) for r in ("ECX", "EDI"))
+    assert (ecx, edi) == (0, 0x8f00 + 1024)
+    count = panda.instr_count()
+    panda.close()
+    return count, writes
+
+
+def test_rep_insw_from_the_disk_is_exact_in_bulk_and_element_by_element(asm, tmp_path):
+    data = bytes((i * 7 + 3) & 0xff for i in range(1024)) + bytes(512 * 6)
+    bulk, _ = _pio_run(asm, tmp_path, data, watch_memory=False)
+    single, writes = _pio_run(asm, tmp_path, data, watch_memory=True)
+    # element by element each iteration is an instruction; in bulk a page's
+    # worth is one (0x8f00..0x8fff, then 0x9000..0x92ff)
+    assert single - bulk > 500, (single, bulk)
+    assert len(writes) == 2 * 512 and writes[-1] == 0x8f00 + 1022   # the dummy store and the word each

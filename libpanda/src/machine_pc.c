@@ -889,10 +889,24 @@ static panda_err pc_create(panda_t *p, pc_machine **out)
     return boot(pc);
 }
 
+/* A `rep insw` from an IDE data port takes the device's buffer at once
+ * (engine patch 0022): what SeaBIOS and GRUB read from disks all goes this
+ * way.  Other ports, and 4-byte units (the device moves 2-byte words),
+ * run element by element. */
+static uint32_t string_in(void *opaque, uint32_t port, uint32_t size, uint32_t count, void *buf)
+{
+    panda_t *p = opaque;
+    pc_machine *pc = p->machine;
+    int channel = port == 0x1f0 ? 0 : port == 0x170 ? 1 : -1;
+    if (channel < 0 || size != 2) return 0;
+    return (uint32_t)(piix_ide_data_in(pc->ide, channel, buf, (size_t)count * 2) / 2);
+}
+
 static void pc_engine_hooks(pc_machine *pc, uc_panda_hooks *h)
 {
     (void)pc;
     h->irq_ack = irq_ack;
+    h->string_in = string_in;
     h->tsc = tsc_cb;
     /* this machine has no local APIC, and Linux must not look for one */
     h->cpuid = panda_arch.hide_local_apic;

@@ -546,6 +546,10 @@ size_t piix_ide_data_in(piix_ide *ide, int channel, void *buf, size_t len)
     len &= ~(size_t)1;
     while (done < len && data_ready(c, PH_PIO_IN)) {
         size_t n = c->len - c->pos;
+        /* an odd-length ATAPI reply ends in a whole word, as 16-bit
+         * accesses read it (len - done is even; replies are short, so
+         * buf[c->len] exists) */
+        if (n & 1) n++;
         if (n > len - done) n = len - done;
         memcpy(out + done, c->buf + c->pos, n);
         c->pos += (uint32_t)n;
@@ -827,6 +831,9 @@ static void drive_reset(struct drive *d, bool power_on)
 static void ata_command(piix_ide *ide, int ch, uint8_t cmd);
 
 /* ---- ATAPI (a CD-ROM drive's PACKET command) ---- */
+
+/* a reply's last odd byte is read as a whole word: buf[len] must exist */
+_Static_assert(ATAPI_REPLY_MAX < IDE_MAX_MULT * BLOCK_SECTOR, "an ATAPI reply fits the buffer with a byte to spare");
 
 #define CD_READ_BLOCKS (sizeof(((struct channel *)0)->buf) / ATAPI_BLOCK) /* per PIO buffer fill */
 #define CD_DMA_BLOCKS (DMA_CHUNK_SECTORS * BLOCK_SECTOR / ATAPI_BLOCK)    /* per DMA backend call */

@@ -811,8 +811,10 @@ static void snapshot_seed(const char *name, uint8_t mode, bool page)
     sw_free(&w);
 }
 
-/* A complete recording of serial input, as rr.c writes one. */
-static void rr_seed(const char *name, uint8_t mode, const char *const *inputs, size_t n)
+/* A complete recording of serial input, as rr.c writes one; with media,
+ * each input a disc change instead (kind 3, PANDA_INPUT_MEDIA, on drive 2:
+ * machine_pc.c's 9 bytes, the operation and the disc's sectors). */
+static void rr_seed(const char *name, uint8_t mode, const char *const *inputs, size_t n, bool media)
 {
     uint8_t snap_sha[32];
     sha256("the snapshot it starts from", 27, snap_sha);
@@ -827,8 +829,9 @@ static void rr_seed(const char *name, uint8_t mode, const char *const *inputs, s
     uint64_t icount = start;
     for (size_t i = 0; i < n; i++) {
         icount += 1000000;
-        size_t len = strlen(inputs[i]);
-        rr_log_event_header(ev, 1, 0, (uint32_t)len, icount, icount, 0xC1000000u + (uint32_t)i);
+        size_t len = media ? 9 : strlen(inputs[i]);
+        rr_log_event_header(ev, media ? 3 : 1, media ? 2 : 0, (uint32_t)len, icount, icount,
+                            0xC1000000u + (uint32_t)i);
         sw_bytes(&w, ev, sizeof ev);
         sw_bytes(&w, inputs[i], len);
     }
@@ -840,7 +843,7 @@ static void rr_seed(const char *name, uint8_t mode, const char *const *inputs, s
     fuzz_seal_rr_log(w.data + start_at, w.len - start_at);
     rr_log log;
     panda_errbuf e = {{0}};
-    FUZZ_ASSERT(!rr_log_parse(&e, name, w.data + start_at, w.len - start_at, "i386", 2, &log),
+    FUZZ_ASSERT(!rr_log_parse(&e, name, w.data + start_at, w.len - start_at, "i386", 4, &log),
                 "the %s seed does not parse: %s", name, e.msg);
     free(log.ev);
     put("rr_log", name, &w);
@@ -912,8 +915,11 @@ int main(int argc, char **argv)
     snapshot_seed("sealed", 0, true);
     snapshot_seed("resealed", 1, false);
     static const char *const typed[] = {"uname -a\n", "ls /\n", "\x03"};
-    rr_seed("three_inputs", 0, typed, 3);
-    rr_seed("no_input", 1, NULL, 0);
+    rr_seed("three_inputs", 0, typed, 3, false);
+    rr_seed("no_input", 1, NULL, 0, false);
+    /* a 300-block disc inserted, then ejected by force */
+    static const char *const discs[] = {"\x01\xB0\x04\0\0\0\0\0\0", "\x82\0\0\0\0\0\0\0\0"};
+    rr_seed("media_changes", 0, discs, 2, true);
     qcow2_seed("v2", 2);
     qcow2_seed("v3", 3);
     return 0;

@@ -19,7 +19,10 @@
  * A drive may be an ATAPI CD-ROM drive (ide_config.cdrom): the PACKET
  * command carries atapi.h's commands, PIO (each DRQ at most the byte count
  * limit the host put in the cylinder registers, the interrupt reason in
- * the sector count) or DMA (features bit 0) through the bus master.
+ * the sector count) or DMA (features bit 0) through the bus master.  The
+ * disc's size is the drive's state (piix_ide_cd_change, or a loaded
+ * state): its backend is asked for that disc's blocks, and must fail a
+ * read past the image it holds (a snapshot of another disc).
  *
  * String I/O: the data port answers 2- and 4-byte accesses from a buffer
  * holding the current DRQ block (up to 16 sectors), so each `insw`

@@ -56,6 +56,7 @@ typedef struct fake_drive {
 /* one twin's world */
 struct ide_env {
     fuzz_wiring *w;
+    piix_ide *ide;         /* the twin's device, for its CD-ROM drives' discs */
     fake_drive drive[2][2];
     uint8_t *ram;          /* RAM_BYTES, its own allocation */
 };
@@ -94,10 +95,29 @@ static void check_range(const fake_drive *d, uint64_t sector, uint32_t count, co
     FUZZ_ASSERT(d->kind != DK_ABSENT, "piix_ide: an absent drive's backend was called");
 }
 
+/* A CD-ROM drive reads whole blocks of the disc its state says is in,
+ * which after a load may be larger than the image: such a read fails, as
+ * the machine's image does. */
+static bool cd_read_ok(const fake_drive *d, uint64_t sector, uint32_t count)
+{
+    ide_cd_status st;
+    FUZZ_ASSERT(d->env->ide && piix_ide_cd_status(d->env->ide, d->ch, d->unit, &st) && st.media,
+                "piix_ide: ide%d.%d read with no disc", d->ch, d->unit);
+    FUZZ_ASSERT(count >= 4 && !(sector & 3) && !(count & 3) && sector < st.nsectors &&
+                    count <= st.nsectors - sector, "piix_ide: ide%d.%d asked to read %u sectors at %llu "
+                "of a disc of %llu", d->ch, d->unit, count, (unsigned long long)sector,
+                (unsigned long long)st.nsectors);
+    return sector < d->nsectors && count <= d->nsectors - sector;
+}
+
 static int disk_read(void *opaque, uint64_t sector, void *buf, uint32_t count)
 {
     fake_drive *d = opaque;
-    check_range(d, sector, count, "read");
+    if (d->cd) {
+        if (!cd_read_ok(d, sector, count)) return -1;
+    } else {
+        check_range(d, sector, count, "read");
+    }
     fuzz_hook(d->env->w, mix(mix(0x5245, sector), count));
     if (drive_fails(d, sector, count)) return -1;
     uint8_t *out = buf;
@@ -370,6 +390,7 @@ static void *create(fake_clock *clock, fuzz_wiring *w, const fuzz_config *cfg)
     c.direct_boot_bmdma = (uint16_t)((cfg->b >> 16) & 0xFFF0);
     r->ide = piix_ide_new(&c);
     FUZZ_ASSERT(r->ide, "piix_ide: create failed");
+    e->ide = r->ide;
     r->bm_reported = piix_ide_bmdma_base(r->ide);
     pci_bus_init(&r->bus);
     FUZZ_ASSERT(pci_bus_add(&r->bus, IDE_DEVFN, piix_ide_config_device(r->ide)) == 0,

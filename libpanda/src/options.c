@@ -81,14 +81,7 @@ static panda_err opt_cdrom(panda_config *c, panda_errbuf *e, const char *opt, co
     return set_drive(c, e, 2, arg, "raw", true);
 }
 
-static panda_err opt_nodefaults(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
-{
-    (void)e;
-    (void)opt;
-    (void)arg;
-    c->nodefaults = true;
-    return PANDA_OK;
-}
+
 
 /* -hda FILE .. -hdd FILE: IDE drives 0-3 (primary master to secondary slave) */
 static panda_err opt_hdx(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
@@ -191,12 +184,12 @@ static panda_err opt_serial(panda_config *c, panda_errbuf *e, const char *opt, c
     return PANDA_OK;
 }
 
-static panda_err opt_no_reboot(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+/* -no-reboot, -nodefaults */
+static panda_err opt_flag(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
 {
     (void)e;
-    (void)opt;
     (void)arg;
-    c->no_reboot = true;
+    *(!strcmp(opt, "-nodefaults") ? &c->nodefaults : &c->no_reboot) = true;
     return PANDA_OK;
 }
 
@@ -236,10 +229,10 @@ static const panda_option options[] = {
     {"-cdrom", NULL, "FILE", "a CD-ROM drive holding FILE (a raw image, e.g. an .iso) as IDE drive 2", true,
      opt_cdrom},
     {"-nodefaults", NULL, NULL, "no default devices (without it an empty CD-ROM drive is IDE drive 2, as QEMU's)",
-     false, opt_nodefaults},
+     false, opt_flag},
     {"-snapshot", NULL, NULL, "accepted: guest writes always go to an overlay, never the image", false,
      opt_nothing},
-    {"-no-reboot", NULL, NULL, "a guest reset ends the run (always so here)", false, opt_no_reboot},
+    {"-no-reboot", NULL, NULL, "a guest reset ends the run (always so here)", false, opt_flag},
     {"-nographic", NULL, NULL, "accepted: there is no display", false, opt_nothing},
     {"-display", NULL, "none", "accepted: there is no display", false, opt_display},
 };

@@ -830,6 +830,18 @@ static void drive_reset(struct drive *d, bool power_on)
 
 static void ata_command(piix_ide *ide, int ch, uint8_t cmd);
 
+/* IDENTIFY (PACKET) DEVICE's block, built in buf: one PIO data-in block. */
+static void offer_identify(struct channel *c, uint8_t cmd)
+{
+    c->cmd = cmd;
+    c->phase = PH_PIO_IN;
+    c->remaining = c->block = 1;
+    c->pos = 0;
+    c->len = BLOCK_SECTOR;
+    cur(c)->status = ST_DRDY | ST_DSC | ST_DRQ;
+    raise(c);
+}
+
 /* ---- ATAPI (a CD-ROM drive's PACKET command) ---- */
 
 /* a reply's last odd byte is read as a whole word: buf[len] must exist */
@@ -848,15 +860,12 @@ static void cd_signature(struct drive *d)
     d->hcyl = 0xEB;
 }
 
-/* The command is over: status phase (IO and CoD), interrupt. */
+/* The command is over: status phase (interrupt reason IO and CoD). */
 static void atapi_done(struct channel *c)
 {
     struct drive *d = cur(c);
-    end_transfer(c);
-    d->status = ST_DRDY | ST_DSC;
-    d->error = 0;
     d->nsector = (uint8_t)((d->nsector & ~7) | IR_IO | IR_COD);
-    raise(c);
+    complete(c);
 }
 
 /* CHECK CONDITION: the sense key in the error register (its ABRT bit
@@ -864,11 +873,8 @@ static void atapi_done(struct channel *c)
 static void atapi_fail(struct channel *c)
 {
     struct drive *d = cur(c);
-    end_transfer(c);
-    d->status = ST_DRDY | ST_ERR;
-    d->error = (uint8_t)(d->at.sense_key << 4 | (d->at.asc == 0x20 ? ER_ABRT : 0));
     d->nsector = (uint8_t)((d->nsector & ~7) | IR_IO | IR_COD);
-    raise(c);
+    fail(c, (uint8_t)(d->at.sense_key << 4 | (d->at.asc == 0x20 ? ER_ABRT : 0)));
 }
 
 /* Offer the next PIO DRQ: refill buf from the disc when it is used up,
@@ -1061,13 +1067,7 @@ static void cd_command(piix_ide *ide, int ch, uint8_t cmd)
         return;
     case 0xA1:
         identify_packet(d, ch, c->unit & 1, c->buf);
-        c->cmd = cmd;
-        c->phase = PH_PIO_IN;
-        c->remaining = c->block = 1;
-        c->pos = 0;
-        c->len = BLOCK_SECTOR;
-        d->status = ST_DRDY | ST_DSC | ST_DRQ;
-        raise(c);
+        offer_identify(c, cmd);
         return;
     case 0x08: { /* DEVICE RESET: the signature, status 0, no interrupt */
         uint8_t select = d->select & 0xF0;
@@ -1134,13 +1134,7 @@ static void ata_command(piix_ide *ide, int ch, uint8_t cmd)
     }
     case 0xEC:
         identify(d, ch, c->unit & 1, c->buf);
-        c->cmd = cmd;
-        c->phase = PH_PIO_IN;
-        c->remaining = c->block = 1;
-        c->pos = 0;
-        c->len = BLOCK_SECTOR;
-        d->status = ST_DRDY | ST_DSC | ST_DRQ;
-        raise(c);
+        offer_identify(c, cmd);
         return;
     case 0xC6: /* SET MULTIPLE */
         if (d->nsector > IDE_MAX_MULT || (d->nsector & (d->nsector - 1))) {

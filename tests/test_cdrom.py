@@ -16,8 +16,6 @@ from pypanda import Panda
 from pypanda.errors import PandaError
 from pypanda.panda import guest_dir
 
-pytestmark = pytest.mark.slow
-
 BLOCK = 2048
 
 
@@ -48,6 +46,34 @@ def _monitor(panda: Panda, cmd: str) -> str:
         return f"error: {e}"
 
 
+def test_the_cdrom_options(tmp_path):
+    """-cdrom, -drive media=cdrom, the default drive and -nodefaults, as
+    "info block" shows them (no guest runs)."""
+    disc = tmp_path / "d.iso"
+    _disc(disc, 4, 0)
+
+    def info(args: str) -> str:
+        panda = Panda(generic="i386", extra_args=args, verbose=False)
+        try:
+            return panda.run_monitor_cmd("info block")
+        finally:
+            panda.close()
+
+    assert info("").startswith("ide1-cd0: [not inserted]\n    Removable device: not locked, tray closed")
+    assert info("-nodefaults") == ""
+    assert info(f"-cdrom {disc}").startswith(f"ide1-cd0: {disc} (read-only)")
+    both = info(f"-drive file={disc},media=cdrom,index=3 -drive media=cdrom,index=1")
+    assert "ide0-cd1: [not inserted]" in both and f"ide1-cd1: {disc}" in both and "ide1-cd0" in both
+    assert info(f"-nodefaults -drive file={disc},if=ide,media=cdrom").startswith(f"ide0-cd0: {disc}")
+    for args, complaint in [(f"-cdrom {disc} -hdc {disc}", "IDE drive 2 is given twice"),
+                            (f"-cdrom {tmp_path / 'gone.iso'}", "gone.iso"),
+                            ("-drive media=floppy,file=x", "media is disk or cdrom"),
+                            ("-drive media=cdrom,size=1M", "takes no size=")]:
+        with pytest.raises(PandaError, match=complaint):
+            Panda(generic="i386", extra_args=args, verbose=False)
+
+
+@pytest.mark.slow
 def test_the_default_drive_is_empty_then_takes_and_gives_back_discs(guest, tmp_path):
     one = tmp_path / "one.iso"
     sha_one = _disc(one, 300, 1)
@@ -89,6 +115,7 @@ def test_the_default_drive_is_empty_then_takes_and_gives_back_discs(guest, tmp_p
     assert "gone.iso" in out["missing"]
 
 
+@pytest.mark.slow
 def test_a_recording_of_disc_reads_and_changes_replays_without_the_images(guest, tmp_path):
     one, two = tmp_path / "one.iso", tmp_path / "two.iso"
     sha_one, sha_two = _disc(one, 200, 2), _disc(two, 77, 3)

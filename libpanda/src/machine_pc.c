@@ -469,6 +469,7 @@ static size_t pc_info_block(pc_machine *pc, char *out, size_t len)
 {
     panda_t *p = pc->p;
     size_t n = 0;
+    if (out && len) out[0] = 0;
     for (unsigned i = 0; i < PANDA_MAX_DRIVES; i++) {
         char name[16], line[1200];
         drive_name(pc, i, name, sizeof name);
@@ -479,7 +480,7 @@ static size_t pc_info_block(pc_machine *pc, char *out, size_t len)
             if (!st.media)
                 snprintf(what, sizeof what, "[not inserted]");
             else if (pc->cd[i].path)
-                snprintf(what, sizeof what, "%s (raw, read-only)", pc->cd[i].path);
+                snprintf(what, sizeof what, "%s (read-only)", pc->cd[i].path);
             else
                 snprintf(what, sizeof what, "[a disc of %llu bytes from the recording]",
                          (unsigned long long)st.nsectors * 512);

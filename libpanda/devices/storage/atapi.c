@@ -448,6 +448,16 @@ bool atapi_eject(atapi_state *s, bool force)
     return true;
 }
 
+void atapi_interrupted(atapi_state *s)
+{
+    if (!disc_ready(s)) {
+        sense(s, SENSE_NOT_READY, ASC_MEDIUM_NOT_PRESENT, s->tray_open ? 0x02 : 0x01);
+        return;
+    }
+    s->unit_attention = false; /* reported by the failed read */
+    sense(s, SENSE_UNIT_ATTENTION, ASC_MEDIUM_CHANGED, 0);
+}
+
 void atapi_save(const atapi_state *s, state_writer *w)
 {
     sw_bool(w, s->media);

@@ -88,6 +88,10 @@ bool atapi_insert(atapi_state *s, uint64_t nsectors, bool force);
 /* Remove the disc; false if locked and not forced (eject request left). */
 bool atapi_eject(atapi_state *s, bool force);
 
+/* A read from the disc was under way when the host changed it: the sense
+ * its CHECK CONDITION reports (NOT READY, or the change's UNIT ATTENTION). */
+void atapi_interrupted(atapi_state *s);
+
 void atapi_save(const atapi_state *s, state_writer *w);
 void atapi_load(atapi_state *s, state_reader *r, const char *name);
 

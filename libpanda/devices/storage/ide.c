@@ -1556,7 +1556,16 @@ int piix_ide_cd_change(piix_ide *ide, int channel, int unit, uint64_t nsectors, 
     if (!d) return -1;
     if (nsectors > LBA48_LIMIT) return -1;
     bool done = nsectors ? atapi_insert(&d->at, nsectors, force) : atapi_eject(&d->at, force);
-    return done ? 0 : 1;
+    if (!done) return 1;
+    /* a read of the old disc in progress fails now: what is buffered or
+     * still to come belongs to a disc that is gone */
+    struct channel *c = &ide->ch[channel];
+    if (c->cmd == 0xA0 && c->from_disc && (c->unit & 1) == unit && c->phase != PH_PIO_OUT) {
+        c->bm_status &= (uint8_t)~BM_ACTIVE;
+        atapi_interrupted(&d->at);
+        atapi_fail(c);
+    }
+    return 0;
 }
 
 /* ---- state (device.h) ---- */

@@ -476,7 +476,7 @@ static void rig_seed_files(void)
 /* fuzz_ide.c: regions 0/1 a channel (0-7 command block, 16 control), 2 the
  * bus master, 3 configuration; extra 0/1 bulk in/out, 2 a backend failing,
  * 3 any configuration register, 4 a command, 5 a PRD entry, 6 a load of
- * the state with transfer fields patched */
+ * the state with transfer fields patched, 7 a disc change */
 static void ide_cmd(state_writer *w, int ch, int unit, uint32_t lba, uint8_t count, uint8_t cmd,
                     bool lba48, uint8_t high)
 {
@@ -672,6 +672,22 @@ static void ide_seed_files(void)
     ide_cmd(&w, 1, 1, 0, 0, 0xA0, false, 0);
     for (int i = 0; i < 12; i += 2) seed_access(&w, true, 1, 0, 2, 0);
     ide_status(&w, 1);
+    /* a disc into the empty slave (larger than its image), GET
+     * CONFIGURATION, a read past the image, a forced eject */
+    extra_bytes(&w, 7, 3, 0x00, 0x01, 0, 0, 0, 0);
+    static const uint8_t more[][12] = {
+        {0x00},
+        {0x46, 0, 0, 0, 0, 0, 0, 0, 255},
+        {0x46, 2, 0, 1, 0, 0, 0, 0, 255},
+        {0x28, 0, 0, 0, 0, 0, 0, 0, 4},
+    };
+    for (size_t k = 0; k < N(more); k++) {
+        ide_cmd(&w, 1, 1, 0x080000u, 0, 0xA0, false, 0);
+        for (int i = 0; i < 12; i += 2) seed_access(&w, true, 1, 0, 2, more[k][i] | more[k][i + 1] << 8);
+        ide_bulk(&w, true, 1, 4096);
+        ide_status(&w, 1);
+    }
+    extra_bytes(&w, 7, 3, 0, 0, 1, 0, 0, 0);
     ide_end(&w, "atapi");
 }
 

@@ -505,7 +505,7 @@ static void command(ide_rig *r, int ch, int unit, uint32_t lba, uint8_t count, u
 }
 
 /*
- * arg[0] % 7:
+ * arg[0] % 8:
  *   0: piix_ide_data_in on channel arg[1] & 1 of (arg[2] | arg[3] << 8) %
  *      BULK_MAX bytes; 1: piix_ide_data_out, the bytes from arg[4..7];
  *   2: drive arg[1] & 3's backend: arg[2] % 3 healthy, failing every call,
@@ -520,7 +520,10 @@ static void command(ide_rig *r, int ch, int unit, uint32_t lba, uint8_t count, u
  *      pointer written to channel arg[7] >> 1 & 1's bus master;
  *   6: the device's own state with channel arg[1] & 1's field bytes
  *      arg[2] and arg[4] (channel_field) xored with arg[3] and arg[5],
- *      loaded (arg[6] odd: only the first patch).
+ *      loaded (arg[6] odd: only the first patch);
+ *   7: the host changes drive arg[1] & 3's disc (a CD-ROM drive's; -1 for
+ *      any other): arg[2] | arg[3] << 8 sectors (0: eject; past the image
+ *      its reads fail), forced when arg[4] is odd.
  */
 /* The state's layout (ide.c's save_op): 256 configuration bytes, two
  * channel records, an 8-byte counter.  A channel record starts with the
@@ -551,10 +554,10 @@ static uint64_t extra(void *dev, fuzz_wiring *w, const uint8_t arg[8])
 {
     ide_rig *r = dev;
     int ch = arg[1] & 1;
-    switch (arg[0] % 7) {
+    switch (arg[0] % 8) {
     case 0:
     case 1:
-        return bulk(r, arg[0] % 7 == 0, ch, (size_t)(arg[2] | arg[3] << 8) % BULK_MAX, arg + 4);
+        return bulk(r, arg[0] % 8 == 0, ch, (size_t)(arg[2] | arg[3] << 8) % BULK_MAX, arg + 4);
     case 2: {
         fake_drive *d = &r->env->drive[arg[1] >> 1 & 1][arg[1] & 1];
         d->fail = (uint8_t)(arg[2] % 3);
@@ -574,6 +577,9 @@ static uint64_t extra(void *dev, fuzz_wiring *w, const uint8_t arg[8])
                 (uint32_t)arg[2] | (uint32_t)arg[3] << 8 | (uint32_t)arg[4] << 16, arg[5], arg[6],
                 arg[7] & 1, arg[7] >> 1);
         return ch_read(r, ch, 16, 1); /* alternate status */
+    case 7:
+        return (uint64_t)(int64_t)piix_ide_cd_change(r->ide, arg[1] >> 1 & 1, arg[1] & 1,
+                                                     (uint64_t)arg[2] | (uint64_t)arg[3] << 8, arg[4] & 1);
     case 6: {
         size_t len;
         uint8_t *st = fuzz_save(&ide, dev, &len);

@@ -343,6 +343,27 @@ static void test_media(env *e)
     uint8_t load[12] = {0x1B, 0, 0, 0, 0x03};
     run(e, ide, load, 0xFFFE, buf, sizeof buf);
     CHECK(tur_ok(e, ide));
+    /* the host changes the disc in the middle of a read: it fails at once
+     * (interrupt, CHECK CONDITION: NOT READY, or the change's attention) */
+    uint8_t rd8[12] = {0x28, 0, 0, 0, 0, 0, 0, 0, 8};
+    for (int insert = 0; insert < 2; insert++) {
+        if (insert) { /* a disc to read, then another one */
+            CHECK_EQ(piix_ide_cd_change(ide, 1, 0, DISC_SECTORS, false), 0);
+            (void)sense_of(e, ide);
+        }
+        packet(ide, rd8, 2048, false);
+        CHECK_EQ(ide_inb(ide, 1, 7), 0x58); /* the DRQ's interrupt taken */
+        CHECK_EQ(piix_ide_data_in(ide, 1, buf, 1000), 1000);
+        CHECK_EQ(e->irq[1].level, 0);
+        CHECK_EQ(piix_ide_cd_change(ide, 1, 0, insert ? DISC_SECTORS : 0, false), 0);
+        CHECK_EQ(e->irq[1].level, 1);
+        CHECK_EQ(ide_inb(ide, 1, 7), 0x41);
+        CHECK_EQ(ide_inb(ide, 1, 1) >> 4, insert ? 6 : 2);
+        CHECK_EQ(ide_inb(ide, 1, 2) & 3, 3);
+        CHECK_EQ(piix_ide_data_in(ide, 1, buf, 1000), 0);
+        CHECK_EQ(sense_of(e, ide) >> 8, insert ? 0x0628u : 0x023Au);
+    }
+    CHECK(tur_ok(e, ide)); /* the attention was reported by the failed read */
     piix_ide_free(ide);
 }
 

@@ -49,7 +49,10 @@ typedef struct panda_config {
         char *file;                 /* NULL with size: a drive with no image */
         char format[8];             /* "auto", "raw", "qcow2" */
         uint64_t size;              /* file=NULL: its size (replay only) */
+        bool cdrom;                 /* a CD-ROM drive (-cdrom, media=cdrom); file NULL: empty */
     } drive[4];
+    /* -nodefaults: no default devices (the empty CD-ROM drive at index 2) */
+    bool nodefaults;
     bool serial_stdio;
     bool no_reboot;
 } panda_config;
@@ -117,7 +120,7 @@ void console_wake(panda_console *c);
 
 /* The kinds a recording's events name (rr.c); a channel is one device's
  * input of a kind, numbered by index within its kind. */
-enum { PANDA_INPUT_SERIAL = 1, PANDA_INPUT_DISK, PANDA_INPUT_KINDS };
+enum { PANDA_INPUT_SERIAL = 1, PANDA_INPUT_DISK, PANDA_INPUT_MEDIA, PANDA_INPUT_KINDS };
 
 typedef struct panda_input_channel {
     uint8_t kind, index;
@@ -241,6 +244,11 @@ double rr_progress(panda_t *p);
  * guest asks for the same sectors at the same instruction count.  Returns
  * 0, or -1 when the replay diverged (the error says how; the run stops). */
 void rr_disk_record(panda_t *p, uint8_t drive, uint64_t sector, const uint8_t *buf, uint32_t count);
+/* Input that enters through the monitor rather than a channel's pump (a
+ * disc inserted or ejected, PANDA_INPUT_MEDIA): logged now, when
+ * recording; a replay hands it to the channel of that kind and index at
+ * this instruction count. */
+panda_err rr_input_record(panda_t *p, uint8_t kind, uint8_t index, const uint8_t *data, uint32_t len);
 int rr_disk_replay(panda_t *p, uint8_t drive, uint64_t sector, uint8_t *buf, uint32_t count);
 /* A replay that diverged inside a slice (a disk read) */
 bool rr_diverged(panda_t *p);

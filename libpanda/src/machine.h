@@ -75,6 +75,15 @@ typedef struct panda_machine_ops {
     /* Write drive's overlay as a qcow2 whose backing file is its base image
      * (NULL: the machine has no disks). */
     panda_err (*commit_disk)(panda_machine *m, unsigned drive, const char *path);
+    /* Removable media, as QEMU's monitor "change" and "eject": put the
+     * image at path (format NULL: raw) into the drive named as QEMU names
+     * it (ide1-cd0), or take the disc out (path NULL); force: even though
+     * the guest locked the tray.  NULL: the machine has none. */
+    panda_err (*change_media)(panda_machine *m, const char *drive, const char *path, const char *format,
+                              bool force);
+    /* "info block": a few lines per drive into out (as snprintf: returns
+     * the length it wanted).  NULL: the machine has no drives. */
+    size_t (*info_block)(panda_machine *m, char *out, size_t len);
     /* Does this callback type fire here, beyond the CPU's own? */
     bool (*cb_fires)(panda_machine *m, panda_cb_type type);
     /* Accesses to ports and addresses that nothing answers. */

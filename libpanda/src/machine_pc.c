@@ -48,7 +48,7 @@ enum { HD_TRANSFER_HD_TO_IOB, HD_TRANSFER_IOB_TO_HD, HD_TRANSFER_PORT_TO_IOB, HD
 /* Slices never exceed this, so host input is seen at least this often
  * (in guest instructions = virtual ns). */
 #define MAX_SLICE 4000000ull
-#define MAX_DEVICES 20
+#define MAX_DEVICES 24
 
 /* The firmware's memory map (QEMU's pc): RAM below 640 KiB, the VGA hole
  * (no VGA here: open bus), the shadow RAM windows behind the i440FX's PAM
@@ -114,6 +114,15 @@ struct panda_machine {
         block_backend image;
     } disk_io[PANDA_MAX_DRIVES];
     block_backend disk_backend[PANDA_MAX_DRIVES];
+    /* CD-ROM drives (by drive index): the disc's image (NULL: none, or a
+     * replay's disc, whose reads are in the recording), its file name, and
+     * the input channel a replay's disc changes come through */
+    struct pc_cdrom {
+        bool present;
+        block_image *image;
+        char *path;
+        panda_input_channel media;
+    } cd[PANDA_MAX_DRIVES];
     panda_device devices[MAX_DEVICES];   /* in a fixed order: snapshots */
     size_t ndevices;
     panda_input_channel com1;
@@ -552,12 +561,212 @@ static panda_err check_partitions(pc_machine *pc, const char *name, block_image 
     return PANDA_OK;
 }
 
+/* ---- CD-ROM drives ---------------------------------------------------------- */
+
+/* QEMU's monitor names: ide0-hd0 .. ide1-cd0 .. */
+static void drive_name(const pc_machine *pc, unsigned i, char *buf, size_t n)
+{
+    snprintf(buf, n, "ide%u-%s%u", i / 2, pc->cd[i].present ? "cd" : "hd", i % 2);
+}
+
+/* A disc's image: raw or qcow2, read-only, at least one 2048-byte block. */
+static panda_err open_disc(pc_machine *pc, const char *path, const char *format, block_image **out)
+{
+    panda_t *p = pc->p;
+    block_format fmt;
+    if (!block_format_parse(format, &fmt))
+        return panda_set_error(p, PANDA_ERR_OPTION, "%s: unknown disc image format '%s'", path, format);
+    panda_err e = block_image_open(&p->err, path, fmt, out);
+    if (e) return e == PANDA_ERR_ARG ? PANDA_ERR_OPTION : e;
+    if (block_image_size(*out) < 2048) {
+        block_image_close(*out);
+        *out = NULL;
+        return panda_set_error(p, PANDA_ERR_OPTION, "%s: the CD image is smaller than one 2048-byte block", path);
+    }
+    return PANDA_OK;
+}
+
+static void set_disc(pc_machine *pc, unsigned i, block_image *img, char *path)
+{
+    struct pc_cdrom *cd = &pc->cd[i];
+    if (cd->image) block_image_close(cd->image);
+    free(cd->path);
+    cd->image = img;
+    cd->path = path;
+    pc->disk_io[i].image = img ? block_image_backend(img) : (block_backend){0};
+}
+
+/* The discs belong to the machine, not to its state: this holder only
+ * closes them with the machine (no state; the drive's own state, in the
+ * IDE's, says what disc of what size is in). */
+static void discs_save(const void *dev, state_writer *w)
+{
+    (void)dev;
+    (void)w;
+}
+
+static void discs_load(void *dev, state_reader *r, uint32_t version)
+{
+    (void)dev;
+    if (version != 1) sr_fail(r, "cdrom-discs state version %u; this build reads 1", version);
+}
+
+static void discs_free(void *dev)
+{
+    pc_machine *pc = dev;
+    for (unsigned i = 0; i < PANDA_MAX_DRIVES; i++) set_disc(pc, i, NULL, NULL);
+}
+
+static const panda_device_ops discs_ops = {
+    .type = "cdrom-discs", .state_version = 1,
+    .save = discs_save, .load = discs_load, .free = discs_free,
+};
+
+/* Disc changes are outside input (rr.c, PANDA_INPUT_MEDIA): 9 bytes, the
+ * operation (1 insert, 2 eject; bit 7 forced) and the disc's size in
+ * sectors. */
+#define MEDIA_INSERT 1
+#define MEDIA_EJECT 2
+#define MEDIA_FORCE 0x80
+#define MEDIA_EVENT_LEN 9
+
+static int apply_media(pc_machine *pc, unsigned i, uint8_t op, uint64_t nsectors)
+{
+    bool force = op & MEDIA_FORCE;
+    return piix_ide_cd_change(pc->ide, (int)(i / 2), (int)(i % 2),
+                              (op & ~MEDIA_FORCE) == MEDIA_INSERT ? nsectors : 0, force);
+}
+
+static size_t media_room(void *dev)
+{
+    (void)dev;
+    return 0; /* nothing is pumped: changes come from the monitor */
+}
+
+/* A replay's recorded change: the same operation, with no image (the
+ * disc's reads are in the recording). */
+static size_t media_deliver(void *dev, const uint8_t *data, size_t len)
+{
+    struct pc_disk *d = dev;
+    if (len != MEDIA_EVENT_LEN) return 0;
+    uint8_t op = data[0];
+    uint64_t n = 0;
+    for (int k = 0; k < 8; k++) n |= (uint64_t)data[1 + k] << (8 * k);
+    if ((op & ~MEDIA_FORCE) != MEDIA_INSERT && (op & ~MEDIA_FORCE) != MEDIA_EJECT) return 0;
+    if (apply_media(d->pc, d->drive, op, n) < 0) return 0;
+    set_disc(d->pc, d->drive, NULL, NULL);
+    return len;
+}
+
+static panda_err pc_change_media(pc_machine *pc, const char *drive, const char *path, const char *format,
+                                 bool force)
+{
+    panda_t *p = pc->p;
+    unsigned i;
+    char name[16];
+    for (i = 0; i < PANDA_MAX_DRIVES; i++) {
+        drive_name(pc, i, name, sizeof name);
+        if (!strcmp(name, drive)) break;
+    }
+    if (i == PANDA_MAX_DRIVES) return panda_set_error(p, PANDA_ERR_ARG, "Device '%s' not found", drive);
+    if (!pc->cd[i].present) return panda_set_error(p, PANDA_ERR_ARG, "Device '%s' is not removable", drive);
+    if (p->rr_mode == RR_REPLAY)
+        return panda_set_error(p, PANDA_ERR_STATE, "replaying: the recording's own disc changes are replayed");
+    block_image *img = NULL;
+    char *copy = NULL;
+    if (path) {
+        panda_err e = open_disc(pc, path, format ? format : "raw", &img);
+        if (e) return e;
+        if (!(copy = str_dup(path))) {
+            block_image_close(img);
+            return err_nomem(&p->err, "a disc's file name");
+        }
+    }
+    uint64_t n = img ? block_image_backend(img).nsectors : 0;
+    uint8_t op = (uint8_t)((path ? MEDIA_INSERT : MEDIA_EJECT) | (force ? MEDIA_FORCE : 0));
+    uint8_t ev[MEDIA_EVENT_LEN] = {op};
+    for (int k = 0; k < 8; k++) ev[1 + k] = (uint8_t)(n >> (8 * k));
+    /* a refusal is input too: it leaves the guest an eject request */
+    int r = apply_media(pc, i, op, n);
+    panda_err e = r < 0 ? PANDA_OK : rr_input_record(p, PANDA_INPUT_MEDIA, (uint8_t)i, ev, sizeof ev);
+    if (r == 0) {
+        set_disc(pc, i, img, copy);
+    } else {
+        if (img) block_image_close(img);
+        free(copy);
+    }
+    if (r > 0)
+        return panda_set_error(p, PANDA_ERR_STATE, "Device '%s' is locked and force was not specified, "
+                               "wait for tray to open and try again", drive);
+    if (r < 0) return panda_set_error(p, PANDA_ERR_ARG, "%s: the disc is too large", drive);
+    return e;
+}
+
+static size_t pc_info_block(pc_machine *pc, char *out, size_t len)
+{
+    panda_t *p = pc->p;
+    size_t n = 0;
+    if (out && len) out[0] = 0;
+    for (unsigned i = 0; i < PANDA_MAX_DRIVES; i++) {
+        char name[16], line[1200];
+        drive_name(pc, i, name, sizeof name);
+        const struct panda_drive *d = &p->cfg.drive[i];
+        ide_cd_status st;
+        if (pc->cd[i].present && piix_ide_cd_status(pc->ide, (int)(i / 2), (int)(i % 2), &st)) {
+            char what[1100];
+            if (!st.media)
+                snprintf(what, sizeof what, "[not inserted]");
+            else if (pc->cd[i].path)
+                snprintf(what, sizeof what, "%s (read-only)", pc->cd[i].path);
+            else
+                snprintf(what, sizeof what, "[a disc of %llu bytes from the recording]",
+                         (unsigned long long)st.nsectors * 512);
+            snprintf(line, sizeof line, "%s: %s\n    Removable device: %slocked, tray %s\n", name, what,
+                     st.locked ? "" : "not ", st.tray_open ? "open" : "closed");
+        } else if (pc->disk[i]) {
+            if (d->file)
+                snprintf(line, sizeof line, "%s: %s (%s, writes in an overlay)\n", name, d->file, d->format);
+            else
+                snprintf(line, sizeof line, "%s: [no image: %llu bytes]\n", name, (unsigned long long)d->size);
+        } else {
+            continue;
+        }
+        size_t w = strlen(line);
+        if (out && n + w < len) memcpy(out + n, line, w + 1);
+        n += w;
+    }
+    return n;
+}
+
 static panda_err open_disks(pc_machine *pc)
 {
     panda_t *p = pc->p;
     static const char *const names[PANDA_MAX_DRIVES] = {"hda", "hdb", "hdc", "hdd"};
+    bool any_cd = false;
     for (int i = 0; i < PANDA_MAX_DRIVES; i++) {
         const struct panda_drive *d = &p->cfg.drive[i];
+        /* as on QEMU's pc machine: an empty CD-ROM drive as ide1-cd0 unless
+         * that drive is taken or -nodefaults */
+        if (d->cdrom || (i == 2 && !p->cfg.nodefaults && !d->file && !d->size)) {
+            block_image *img = NULL;
+            char *copy = NULL;
+            if (d->file) {
+                panda_err e = open_disc(pc, d->file, d->format, &img);
+                if (e) {
+                    discs_free(pc);
+                    return e;
+                }
+                if (!(copy = str_dup(d->file))) {
+                    block_image_close(img);
+                    discs_free(pc);
+                    return err_nomem(&p->err, "a disc's file name");
+                }
+            }
+            pc->cd[i].present = true;
+            set_disc(pc, i, img, copy);
+            any_cd = true;
+            continue;
+        }
         if (!d->file && !d->size) continue;
         block_format fmt;
         if (d->file && !block_format_parse(d->format, &fmt))
@@ -578,7 +787,7 @@ static panda_err open_disks(pc_machine *pc)
             return e;
         }
     }
-    return PANDA_OK;
+    return any_cd ? attach(pc, &discs_ops, pc, "cdrom-discs", 0, 0, (bus_device){0}) : PANDA_OK;
 }
 
 /* ---- the PCI chipset: i440FX host bridge, PIIX3 ISA bridge and IDE ---------- */
@@ -651,6 +860,7 @@ static int disk_read(void *opaque, uint64_t sector, void *buf, uint32_t count)
     struct pc_disk *d = opaque;
     panda_t *p = d->pc->p;
     if (p->rr_mode == RR_REPLAY) return rr_disk_replay(p, d->drive, sector, buf, count);
+    if (!d->image.read) return -1; /* a disc a snapshot or replay left, whose image is not here */
     int r = d->image.read(d->image.opaque, sector, buf, count);
     if (r == 0) rr_disk_record(p, d->drive, sector, buf, count);
     return r;
@@ -688,7 +898,21 @@ static panda_err add_pci(pc_machine *pc, irq_line irq14, irq_line irq15)
                      /* with firmware the IDE function starts as QEMU's does, and
                       * SeaBIOS sets it up */
                      .direct_boot_bmdma = pc->firmware ? 0 : BMDMA_DIRECT_BOOT};
-    for (int i = 0; i < PANDA_MAX_DRIVES; i++)
+    for (int i = 0; i < PANDA_MAX_DRIVES; i++) {
+        if (pc->cd[i].present) { /* read-only; its image follows the disc (set_disc) */
+            static const char *const cd_names[PANDA_MAX_DRIVES] = {"ide0-cd0", "ide0-cd1", "ide1-cd0", "ide1-cd1"};
+            struct pc_disk *d = &pc->disk_io[i];
+            d->pc = pc;
+            d->drive = (uint8_t)i;
+            pc->disk_backend[i] = (block_backend){.opaque = d, .nsectors = d->image.nsectors, .read_only = true,
+                                                  .read = disk_read};
+            ic.disk[i / 2][i % 2] = &pc->disk_backend[i];
+            ic.cdrom[i / 2][i % 2] = true;
+            pc->cd[i].media = (panda_input_channel){.kind = PANDA_INPUT_MEDIA, .index = (uint8_t)i,
+                                                    .name = cd_names[i], .room = media_room,
+                                                    .deliver = media_deliver, .dev = d, .source = &p->console};
+            if ((e = panda_add_channel(p, &pc->cd[i].media))) return e;
+        }
         if (pc->disk[i]) {
             struct pc_disk *d = &pc->disk_io[i];
             d->pc = pc;
@@ -699,6 +923,7 @@ static panda_err add_pci(pc_machine *pc, irq_line irq14, irq_line irq15)
                                                   .write = disk_write, .flush = disk_flush};
             ic.disk[i / 2][i % 2] = &pc->disk_backend[i];
         }
+    }
     pc->ide = piix_ide_new(&ic);
     if (!pc->ide) return panda_set_error(p, PANDA_ERR_OPTION, "a disk is too large for the IDE controller (LBA48)");
     if ((e = attach(pc, &piix_ide_ops, pc->ide, "ide", 0x1f0, 8, piix_ide_cmd_device(pc->ide, 0))) ||
@@ -1080,6 +1305,8 @@ const panda_machine_ops machine_pc_ops = {
     .stop_reason = pc_stop_reason,
     .firmware_log = pc_firmware_log,
     .commit_disk = pc_commit_disk,
+    .change_media = pc_change_media,
+    .info_block = pc_info_block,
     .cb_fires = pc_cb_fires,
     .open_bus_count = pc_open_bus_count,
     .ram = pc_ram,

@@ -1,8 +1,11 @@
 /*
  * The monitor: text commands from any thread, answered by the emulation
  * thread between slices (or at once when the guest is not running).
- * libpanda answers "info registers", "stop", "cont" and "q"; anything else
- * goes to PANDA's monitor callbacks, which reply with panda_monitor_printf.
+ * libpanda answers "info registers", "stop", "cont" and "q", the snapshot
+ * and record/replay commands, and (through the machine) QEMU's removable
+ * media commands "change DEVICE FILE [FORMAT]", "eject [-f] DEVICE" and
+ * "info block"; anything else goes to PANDA's monitor callbacks, which
+ * reply with panda_monitor_printf.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,6 +87,50 @@ static void report(panda_t *p, Monitor *mon, panda_err e)
     if (e) printf_to(mon, "error: %s\n", p->err.msg);
 }
 
+/* The next space-separated word of *s into w (at most n - 1 bytes);
+ * false when there is none or it does not fit. */
+static bool next_word(const char **s, char *w, size_t n)
+{
+    const char *p = *s;
+    while (*p == ' ') p++;
+    size_t len = strcspn(p, " ");
+    if (!len || len >= n) return false;
+    memcpy(w, p, len);
+    w[len] = 0;
+    *s = p + len;
+    return true;
+}
+
+/* "change DEVICE FILE [FORMAT]", "eject [-f] DEVICE" */
+static void media_command(panda_t *p, Monitor *mon, const char *arg, bool eject)
+{
+    if (!p->mops->change_media) {
+        report(p, mon, panda_set_error(p, PANDA_ERR_UNSUPPORTED, "the %s machine has no removable media",
+                                       p->mops->name));
+        return;
+    }
+    char dev[64], file[4096], format[16];
+    bool force = false;
+    if (!next_word(&arg, dev, sizeof dev)) goto usage;
+    if (eject && !strcmp(dev, "-f")) {
+        force = true;
+        if (!next_word(&arg, dev, sizeof dev)) goto usage;
+    }
+    if (eject) {
+        if (arg[strspn(arg, " ")]) goto usage;
+        report(p, mon, p->mops->change_media(p->machine, dev, NULL, NULL, force));
+        return;
+    }
+    if (!next_word(&arg, file, sizeof file)) goto usage;
+    bool fmt = next_word(&arg, format, sizeof format);
+    if (arg[strspn(arg, " ")]) goto usage;
+    report(p, mon, p->mops->change_media(p->machine, dev, file, fmt ? format : NULL, false));
+    return;
+usage:
+    report(p, mon, panda_set_error(p, PANDA_ERR_ARG, "usage: %s", eject ? "eject [-f] DEVICE"
+                                                                      : "change DEVICE FILE [raw|qcow2]"));
+}
+
 /* Runs on the emulation thread (or the caller's when not running), so
  * state can change between slices. */
 static void execute(panda_t *p, Monitor *mon)
@@ -104,6 +151,14 @@ static void execute(panda_t *p, Monitor *mon)
     } else if (arg_of(cmd, "end_replay")) {
         if (p->rr_mode != RR_REPLAY) report(p, mon, panda_set_error(p, PANDA_ERR_STATE, "not replaying"));
         else panda_replay_end(p);
+    } else if ((arg = arg_of(cmd, "change"))) {
+        media_command(p, mon, arg, false);
+    } else if ((arg = arg_of(cmd, "eject"))) {
+        media_command(p, mon, arg, true);
+    } else if (!strcmp(cmd, "info block") && p->mops->info_block) {
+        char buf[4096];
+        p->mops->info_block(p->machine, buf, sizeof buf);
+        panda_monitor_printf(mon, buf);
     } else if (!strcmp(cmd, "info registers")) {
         info_registers(p, mon);
     } else if (!strcmp(cmd, "stop")) {

@@ -52,33 +52,48 @@ static panda_err opt_file(panda_config *c, panda_errbuf *e, const char *opt, con
     return PANDA_OK;
 }
 
+static bool drive_taken(const struct panda_drive *d) { return d->file || d->size || d->cdrom; }
+
+/* file NULL: an empty CD-ROM drive */
 static panda_err set_drive(panda_config *c, panda_errbuf *e, unsigned index, const char *file,
-                           const char *format)
+                           const char *format, bool cdrom)
 {
     if (index >= PANDA_MAX_DRIVES)
         return err_set(e, PANDA_ERR_OPTION, "drive index %u: there are %d IDE drives (index 0-%d)", index,
                        PANDA_MAX_DRIVES, PANDA_MAX_DRIVES - 1);
-    if (c->drive[index].file || c->drive[index].size)
-        return err_set(e, PANDA_ERR_OPTION, "IDE drive %u is given twice", index);
+    if (drive_taken(&c->drive[index]))
+        return err_set(e, PANDA_ERR_OPTION, "IDE drive %u is given twice%s", index,
+                       index == 2 ? " (-cdrom is drive 2, as -hdc)" : "");
     if (strcmp(format, "auto") && strcmp(format, "raw") && strcmp(format, "qcow2"))
         return err_set(e, PANDA_ERR_OPTION, "disk format '%s': this build reads qcow2 and raw", format);
-    if (!*file) return err_set(e, PANDA_ERR_OPTION, "a drive needs a file name");
-    char *copy = str_dup(file);
-    if (!copy) return err_nomem(e, "a drive's file name");
+    if (file && !*file) return err_set(e, PANDA_ERR_OPTION, "a drive needs a file name");
+    char *copy = file ? str_dup(file) : NULL;
+    if (file && !copy) return err_nomem(e, "a drive's file name");
     c->drive[index].file = copy;
+    c->drive[index].cdrom = cdrom;
     snprintf(c->drive[index].format, sizeof(c->drive[index].format), "%s", format);
     return PANDA_OK;
 }
 
+/* -cdrom FILE: a CD-ROM drive as the secondary master (QEMU's index 2) */
+static panda_err opt_cdrom(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+{
+    (void)opt;
+    return set_drive(c, e, 2, arg, "raw", true);
+}
+
+
+
 /* -hda FILE .. -hdd FILE: IDE drives 0-3 (primary master to secondary slave) */
 static panda_err opt_hdx(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
 {
-    return set_drive(c, e, (unsigned)(opt[3] - 'a'), arg, "auto");
+    return set_drive(c, e, (unsigned)(opt[3] - 'a'), arg, "auto", false);
 }
 
-/* -drive file=PATH[,if=ide][,format=qcow2|raw][,index=N][,media=disk], or
- * size=SIZE instead of file: a drive with no image, for replaying a
- * recording whose disk is gone (its reads are in the recording) */
+/* -drive file=PATH[,if=ide][,format=qcow2|raw][,index=N][,media=disk|cdrom],
+ * or size=SIZE instead of file: a drive with no image, for replaying a
+ * recording whose disk is gone (its reads are in the recording); a CD-ROM
+ * drive without file= is empty */
 static panda_err opt_drive(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
 {
     (void)opt;
@@ -88,6 +103,7 @@ static panda_err opt_drive(panda_config *c, panda_errbuf *e, const char *opt, co
     const char *file = NULL, *format = "auto";
     uint64_t size = 0;
     long index = -1;
+    bool cdrom = false;
     for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
         if (!eq) return err_set(e, PANDA_ERR_OPTION, "-drive: '%s' is not KEY=VALUE", kv);
@@ -104,8 +120,9 @@ static panda_err opt_drive(panda_config *c, panda_errbuf *e, const char *opt, co
             if (strcmp(v, "ide"))
                 return err_set(e, PANDA_ERR_OPTION, "-drive if=%s: this machine has IDE drives only", v);
         } else if (!strcmp(kv, "media")) {
-            if (strcmp(v, "disk"))
-                return err_set(e, PANDA_ERR_UNSUPPORTED, "-drive media=%s: only disks so far (no CD-ROM drive yet)", v);
+            if (strcmp(v, "disk") && strcmp(v, "cdrom"))
+                return err_set(e, PANDA_ERR_OPTION, "-drive media=%s: media is disk or cdrom", v);
+            cdrom = !strcmp(v, "cdrom");
         } else if (!strcmp(kv, "index")) {
             char *end;
             index = strtol(v, &end, 10);
@@ -116,16 +133,22 @@ static panda_err opt_drive(panda_config *c, panda_errbuf *e, const char *opt, co
             return err_set(e, PANDA_ERR_OPTION, "-drive: unknown key '%s' (file, format, if, index, media)", kv);
         }
     }
-    if (!file == !size) return err_set(e, PANDA_ERR_OPTION, "-drive needs file=PATH or (to replay without the disk) size=SIZE");
+    if (cdrom && size)
+        return err_set(e, PANDA_ERR_OPTION, "-drive media=cdrom takes no size= (a replay takes the disc's size "
+                       "from its recording)");
+    if (!cdrom && !file == !size)
+        return err_set(e, PANDA_ERR_OPTION, "-drive needs file=PATH or (to replay without the disk) size=SIZE");
     if (index < 0)
-        for (index = 0; index < PANDA_MAX_DRIVES && (c->drive[index].file || c->drive[index].size); index++) {}
+        for (index = 0; index < PANDA_MAX_DRIVES && drive_taken(&c->drive[index]); index++) {}
     if (size) {
-        if (index >= PANDA_MAX_DRIVES || c->drive[index].file || c->drive[index].size)
+        if (index >= PANDA_MAX_DRIVES || drive_taken(&c->drive[index]))
             return err_set(e, PANDA_ERR_OPTION, "-drive size=: no free IDE drive at index %ld", index);
         c->drive[index].size = size;
         return PANDA_OK;
     }
-    return set_drive(c, e, (unsigned)index, file, format);
+    if (index >= PANDA_MAX_DRIVES)
+        return err_set(e, PANDA_ERR_OPTION, "-drive: no free IDE drive (there are %d)", PANDA_MAX_DRIVES);
+    return set_drive(c, e, (unsigned)index, file, format, cdrom);
 }
 
 static panda_err opt_cpu(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
@@ -177,12 +200,12 @@ static panda_err opt_serial(panda_config *c, panda_errbuf *e, const char *opt, c
     return PANDA_OK;
 }
 
-static panda_err opt_no_reboot(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
+/* -no-reboot, -nodefaults */
+static panda_err opt_flag(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
 {
     (void)e;
-    (void)opt;
     (void)arg;
-    c->no_reboot = true;
+    *(!strcmp(opt, "-nodefaults") ? &c->nodefaults : &c->no_reboot) = true;
     return PANDA_OK;
 }
 
@@ -220,10 +243,16 @@ static const panda_option options[] = {
     {"-hdb", NULL, "FILE", "the primary IDE slave disk", true, opt_hdx},
     {"-hdc", NULL, "FILE", "the secondary IDE master disk", true, opt_hdx},
     {"-hdd", NULL, "FILE", "the secondary IDE slave disk", true, opt_hdx},
-    {"-drive", NULL, "file=PATH,if=ide,format=qcow2|raw", "a disk, as QEMU's -drive", true, opt_drive},
+    {"-drive", NULL, "file=PATH,if=ide,format=qcow2|raw,media=disk|cdrom", "a disk or CD-ROM drive, as QEMU's -drive",
+     true, opt_drive},
+    {"-cdrom", NULL, "FILE", "a CD-ROM drive holding FILE (a raw image, e.g. an .iso) as IDE drive 2", true,
+     opt_cdrom},
+    {"-nodefaults", NULL, NULL, "no default devices (without it an empty CD-ROM drive is IDE drive 2, as QEMU's)",
+     false, opt_flag},
     {"-snapshot", NULL, NULL, "accepted: guest writes always go to an overlay, never the image", false,
      opt_nothing},
-    {"-no-reboot", NULL, NULL, "a guest reset ends the run (without it a firmware boot reboots through the BIOS)", false, opt_no_reboot},
+    {"-no-reboot", NULL, NULL, "a guest reset ends the run (without it a firmware boot reboots through the BIOS)",
+     false, opt_flag},
     {"-nographic", NULL, NULL, "accepted: there is no display", false, opt_nothing},
     {"-display", NULL, "none", "accepted: there is no display", false, opt_display},
 };
@@ -301,6 +330,7 @@ void options_free(panda_config *c)
     for (int i = 0; i < PANDA_MAX_DRIVES; i++) {
         free(c->drive[i].file);
         c->drive[i].file = NULL;
+        c->drive[i].cdrom = false;
     }
     free(c->kernel);
     free(c->initrd);

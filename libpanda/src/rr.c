@@ -351,6 +351,13 @@ bool rr_event_due_at(panda_t *p, uint64_t icount, uint64_t *vtime)
     return ev->icount == icount;
 }
 
+panda_err rr_input_record(panda_t *p, uint8_t kind, uint8_t index, const uint8_t *data, uint32_t len)
+{
+    if (p->rr_mode != RR_RECORD) return PANDA_OK;
+    if (len > RR_MAX_FEED) return panda_set_error(p, PANDA_ERR_ARG, "an input event of %u bytes", len);
+    return write_event(p, kind, index, data, len);
+}
+
 /* ---- disk reads ------------------------------------------------------------ */
 
 static uint64_t sector_hash(const uint8_t *s)

@@ -12,7 +12,8 @@
  * incomplete.
  * Event (32 bytes + payload): u8 kind, u8 channel index, u8 pad[2], u32
  * length, u64 icount, u64 vtime, u64 pc, then length payload bytes.  Kinds
- * are the input channels' (1 serial input); 0xff ends the log, and its
+ * are the input channels' (1 serial input, 2 disk reads, 3 disc changes:
+ * internal.h's PANDA_INPUT_*); 0xff ends the log, and its
  * 32-byte payload is SHA-256(final header || SHA-256(every event byte
  * before this payload)): any change to the file is refused.
  */

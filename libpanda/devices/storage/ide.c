@@ -66,6 +66,7 @@
  * command aborted (ERR, ABRT) with an interrupt.
  */
 #include "storage/ide.h"
+#include "storage/atapi.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -87,6 +88,11 @@
 #define ER_IDNF 0x10
 #define ER_UNC 0x40
 #define ER_BITS (ER_DIAG_OK | ER_ABRT | ER_IDNF | ER_UNC)
+#define ER_CD_BITS (ER_BITS | 0xF0) /* a CD-ROM's error: the sense key in bits 4-7 */
+
+/* ATAPI interrupt reason (the sector count register) */
+#define IR_COD 0x01 /* command (the packet, or the status at the end) */
+#define IR_IO 0x02  /* to the host */
 
 #define CTL_NIEN 0x02
 #define CTL_SRST 0x04
@@ -117,7 +123,9 @@ enum phase { PH_IDLE, PH_PIO_IN, PH_PIO_OUT, PH_DMA, PH_COUNT };
 
 struct drive {
     bool present;            /* wiring */
-    block_backend disk;      /* wiring */
+    bool cd;                 /* wiring: an ATAPI CD-ROM drive */
+    block_backend disk;      /* wiring; a CD-ROM's disc, whose size is at.nblocks */
+    atapi_state at;          /* a CD-ROM's drive and disc */
     uint8_t feature, hob_feature, nsector, hob_nsector;
     uint8_t sector, hob_sector, lcyl, hob_lcyl, hcyl, hob_hcyl;
     uint8_t select, status, error;
@@ -138,6 +146,13 @@ struct channel {
     uint32_t remaining;      /* sectors not yet moved, the current block's included */
     uint32_t block;          /* sectors in the current PIO block */
     uint32_t pos, len;       /* bytes of the PIO block moved, and its size */
+    /* PACKET: the data still on the disc (bytes from block lba on), the
+     * host's byte count limit for a PIO DRQ, and whether the data is the
+     * disc's (else a reply in buf); block is then the bytes in buf, and a
+     * DRQ is buf[pos..len) */
+    uint64_t xfer_left;
+    uint16_t bcl;
+    uint8_t from_disc;
     uint8_t buf[IDE_MAX_MULT * BLOCK_SECTOR];
     uint8_t bm_cmd, bm_status;
     uint32_t bm_prd;
@@ -280,6 +295,9 @@ static void end_transfer(struct channel *c)
     c->cmd = 0;
     c->lba = 0;
     c->remaining = c->block = c->pos = c->len = 0;
+    c->xfer_left = 0;
+    c->bcl = 0;
+    c->from_disc = 0;
 }
 
 static void complete(struct channel *c)
@@ -391,13 +409,18 @@ static void identify(const struct drive *d, int channel, int unit, uint8_t *p)
 
 /* ---- PIO ---- */
 
-static void emit(piix_ide *ide, int ch, ide_transfer_kind kind, bool dma, uint64_t lba,
-                 uint32_t len, uint64_t addr, const uint8_t *data, bool before)
+/* ATAPI (below) */
+static void atapi_packet(piix_ide *ide, int ch);
+static void atapi_pio_done(piix_ide *ide, int ch);
+static void cd_signature(struct drive *d);
+
+/* offset: bytes from the start of the disk (or disc) */
+static void emit(piix_ide *ide, int ch, ide_transfer_kind kind, bool dma, uint64_t offset,
+                 uint32_t len, const uint8_t *data)
 {
-    void (*fn)(void *, const ide_transfer *) = before ? ide->hooks.dma_before : ide->hooks.transfer;
-    if (!fn) return;
-    ide_transfer t = {kind, ch, ide->ch[ch].unit & 1, dma, lba * BLOCK_SECTOR, len, addr, data};
-    fn(ide->hooks.opaque, &t);
+    if (!ide->hooks.transfer) return;
+    ide_transfer t = {kind, ch, ide->ch[ch].unit & 1, dma, offset, len, 0, data};
+    ide->hooks.transfer(ide->hooks.opaque, &t);
 }
 
 static uint32_t block_size(const struct channel *c)
@@ -416,7 +439,7 @@ static void pio_in_block(piix_ide *ide, int ch)
         fail_at(c, ER_UNC, c->lba, c->remaining);
         return;
     }
-    emit(ide, ch, IDE_DISK_TO_BUFFER, false, c->lba, n * BLOCK_SECTOR, 0, c->buf, false);
+    emit(ide, ch, IDE_DISK_TO_BUFFER, false, c->lba * BLOCK_SECTOR, n * BLOCK_SECTOR, c->buf);
     c->block = n;
     c->pos = 0;
     c->len = n * BLOCK_SECTOR;
@@ -440,7 +463,14 @@ static void pio_block_done(piix_ide *ide, int ch)
 {
     struct channel *c = &ide->ch[ch];
     struct drive *d = cur(c);
-    if (c->cmd == 0xEC) { /* IDENTIFY: no sectors */
+    if (c->cmd == 0xA0) {
+        if (c->phase == PH_PIO_OUT)
+            atapi_packet(ide, ch);
+        else
+            atapi_pio_done(ide, ch);
+        return;
+    }
+    if (c->cmd == 0xEC || c->cmd == 0xA1) { /* IDENTIFY: no sectors */
         end_transfer(c);
         d->status = ST_DRDY | ST_DSC;
         return;
@@ -448,14 +478,14 @@ static void pio_block_done(piix_ide *ide, int ch)
     uint32_t n = c->block;
     bool ext = is_ext(c->cmd);
     if (c->phase == PH_PIO_IN) {
-        emit(ide, ch, IDE_BUFFER_TO_PORT, false, c->lba, c->len, 0, c->buf, false);
+        emit(ide, ch, IDE_BUFFER_TO_PORT, false, c->lba * BLOCK_SECTOR, c->len, c->buf);
     } else {
-        emit(ide, ch, IDE_PORT_TO_BUFFER, false, c->lba, c->len, 0, c->buf, false);
+        emit(ide, ch, IDE_PORT_TO_BUFFER, false, c->lba * BLOCK_SECTOR, c->len, c->buf);
         if (!d->disk.write || d->disk.write(d->disk.opaque, c->lba, c->buf, n) != 0) {
             fail_at(c, ER_ABRT, c->lba, c->remaining);
             return;
         }
-        emit(ide, ch, IDE_BUFFER_TO_DISK, false, c->lba, c->len, 0, c->buf, false);
+        emit(ide, ch, IDE_BUFFER_TO_DISK, false, c->lba * BLOCK_SECTOR, c->len, c->buf);
     }
     c->lba += n;
     c->remaining -= n;
@@ -516,6 +546,10 @@ size_t piix_ide_data_in(piix_ide *ide, int channel, void *buf, size_t len)
     len &= ~(size_t)1;
     while (done < len && data_ready(c, PH_PIO_IN)) {
         size_t n = c->len - c->pos;
+        /* an odd-length ATAPI reply ends in a whole word, as 16-bit
+         * accesses read it (len - done is even; replies are short, so
+         * buf[c->len] exists) */
+        if (n & 1) n++;
         if (n > len - done) n = len - done;
         memcpy(out + done, c->buf + c->pos, n);
         c->pos += (uint32_t)n;
@@ -580,8 +614,48 @@ static int prd_walk(piix_ide *ide, struct channel *c, uint64_t need, bool *exhau
     return 0;
 }
 
+/* Where a DMA run is in its PRD pieces. */
+struct dma_cursor {
+    int piece, npieces;
+    uint32_t off; /* bytes of ide->scratch->prd[piece] already moved */
+};
+
+/* Move bytes of buf (to_ram: into guest RAM, else from it) over the next
+ * PRD pieces; offset: the disk offset of buf[0] for the hooks, which fire
+ * only for disk data (hooked).  False if the DMA port refuses. */
+static bool dma_copy(piix_ide *ide, int ch, struct dma_cursor *cur, bool to_ram, uint8_t *buf, uint32_t bytes,
+                     uint64_t offset, bool hooked)
+{
+    struct channel *c = &ide->ch[ch];
+    ide_transfer_kind kind = to_ram ? IDE_DISK_TO_RAM : IDE_RAM_TO_DISK;
+    for (uint32_t off = 0; off < bytes;) {
+        struct prd_piece *p = &ide->scratch->prd[cur->piece];
+        uint32_t m = p->len - cur->off;
+        if (m > bytes - off) m = bytes - off;
+        uint64_t addr = (uint64_t)p->addr + cur->off;
+        ide_transfer t = {kind, ch, c->unit & 1, true, offset + off, m, addr, buf + off};
+        if (hooked && ide->hooks.dma_before) ide->hooks.dma_before(ide->hooks.opaque, &t);
+        bool ok = to_ram ? dma_write(&ide->dma, addr, buf + off, m) : dma_read(&ide->dma, addr, buf + off, m);
+        if (!ok) return false;
+        if (hooked && ide->hooks.transfer) ide->hooks.transfer(ide->hooks.opaque, &t);
+        off += m;
+        cur->off += m;
+        if (cur->off == p->len && cur->piece + 1 < cur->npieces) {
+            cur->piece++;
+            cur->off = 0;
+        }
+    }
+    return true;
+}
+
+static void run_atapi_dma(piix_ide *ide, int ch);
+
 static void run_dma(piix_ide *ide, int ch)
 {
+    if (ide->ch[ch].cmd == 0xA0) {
+        run_atapi_dma(ide, ch);
+        return;
+    }
     struct channel *c = &ide->ch[ch];
     struct drive *d = cur(c);
     bool to_ram = c->cmd == 0xC8 || c->cmd == 0xC9 || c->cmd == 0x25;
@@ -602,9 +676,7 @@ static void run_dma(piix_ide *ide, int ch)
         c->bm_status &= (uint8_t)~BM_ACTIVE;
         return;
     }
-    ide_transfer_kind kind = to_ram ? IDE_DISK_TO_RAM : IDE_RAM_TO_DISK;
-    int piece = 0;
-    uint32_t piece_off = 0; /* bytes of ide->scratch->prd[piece] already moved */
+    struct dma_cursor cursor = {0, npieces, 0};
     while (c->remaining) {
         uint32_t n = c->remaining < DMA_CHUNK_SECTORS ? c->remaining : DMA_CHUNK_SECTORS;
         uint32_t bytes = n * BLOCK_SECTOR;
@@ -614,31 +686,12 @@ static void run_dma(piix_ide *ide, int ch)
                 fail_at(c, ER_UNC, c->lba, c->remaining);
                 return;
             }
-            emit(ide, ch, IDE_DISK_TO_BUFFER, true, c->lba, bytes, 0, ide->scratch->buf, false);
+            emit(ide, ch, IDE_DISK_TO_BUFFER, true, c->lba * BLOCK_SECTOR, bytes, ide->scratch->buf);
         }
         /* scatter/gather this chunk over the pieces */
-        for (uint32_t off = 0; off < bytes;) {
-            struct prd_piece *p = &ide->scratch->prd[piece];
-            uint32_t m = p->len - piece_off;
-            if (m > bytes - off) m = bytes - off;
-            uint64_t addr = (uint64_t)p->addr + piece_off;
-            uint64_t lba = c->lba; /* the chunk's first sector; offset below */
-            ide_transfer t = {kind, ch, c->unit & 1, true, lba * BLOCK_SECTOR + off, m, addr,
-                              ide->scratch->buf + off};
-            if (ide->hooks.dma_before) ide->hooks.dma_before(ide->hooks.opaque, &t);
-            bool ok = to_ram ? dma_write(&ide->dma, addr, ide->scratch->buf + off, m)
-                             : dma_read(&ide->dma, addr, ide->scratch->buf + off, m);
-            if (!ok) {
-                dma_fail(c);
-                return;
-            }
-            if (ide->hooks.transfer) ide->hooks.transfer(ide->hooks.opaque, &t);
-            off += m;
-            piece_off += m;
-            if (piece_off == p->len && piece + 1 < npieces) {
-                piece++;
-                piece_off = 0;
-            }
+        if (!dma_copy(ide, ch, &cursor, to_ram, ide->scratch->buf, bytes, c->lba * BLOCK_SECTOR, true)) {
+            dma_fail(c);
+            return;
         }
         if (!to_ram) {
             if (!d->disk.write || d->disk.write(d->disk.opaque, c->lba, ide->scratch->buf, n) != 0) {
@@ -646,7 +699,7 @@ static void run_dma(piix_ide *ide, int ch)
                 fail_at(c, ER_ABRT, c->lba, c->remaining);
                 return;
             }
-            emit(ide, ch, IDE_BUFFER_TO_DISK, true, c->lba, bytes, 0, ide->scratch->buf, false);
+            emit(ide, ch, IDE_BUFFER_TO_DISK, true, c->lba * BLOCK_SECTOR, bytes, ide->scratch->buf);
         }
         c->lba += n;
         c->remaining -= n;
@@ -749,11 +802,14 @@ static void drive_reset(struct drive *d, bool power_on)
 {
     uint8_t xfer = d->xfer_mode;
     bool wc = d->write_cache;
-    bool present = d->present;
+    bool present = d->present, cd = d->cd;
     block_backend disk = d->disk;
+    atapi_state at = d->at;
     memset(d, 0, sizeof *d);
     d->present = present;
+    d->cd = cd;
     d->disk = disk;
+    d->at = at;
     d->select = DEV_ALWAYS;
     d->xfer_mode = power_on ? 0 : xfer;
     d->write_cache = power_on ? true : wc;
@@ -763,6 +819,270 @@ static void drive_reset(struct drive *d, bool power_on)
     d->status = ST_DRDY | ST_DSC;
     d->error = ER_DIAG_OK;
     d->mult = IDE_MAX_MULT;
+    if (!cd) return;
+    /* an ATAPI device: its signature, and after a software reset no DRDY
+     * (QEMU; libata tells the class by the signature) */
+    cd_signature(d);
+    d->mult = 0;
+    if (!power_on) d->status = 0;
+    atapi_reset(&d->at, power_on);
+}
+
+static void ata_command(piix_ide *ide, int ch, uint8_t cmd);
+
+/* IDENTIFY (PACKET) DEVICE's block, built in buf: one PIO data-in block. */
+static void offer_identify(struct channel *c, uint8_t cmd)
+{
+    c->cmd = cmd;
+    c->phase = PH_PIO_IN;
+    c->remaining = c->block = 1;
+    c->pos = 0;
+    c->len = BLOCK_SECTOR;
+    cur(c)->status = ST_DRDY | ST_DSC | ST_DRQ;
+    raise(c);
+}
+
+/* ---- ATAPI (a CD-ROM drive's PACKET command) ---- */
+
+/* a reply's last odd byte is read as a whole word: buf[len] must exist */
+_Static_assert(ATAPI_REPLY_MAX < IDE_MAX_MULT * BLOCK_SECTOR, "an ATAPI reply fits the buffer with a byte to spare");
+
+#define CD_READ_BLOCKS (sizeof(((struct channel *)0)->buf) / ATAPI_BLOCK) /* per PIO buffer fill */
+#define CD_DMA_BLOCKS (DMA_CHUNK_SECTORS * BLOCK_SECTOR / ATAPI_BLOCK)    /* per DMA backend call */
+
+/* The ATAPI signature (ATA/ATAPI-4 9.1): what a host probing a device
+ * sees after a reset or a non-packet command. */
+static void cd_signature(struct drive *d)
+{
+    d->nsector = 1;
+    d->sector = 1;
+    d->lcyl = 0x14;
+    d->hcyl = 0xEB;
+}
+
+/* The command is over: status phase (interrupt reason IO and CoD). */
+static void atapi_done(struct channel *c)
+{
+    struct drive *d = cur(c);
+    d->nsector = (uint8_t)((d->nsector & ~7) | IR_IO | IR_COD);
+    complete(c);
+}
+
+/* CHECK CONDITION: the sense key in the error register (its ABRT bit
+ * when the command code itself was refused, as QEMU) */
+static void atapi_fail(struct channel *c)
+{
+    struct drive *d = cur(c);
+    d->nsector = (uint8_t)((d->nsector & ~7) | IR_IO | IR_COD);
+    fail(c, (uint8_t)(d->at.sense_key << 4 | (d->at.asc == 0x20 ? ER_ABRT : 0)));
+}
+
+/* Offer the next PIO DRQ: refill buf from the disc when it is used up,
+ * then up to the byte count limit of it (interrupt reason IO). */
+static void atapi_pio_next(piix_ide *ide, int ch)
+{
+    struct channel *c = &ide->ch[ch];
+    struct drive *d = cur(c);
+    if (c->pos >= c->block) {
+        if (!c->xfer_left) {
+            atapi_done(c);
+            return;
+        }
+        uint64_t n = c->xfer_left / ATAPI_BLOCK;
+        if (n > CD_READ_BLOCKS) n = CD_READ_BLOCKS;
+        if (atapi_read(&d->at, &d->disk, c->lba, (uint32_t)n, c->buf) != 0) {
+            atapi_fail(c);
+            return;
+        }
+        emit(ide, ch, IDE_DISK_TO_BUFFER, false, c->lba * ATAPI_BLOCK, (uint32_t)n * ATAPI_BLOCK, c->buf);
+        c->lba += n;
+        c->xfer_left -= n * ATAPI_BLOCK;
+        c->block = (uint32_t)n * ATAPI_BLOCK;
+        c->pos = 0;
+    }
+    uint32_t chunk = c->block - c->pos;
+    if (chunk > c->bcl) chunk = c->bcl;
+    c->len = c->pos + chunk;
+    d->lcyl = (uint8_t)chunk;
+    d->hcyl = (uint8_t)(chunk >> 8);
+    d->nsector = (uint8_t)((d->nsector & ~7) | IR_IO);
+    d->status = ST_DRDY | ST_DSC | ST_DRQ;
+    raise(c);
+}
+
+/* The host read a whole DRQ through the data port. */
+static void atapi_pio_done(piix_ide *ide, int ch)
+{
+    struct channel *c = &ide->ch[ch];
+    if (c->pos > c->len) c->pos = c->len; /* an odd-length reply's last word */
+    if (c->from_disc && c->len) {
+        /* buf[0] holds block lba - block/2048; DRQs start every bcl bytes of it */
+        uint64_t buf_offset = (c->lba - c->block / ATAPI_BLOCK) * ATAPI_BLOCK;
+        uint32_t start = (c->len - 1) / c->bcl * c->bcl;
+        emit(ide, ch, IDE_BUFFER_TO_PORT, false, buf_offset + start, c->len - start, c->buf + start);
+    }
+    atapi_pio_next(ide, ch);
+}
+
+/* The host wrote the 12-byte packet: run it. */
+static void atapi_packet(piix_ide *ide, int ch)
+{
+    struct channel *c = &ide->ch[ch];
+    struct drive *d = cur(c);
+    uint8_t cdb[ATAPI_CDB_LEN];
+    memcpy(cdb, c->buf, sizeof cdb);
+    atapi_reply r;
+    atapi_command(&d->at, cdb, c->buf, &r);
+    if (!r.ok) {
+        atapi_fail(c);
+        return;
+    }
+    if (!r.read && !r.len) {
+        atapi_done(c);
+        return;
+    }
+    c->from_disc = r.read;
+    c->lba = r.read ? r.lba : 0;
+    c->xfer_left = r.read ? (uint64_t)r.nblocks * ATAPI_BLOCK : 0;
+    c->block = r.read ? 0 : r.len;
+    c->pos = c->len = 0;
+    if (d->feature & 1) { /* DMA: wait for the bus master */
+        c->phase = PH_DMA;
+        d->status = ST_DRDY | ST_DSC | ST_DRQ;
+        try_dma(ide, ch);
+        return;
+    }
+    c->phase = PH_PIO_IN;
+    atapi_pio_next(ide, ch);
+}
+
+static void run_atapi_dma(piix_ide *ide, int ch)
+{
+    struct channel *c = &ide->ch[ch];
+    struct drive *d = cur(c);
+    if (!(pci_regs_w16(&ide->cfg, PCI_REG_COMMAND) & PCI_COMMAND_MASTER)) {
+        dma_fail(c);
+        return;
+    }
+    bool exhausted;
+    int npieces = prd_walk(ide, c, c->from_disc ? c->xfer_left : c->block, &exhausted);
+    if (npieces < 0) {
+        dma_fail(c);
+        return;
+    }
+    if (npieces == 0) { /* the table is shorter than the transfer (as for a disk) */
+        end_transfer(c);
+        d->status = ST_DRDY | ST_DSC;
+        c->bm_status &= (uint8_t)~BM_ACTIVE;
+        return;
+    }
+    struct dma_cursor cursor = {0, npieces, 0};
+    if (!c->from_disc && !dma_copy(ide, ch, &cursor, true, c->buf, c->block, 0, false)) {
+        dma_fail(c);
+        return;
+    }
+    while (c->from_disc && c->xfer_left) {
+        uint64_t n = c->xfer_left / ATAPI_BLOCK;
+        if (n > CD_DMA_BLOCKS) n = CD_DMA_BLOCKS;
+        uint32_t bytes = (uint32_t)n * ATAPI_BLOCK;
+        if (atapi_read(&d->at, &d->disk, c->lba, (uint32_t)n, ide->scratch->buf) != 0) {
+            c->bm_status &= (uint8_t)~BM_ACTIVE;
+            atapi_fail(c);
+            return;
+        }
+        emit(ide, ch, IDE_DISK_TO_BUFFER, true, c->lba * ATAPI_BLOCK, bytes, ide->scratch->buf);
+        if (!dma_copy(ide, ch, &cursor, true, ide->scratch->buf, bytes, c->lba * ATAPI_BLOCK, true)) {
+            dma_fail(c);
+            return;
+        }
+        c->lba += n;
+        c->xfer_left -= bytes;
+    }
+    if (exhausted) c->bm_status &= (uint8_t)~BM_ACTIVE;
+    atapi_done(c);
+}
+
+/* IDENTIFY PACKET DEVICE: what libata's ata_dev_configure reads of an
+ * ATAPI device (QEMU's values where it has them). */
+static void identify_packet(const struct drive *d, int channel, int unit, uint8_t *p)
+{
+    char serial[16];
+    snprintf(serial, sizeof serial, "PP%05d", channel * 2 + unit + 1);
+    unsigned mode = d->xfer_mode & 7, kind = d->xfer_mode >> 3;
+    memset(p, 0, BLOCK_SECTOR);
+    /* ATAPI, CD-ROM (type 5), removable, accelerated DRQ (no interrupt
+     * before the packet), 12-byte packets */
+    put_word(p, 0, 2u << 14 | 5u << 8 | 1u << 7 | 2u << 5);
+    put_string(p, 10, 10, serial);
+    put_word(p, 20, 3);
+    put_word(p, 21, 512);
+    put_word(p, 22, 4);
+    put_string(p, 23, 4, "2.5+");
+    put_string(p, 27, 20, "QEMU DVD-ROM");
+    put_word(p, 48, 1);
+    put_word(p, 49, 1 << 11 | 1 << 9 | 1 << 8); /* IORDY, LBA, DMA */
+    put_word(p, 53, 1 | 1 << 1 | 1 << 2);
+    put_word(p, 62, (uint16_t)(0x07 | (kind == 2 ? 1u << (8 + mode) : 0)));
+    put_word(p, 63, (uint16_t)(0x07 | (kind == 4 ? 1u << (8 + mode) : 0)));
+    put_word(p, 64, 0x03);
+    put_word(p, 65, 0xB4);
+    put_word(p, 66, 0xB4);
+    put_word(p, 67, 0x12C);
+    put_word(p, 68, 0xB4);
+    put_word(p, 71, 30);                     /* release and service times, ns */
+    put_word(p, 72, 30);
+    put_word(p, 80, 0x1E);                   /* ATA/ATAPI-1 to -4 */
+    put_word(p, 82, 1 << 14 | 1 << 4);       /* NOP, PACKET */
+    put_word(p, 83, 1 << 14);
+    put_word(p, 84, 1 << 14);
+    put_word(p, 85, 1 << 14 | 1 << 4);
+    put_word(p, 86, 0);
+    put_word(p, 87, 1 << 14);
+    put_word(p, 93, 1 | 1 << 14 | 1 << 13);
+}
+
+/* A CD-ROM drive's commands: PACKET and the few ATA ones an ATAPI device
+ * has; the rest are aborted with the signature set (ATA/ATAPI-4, as QEMU). */
+static void cd_command(piix_ide *ide, int ch, uint8_t cmd)
+{
+    struct channel *c = &ide->ch[ch];
+    struct drive *d = cur(c);
+    switch (cmd) {
+    case 0xA0: /* PACKET: DRQ for the 12-byte command, no interrupt (accelerated DRQ) */
+        if (d->feature & 0x02) { /* overlapped: not supported */
+            fail(c, ER_ABRT);
+            return;
+        }
+        c->cmd = cmd;
+        c->phase = PH_PIO_OUT;
+        c->pos = 0;
+        c->len = c->block = ATAPI_CDB_LEN;
+        /* the byte count limit, even and nonzero (0: as large as can be) */
+        c->bcl = (uint16_t)(d->lcyl | d->hcyl << 8);
+        if (c->bcl == 0 || c->bcl == 0xFFFF) c->bcl = 0xFFFE;
+        c->bcl &= (uint16_t)~1u;
+        if (!c->bcl) c->bcl = 2;
+        d->nsector = (uint8_t)((d->nsector & ~7) | IR_COD);
+        d->status = ST_DRDY | ST_DSC | ST_DRQ;
+        return;
+    case 0xA1:
+        identify_packet(d, ch, c->unit & 1, c->buf);
+        offer_identify(c, cmd);
+        return;
+    case 0x08: { /* DEVICE RESET: the signature, status 0, no interrupt */
+        uint8_t select = d->select & 0xF0;
+        drive_reset(d, false);
+        d->select = select | DEV_ALWAYS;
+        return;
+    }
+    case 0x90: case 0xEF: case 0xE5: case 0xE0: case 0xE1: case 0xE2: case 0xE3:
+        ata_command(ide, ch, cmd);
+        return;
+    default:
+        cd_signature(d);
+        fail(c, ER_ABRT);
+        return;
+    }
 }
 
 static void exec_command(piix_ide *ide, int ch, uint8_t cmd)
@@ -777,6 +1097,17 @@ static void exec_command(piix_ide *ide, int ch, uint8_t cmd)
         return;
     }
     d->error = 0;
+    if (d->cd)
+        cd_command(ide, ch, cmd);
+    else
+        ata_command(ide, ch, cmd);
+}
+
+/* A disk's commands (and the ATA ones a CD-ROM drive shares). */
+static void ata_command(piix_ide *ide, int ch, uint8_t cmd)
+{
+    struct channel *c = &ide->ch[ch];
+    struct drive *d = cur(c);
     bool ext = is_ext(cmd);
     switch (cmd) {
     case 0x20: case 0x21: case 0x24: case 0x29: case 0xC4:
@@ -803,13 +1134,7 @@ static void exec_command(piix_ide *ide, int ch, uint8_t cmd)
     }
     case 0xEC:
         identify(d, ch, c->unit & 1, c->buf);
-        c->cmd = cmd;
-        c->phase = PH_PIO_IN;
-        c->remaining = c->block = 1;
-        c->pos = 0;
-        c->len = BLOCK_SECTOR;
-        d->status = ST_DRDY | ST_DSC | ST_DRQ;
-        raise(c);
+        offer_identify(c, cmd);
         return;
     case 0xC6: /* SET MULTIPLE */
         if (d->nsector > IDE_MAX_MULT || (d->nsector & (d->nsector - 1))) {
@@ -1152,8 +1477,16 @@ piix_ide *piix_ide_new(const ide_config *cfg)
         ide->ch[ch].irq = cfg->irq[ch];
         for (int u = 0; u < 2; u++) {
             const block_backend *b = cfg->disk[ch][u];
-            ide->ch[ch].d[u].present = b != NULL;
-            if (b) ide->ch[ch].d[u].disk = *b;
+            struct drive *d = &ide->ch[ch].d[u];
+            d->present = b != NULL;
+            d->cd = b && cfg->cdrom[ch][u];
+            if (b) d->disk = *b;
+            /* a disc in the drive from power on: no change to report */
+            if (d->cd && b->nsectors) {
+                atapi_insert(&d->at, b->nsectors, true);
+                d->at.unit_attention = false;
+                d->at.event = ATAPI_EV_NONE;
+            }
         }
     }
     build_config(&ide->cfg, ide->direct_boot_bmdma);
@@ -1202,9 +1535,44 @@ uint64_t piix_ide_unmodelled(const piix_ide *ide)
     return ide ? ide->unmodelled : 0;
 }
 
+static struct drive *cd_drive(piix_ide *ide, int channel, int unit)
+{
+    if (!ide || channel < 0 || channel > 1 || unit < 0 || unit > 1) return NULL;
+    struct drive *d = &ide->ch[channel].d[unit];
+    return d->cd ? d : NULL;
+}
+
+bool piix_ide_cd_status(const piix_ide *ide, int channel, int unit, ide_cd_status *st)
+{
+    const struct drive *d = cd_drive((piix_ide *)ide, channel, unit);
+    if (!d) return false;
+    *st = (ide_cd_status){d->at.media, d->at.locked, d->at.tray_open, d->at.nblocks * 4};
+    return true;
+}
+
+int piix_ide_cd_change(piix_ide *ide, int channel, int unit, uint64_t nsectors, bool force)
+{
+    struct drive *d = cd_drive(ide, channel, unit);
+    if (!d) return -1;
+    if (nsectors > LBA48_LIMIT) return -1;
+    bool done = nsectors ? atapi_insert(&d->at, nsectors, force) : atapi_eject(&d->at, force);
+    if (!done) return 1;
+    /* a read of the old disc in progress fails now: what is buffered or
+     * still to come belongs to a disc that is gone */
+    struct channel *c = &ide->ch[channel];
+    if (c->cmd == 0xA0 && c->from_disc && (c->unit & 1) == unit && c->phase != PH_PIO_OUT) {
+        c->bm_status &= (uint8_t)~BM_ACTIVE;
+        atapi_interrupted(&d->at);
+        atapi_fail(c);
+    }
+    return 0;
+}
+
 /* ---- state (device.h) ---- */
 
-#define PIIX_IDE_STATE_VERSION 1
+/* 2: CD-ROM drives (each drive's kind and ATAPI state, the PACKET
+ * transfer fields) */
+#define PIIX_IDE_STATE_VERSION 2
 
 static void save_drive(const struct drive *d, state_writer *w)
 {
@@ -1215,6 +1583,8 @@ static void save_drive(const struct drive *d, state_writer *w)
     sw_bytes(w, regs, sizeof regs);
     sw_bool(w, d->write_cache);
     sw_bool(w, d->intrq);
+    sw_bool(w, d->cd);
+    if (d->cd) atapi_save(&d->at, w);
 }
 
 static void save_op(const void *opaque, state_writer *w)
@@ -1233,6 +1603,9 @@ static void save_op(const void *opaque, state_writer *w)
         sw_u32(w, c->block);
         sw_u32(w, c->pos);
         sw_u32(w, c->len);
+        sw_u64(w, c->xfer_left);
+        sw_u16(w, c->bcl);
+        sw_u8(w, c->from_disc);
         sw_bytes(w, c->buf, sizeof c->buf);
         sw_u8(w, c->bm_cmd);
         sw_u8(w, c->bm_status);
@@ -1257,14 +1630,24 @@ static void load_drive(struct drive *d, state_reader *r, const char *name)
     d->hob_hcyl = sr_u8(r);
     d->select = sr_u8(r);
     d->status = sr_u8_bits(r, ST_BITS, FIELD("status"));
-    d->error = sr_u8_bits(r, ER_BITS, FIELD("error"));
+    d->error = sr_u8_bits(r, d->cd ? ER_CD_BITS : ER_BITS, FIELD("error"));
     d->mult = sr_u8_in(r, 0, IDE_MAX_MULT, FIELD("mult"));
     d->xfer_mode = sr_u8(r);
     d->write_cache = sr_flag(r, FIELD("write_cache"));
     d->intrq = sr_flag(r, FIELD("intrq"));
+    bool cd = sr_flag(r, FIELD("cd"));
+    if (r->failed) return;
+    /* the drive kinds are the machine's wiring: a snapshot of another */
+    if (cd != d->cd) {
+        sr_fail(r, "piix_ide %s is %s in the snapshot, %s here", name, cd ? "a CD-ROM drive" : "no CD-ROM drive",
+                d->cd ? "a CD-ROM drive" : "not one");
+        return;
+    }
+    if (cd) atapi_load(&d->at, r, name);
     if (r->failed) return;
     if ((d->select & DEV_ALWAYS) != DEV_ALWAYS)
         sr_fail(r, "piix_ide %s select 0x%02x lacks bits 7 and 5", name, d->select);
+    if (d->cd && d->mult) sr_fail(r, "%s holds %u on a CD-ROM drive", FIELD("mult"), d->mult);
     if (d->mult & (d->mult - 1)) sr_fail(r, "%s holds %u, not a power of two", FIELD("mult"), d->mult);
     if (!xfer_mode_ok(d->xfer_mode))
         sr_fail(r, "%s 0x%02x is not a mode SET FEATURES accepts", FIELD("xfer_mode"), d->xfer_mode);
@@ -1275,14 +1658,37 @@ static void load_drive(struct drive *d, state_reader *r, const char *name)
 
 static bool cmd_fits(uint8_t phase, uint8_t cmd)
 {
-    static const uint8_t in[] = {0x20, 0x21, 0x24, 0x29, 0xC4, 0xEC};
-    static const uint8_t out[] = {0x30, 0x31, 0x34, 0x39, 0xC5};
-    static const uint8_t dma[] = {0xC8, 0xC9, 0x25, 0xCA, 0xCB, 0x35};
+    static const uint8_t in[] = {0x20, 0x21, 0x24, 0x29, 0xC4, 0xEC, 0xA0, 0xA1};
+    static const uint8_t out[] = {0x30, 0x31, 0x34, 0x39, 0xC5, 0xA0};
+    static const uint8_t dma[] = {0xC8, 0xC9, 0x25, 0xCA, 0xCB, 0x35, 0xA0};
     const uint8_t *list = phase == PH_PIO_IN ? in : phase == PH_PIO_OUT ? out : dma;
     size_t n = phase == PH_PIO_IN ? sizeof in : phase == PH_PIO_OUT ? sizeof out : sizeof dma;
     for (size_t i = 0; i < n; i++)
         if (list[i] == cmd) return true;
     return false;
+}
+
+/* A PACKET command in progress: what atapi_packet and atapi_pio_next
+ * leave (the buffer offsets inside buf, a disc read inside the disc). */
+static void check_packet(const struct channel *c, const struct drive *d, state_reader *r, int ch)
+{
+    bool ok = c->remaining == 0 && c->bcl >= 2 && !(c->bcl & 1) && c->block <= sizeof c->buf;
+    if (c->phase == PH_PIO_OUT) {
+        ok = ok && c->len == ATAPI_CDB_LEN && c->block == ATAPI_CDB_LEN && c->pos < c->len && !(c->pos & 1) &&
+             !c->xfer_left && !c->lba && !c->from_disc;
+    } else if (c->from_disc) {
+        uint64_t nb = d->at.nblocks;
+        ok = ok && c->block % ATAPI_BLOCK == 0 && c->xfer_left % ATAPI_BLOCK == 0 && d->at.media &&
+             c->block / ATAPI_BLOCK <= c->lba && c->lba <= nb && c->xfer_left / ATAPI_BLOCK <= nb - c->lba;
+    } else {
+        ok = ok && !c->xfer_left && !c->lba && c->block <= ATAPI_REPLY_MAX && c->block > 0;
+    }
+    if (c->phase == PH_PIO_IN)
+        ok = ok && c->pos < c->len && c->len <= c->block && c->len - c->pos <= c->bcl;
+    else if (c->phase == PH_DMA)
+        ok = ok && !c->pos && !c->len && (c->from_disc ? !c->block && c->xfer_left : c->block > 0) &&
+             !((c->bm_cmd & BM_START) && (c->bm_status & BM_ACTIVE));
+    if (!ok) sr_fail(r, "piix_ide channel %d PACKET transfer fields out of range", ch);
 }
 
 /* The transfer fields against each other and the disk: what the command
@@ -1292,7 +1698,8 @@ static void check_transfer(const struct channel *c, state_reader *r, int ch)
     const struct drive *d = &c->d[c->unit];
     const struct drive *other = &c->d[c->unit ^ 1];
     if (c->phase == PH_IDLE) {
-        if (c->cmd || c->lba || c->remaining || c->block || c->pos || c->len)
+        if (c->cmd || c->lba || c->remaining || c->block || c->pos || c->len || c->xfer_left || c->bcl ||
+            c->from_disc)
             sr_fail(r, "piix_ide channel %d transfer fields are set with no transfer", ch);
         if ((c->d[0].status | c->d[1].status) & ST_DRQ)
             sr_fail(r, "piix_ide channel %d status has DRQ with no transfer", ch);
@@ -1312,11 +1719,23 @@ static void check_transfer(const struct channel *c, state_reader *r, int ch)
     }
     /* start_sectors aborts these before anything moves; finishing one
      * would write a disk the guest may not write */
-    if (writes_disk((enum phase)c->phase, c->cmd) && (d->disk.read_only || !d->disk.write)) {
+    if (c->cmd != 0xA0 && writes_disk((enum phase)c->phase, c->cmd) && (d->disk.read_only || !d->disk.write)) {
         sr_fail(r, "piix_ide channel %d write in progress to a read-only disk", ch);
         return;
     }
-    if (c->cmd == 0xEC) {
+    if ((c->cmd == 0xA0 || c->cmd == 0xA1) != d->cd) {
+        sr_fail(r, "piix_ide channel %d cmd 0x%02x is not one for this drive's kind", ch, c->cmd);
+        return;
+    }
+    if (c->cmd == 0xA0) {
+        check_packet(c, d, r, ch);
+        return;
+    }
+    if (c->xfer_left || c->bcl || c->from_disc) {
+        sr_fail(r, "piix_ide channel %d PACKET fields set in an ATA command", ch);
+        return;
+    }
+    if (c->cmd == 0xEC || c->cmd == 0xA1) {
         if (c->lba || c->remaining != 1 || c->block != 1 || c->len != BLOCK_SECTOR || c->pos >= c->len ||
             (c->pos & 1))
             sr_fail(r, "piix_ide channel %d IDENTIFY transfer fields out of range", ch);
@@ -1363,6 +1782,9 @@ static void load_op(void *opaque, state_reader *r, uint32_t version)
         c->block = sr_u32(r);
         c->pos = sr_u32(r);
         c->len = sr_u32(r);
+        c->xfer_left = sr_u64(r);
+        c->bcl = sr_u16(r);
+        c->from_disc = sr_u8_in(r, 0, 1, "piix_ide from_disc");
         sr_bytes(r, c->buf, sizeof c->buf);
         c->bm_cmd = sr_u8_bits(r, BM_CMD_BITS, "piix_ide bm_cmd");
         c->bm_status = sr_u8_bits(r, BM_STATUS_BITS, "piix_ide bm_status");

@@ -16,6 +16,14 @@
  *   says where it is, and hooks.bmdma_moved tells the machine when a
  *   configuration write or reset moves it.
  *
+ * A drive may be an ATAPI CD-ROM drive (ide_config.cdrom): the PACKET
+ * command carries atapi.h's commands, PIO (each DRQ at most the byte count
+ * limit the host put in the cylinder registers, the interrupt reason in
+ * the sector count) or DMA (features bit 0) through the bus master.  The
+ * disc's size is the drive's state (piix_ide_cd_change, or a loaded
+ * state): its backend is asked for that disc's blocks, and must fail a
+ * read past the image it holds (a snapshot of another disc).
+ *
  * String I/O: the data port answers 2- and 4-byte accesses from a buffer
  * holding the current DRQ block (up to 16 sectors), so each `insw`
  * element is one buffer read.  A machine that sees a whole `rep insw` /
@@ -78,6 +86,10 @@ typedef struct ide_config {
      * e.g. 0xC000), I/O decode and bus mastering on, IDETIM 0x8000 on both
      * channels (ata_piix needs bit 7 of 0x41/0x43).  reset returns here. */
     uint16_t direct_boot_bmdma;
+    /* [channel][unit]: that drive is an ATAPI CD-ROM drive (atapi.h); its
+     * disk is the reader of the disc inserted at power on (nsectors 0: the
+     * drive is empty), read-only */
+    bool cdrom[2][2];
 } ide_config;
 
 #define IDE_MAX_MULT 16     /* sectors per DRQ block for READ/WRITE MULTIPLE */
@@ -107,6 +119,19 @@ size_t piix_ide_data_in(piix_ide *ide, int channel, void *buf, size_t len);
 size_t piix_ide_data_out(piix_ide *ide, int channel, const void *buf, size_t len);
 
 uint64_t piix_ide_unmodelled(const piix_ide *ide);
+
+/* CD-ROM drives, from the host (a monitor's change and eject). */
+typedef struct ide_cd_status {
+    bool media, locked, tray_open;
+    uint64_t nsectors;        /* the disc's size in 512-byte sectors (whole 2048-byte blocks) */
+} ide_cd_status;
+/* false: no CD-ROM drive there */
+bool piix_ide_cd_status(const piix_ide *ide, int channel, int unit, ide_cd_status *st);
+/* Insert a disc of nsectors (its reads go to the drive's backend's read),
+ * or remove it (nsectors 0).  0 done; 1 refused: the guest locked the
+ * tray and force is not set (the guest is then asked to eject); -1 no
+ * CD-ROM drive there or a disc too large. */
+int piix_ide_cd_change(piix_ide *ide, int channel, int unit, uint64_t nsectors, bool force);
 
 /* type "piix_ide"; state: the configuration space, each channel's task
  * files, transfer in progress with its buffer, and bus-master registers */

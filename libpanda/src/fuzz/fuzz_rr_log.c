@@ -3,7 +3,7 @@
  *
  * Input: a mode byte (odd: the rest is sealed with a correct end-record
  * digest first, fuzz_formats.h; bit 1 set: the known event kinds are
- * 1..(mode >> 2) - 1 instead of the pc machine's, serial input only), then
+ * 1..(mode >> 2) - 1 instead of the pc machine's three), then
  * the log.  Checked when the parser accepts: the header's event count plus
  * the end record, laid end to end from the header to the end of the file,
  * every payload inside it, kinds known, instruction counts never going
@@ -12,8 +12,9 @@
  */
 #include "fuzz_formats.h"
 
-/* PANDA_INPUT_KINDS (internal.h): serial input (1) is the only kind */
-#define PC_INPUT_KINDS 2
+/* PANDA_INPUT_KINDS (internal.h): serial input (1), disk reads (2), disc
+ * changes (3) */
+#define PC_INPUT_KINDS 4
 
 static uint64_t le64(const uint8_t *p)
 {

@@ -476,7 +476,7 @@ static void rig_seed_files(void)
 /* fuzz_ide.c: regions 0/1 a channel (0-7 command block, 16 control), 2 the
  * bus master, 3 configuration; extra 0/1 bulk in/out, 2 a backend failing,
  * 3 any configuration register, 4 a command, 5 a PRD entry, 6 a load of
- * the state with transfer fields patched */
+ * the state with transfer fields patched, 7 a disc change */
 static void ide_cmd(state_writer *w, int ch, int unit, uint32_t lba, uint8_t count, uint8_t cmd,
                     bool lba48, uint8_t high)
 {
@@ -581,9 +581,9 @@ static void ide_seed_files(void)
     ide_bulk(&w, false, 0, 256);
     seed_op(&w, FOP_LOAD_PATCHED);
     sw_u8(&w, 1);    /* two patches */
-    sw_u16(&w, 310); /* channel 0's pos (piix_ide's save order) */
+    sw_u16(&w, 312); /* channel 0's pos (piix_ide's save order) */
     sw_u8(&w, 0x02);
-    sw_u16(&w, 306); /* its block */
+    sw_u16(&w, 308); /* its block */
     sw_u8(&w, 0x03);
     sw_u8(&w, 0);
     ide_bulk(&w, false, 0, 768);
@@ -599,15 +599,15 @@ static void ide_seed_files(void)
     ide_end(&w, "mid_command");
 
     /* transfers on ide1's read-only master patched into writes through the
-     * saved state's transfer fields (extra 6: phase at 36, cmd at 37 of
+     * saved state's transfer fields (extra 6: phase at 38, cmd at 39 of
      * the channel record): PIO in -> out, READ DMA -> WRITE DMA; refused */
     ide_begin(&w, IDE_CFG_A, IDE_CFG_B);
     ide_cmd(&w, 1, 0, 0, 1, 0x20, false, 0);
-    extra_bytes(&w, 6, 1, 36, 0x03, 37, 0x10, 0, 0);
+    extra_bytes(&w, 6, 1, 38, 0x03, 39, 0x10, 0, 0);
     ide_bulk(&w, false, 1, 512);
     ide_status(&w, 1);
     ide_cmd(&w, 1, 0, 2, 1, 0xC8, false, 0);
-    extra_bytes(&w, 6, 1, 37, 0x02, 0, 0, 1, 0);
+    extra_bytes(&w, 6, 1, 39, 0x02, 0, 0, 1, 0);
     extra_bytes(&w, 5, 0x00, 0x30, 0x00, 0x40, 0x00, 0x02, 0x83);
     seed_access(&w, true, 2, 8, 1, 0x01);
     ide_status(&w, 1);
@@ -629,6 +629,66 @@ static void ide_seed_files(void)
     seed_access(&w, true, 3, 4, 2, 0x0005);   /* I/O and bus master on */
     seed_access(&w, true, 3, 16, 4, 0x80008000u); /* IDETIM */
     ide_end(&w, "big_disks");
+
+    /* ATAPI: ide1 master a CD-ROM drive with a 64-sector (16-block) disc,
+     * ide1 slave an empty one (a one-sector disc); IDENTIFY PACKET, TEST
+     * UNIT READY, INQUIRY and READ(10) of 3 blocks by PIO under a 2 KiB
+     * byte count limit, a READ(10) past the end, REQUEST SENSE, READ
+     * CAPACITY by DMA, TEST UNIT READY on the empty drive, and a state
+     * load mid-transfer with the PACKET fields patched */
+    ide_begin(&w, IDE_DRIVES(0, 1, 2, 2) | IDE_SIZES(63, 0, 63, 0), 0xC000u << 16 | 3u << 18);
+    ide_cmd(&w, 1, 0, 0, 0, 0xA1, false, 0);
+    ide_bulk(&w, true, 1, 512);
+    static const uint8_t packets[][12] = {
+        {0x00},                                  /* TEST UNIT READY */
+        {0x12, 0, 0, 0, 36},                     /* INQUIRY */
+        {0x28, 0, 0, 0, 0, 2, 0, 0, 3},          /* READ(10) 3 blocks at 2 */
+        {0x28, 0, 0, 0, 0, 15, 0, 0, 2},         /* past the end: 05/21 */
+        {0x03, 0, 0, 0, 18},                     /* REQUEST SENSE */
+        {0x5A, 0, 0x3F, 0, 0, 0, 0, 0, 64},      /* MODE SENSE(10), all pages */
+        {0x43, 0x02, 0, 0, 0, 0, 0, 0, 64},      /* READ TOC, MSF */
+        {0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8},       /* GET EVENT STATUS */
+    };
+    for (size_t k = 0; k < N(packets); k++) {
+        ide_cmd(&w, 1, 0, 0x080000u, 0, 0xA0, false, 0); /* byte count limit 0x800 */
+        for (int i = 0; i < 12; i += 2) seed_access(&w, true, 1, 0, 2, packets[k][i] | packets[k][i + 1] << 8);
+        ide_status(&w, 1);
+        ide_bulk(&w, true, 1, 4096);
+        ide_bulk(&w, true, 1, 4096);
+        ide_status(&w, 1);
+    }
+    ide_cmd(&w, 1, 0, 0x080000u, 0, 0xA0, false, 0);
+    for (int i = 0; i < 12; i += 2) seed_access(&w, true, 1, 0, 2, packets[2][i] | packets[2][i + 1] << 8);
+    extra_bytes(&w, 6, 1, 100, 0x08, 104, 0x01, 0, 0); /* the PACKET fields */
+    ide_bulk(&w, true, 1, 4096);
+    /* READ CAPACITY by DMA: features bit 0, the table at 0x3000 */
+    extra_bytes(&w, 5, 0x00, 0x30, 0x00, 0x40, 0x08, 0x00, 0x83);
+    seed_access(&w, true, 1, 1, 1, 0x01);
+    ide_cmd(&w, 1, 0, 0, 0, 0xA0, false, 0);
+    static const uint8_t cap[12] = {0x25};
+    for (int i = 0; i < 12; i += 2) seed_access(&w, true, 1, 0, 2, cap[i] | cap[i + 1] << 8);
+    seed_access(&w, true, 2, 8, 1, 0x09);
+    ide_status(&w, 1);
+    ide_cmd(&w, 1, 1, 0, 0, 0xA0, false, 0);
+    for (int i = 0; i < 12; i += 2) seed_access(&w, true, 1, 0, 2, 0);
+    ide_status(&w, 1);
+    /* a disc into the empty slave (larger than its image), GET
+     * CONFIGURATION, a read past the image, a forced eject */
+    extra_bytes(&w, 7, 3, 0x00, 0x01, 0, 0, 0, 0);
+    static const uint8_t more[][12] = {
+        {0x00},
+        {0x46, 0, 0, 0, 0, 0, 0, 0, 255},
+        {0x46, 2, 0, 1, 0, 0, 0, 0, 255},
+        {0x28, 0, 0, 0, 0, 0, 0, 0, 4},
+    };
+    for (size_t k = 0; k < N(more); k++) {
+        ide_cmd(&w, 1, 1, 0x080000u, 0, 0xA0, false, 0);
+        for (int i = 0; i < 12; i += 2) seed_access(&w, true, 1, 0, 2, more[k][i] | more[k][i + 1] << 8);
+        ide_bulk(&w, true, 1, 4096);
+        ide_status(&w, 1);
+    }
+    extra_bytes(&w, 7, 3, 0, 0, 1, 0, 0, 0);
+    ide_end(&w, "atapi");
 }
 
 /* ---- the buses ---- */
@@ -767,8 +827,10 @@ static void snapshot_seed(const char *name, uint8_t mode, bool page)
     sw_free(&w);
 }
 
-/* A complete recording of serial input, as rr.c writes one. */
-static void rr_seed(const char *name, uint8_t mode, const char *const *inputs, size_t n)
+/* A complete recording of serial input, as rr.c writes one; with media,
+ * each input a disc change instead (kind 3, PANDA_INPUT_MEDIA, on drive 2:
+ * machine_pc.c's 9 bytes, the operation and the disc's sectors). */
+static void rr_seed(const char *name, uint8_t mode, const char *const *inputs, size_t n, bool media)
 {
     uint8_t snap_sha[32];
     sha256("the snapshot it starts from", 27, snap_sha);
@@ -783,8 +845,9 @@ static void rr_seed(const char *name, uint8_t mode, const char *const *inputs, s
     uint64_t icount = start;
     for (size_t i = 0; i < n; i++) {
         icount += 1000000;
-        size_t len = strlen(inputs[i]);
-        rr_log_event_header(ev, 1, 0, (uint32_t)len, icount, icount, 0xC1000000u + (uint32_t)i);
+        size_t len = media ? 9 : strlen(inputs[i]);
+        rr_log_event_header(ev, media ? 3 : 1, media ? 2 : 0, (uint32_t)len, icount, icount,
+                            0xC1000000u + (uint32_t)i);
         sw_bytes(&w, ev, sizeof ev);
         sw_bytes(&w, inputs[i], len);
     }
@@ -796,7 +859,7 @@ static void rr_seed(const char *name, uint8_t mode, const char *const *inputs, s
     fuzz_seal_rr_log(w.data + start_at, w.len - start_at);
     rr_log log;
     panda_errbuf e = {{0}};
-    FUZZ_ASSERT(!rr_log_parse(&e, name, w.data + start_at, w.len - start_at, "i386", 2, &log),
+    FUZZ_ASSERT(!rr_log_parse(&e, name, w.data + start_at, w.len - start_at, "i386", 4, &log),
                 "the %s seed does not parse: %s", name, e.msg);
     free(log.ev);
     put("rr_log", name, &w);
@@ -868,8 +931,11 @@ int main(int argc, char **argv)
     snapshot_seed("sealed", 0, true);
     snapshot_seed("resealed", 1, false);
     static const char *const typed[] = {"uname -a\n", "ls /\n", "\x03"};
-    rr_seed("three_inputs", 0, typed, 3);
-    rr_seed("no_input", 1, NULL, 0);
+    rr_seed("three_inputs", 0, typed, 3, false);
+    rr_seed("no_input", 1, NULL, 0, false);
+    /* a 300-block disc inserted, then ejected by force */
+    static const char *const discs[] = {"\x01\xB0\x04\0\0\0\0\0\0", "\x82\0\0\0\0\0\0\0\0"};
+    rr_seed("media_changes", 0, discs, 2, true);
     qcow2_seed("v2", 2);
     qcow2_seed("v3", 3);
     return 0;

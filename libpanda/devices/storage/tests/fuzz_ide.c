@@ -4,7 +4,10 @@
  * (fuzz_harness.h).
  *
  * Fakes, fixed per run by the config bytes: each of the four drives absent,
- * a disk, a read-only disk, or one whose backend has no write function; a
+ * a disk, a read-only disk, or one whose backend has no write function (any
+ * present one may instead be an ATAPI CD-ROM drive holding the disk as its
+ * disc, or empty when the disk is a single sector, so PACKET and its
+ * commands are reachable); a
  * size from 1 sector to just under 2^28 or up to 2^48 sectors (only the
  * first STORED sectors are kept; the rest read a pattern that changes with
  * each write past them); some failing from a sector on.  Guest RAM is
@@ -42,6 +45,7 @@ typedef struct fake_drive {
     ide_env *env;
     int ch, unit;
     uint8_t kind;
+    bool cd;               /* an ATAPI CD-ROM drive (read-only) */
     uint64_t nsectors;
     uint8_t fail;          /* fail_mode */
     uint64_t fail_from;    /* FAIL_FROM: a call touching a sector >= this fails */
@@ -52,6 +56,7 @@ typedef struct fake_drive {
 /* one twin's world */
 struct ide_env {
     fuzz_wiring *w;
+    piix_ide *ide;         /* the twin's device, for its CD-ROM drives' discs */
     fake_drive drive[2][2];
     uint8_t *ram;          /* RAM_BYTES, its own allocation */
 };
@@ -90,10 +95,29 @@ static void check_range(const fake_drive *d, uint64_t sector, uint32_t count, co
     FUZZ_ASSERT(d->kind != DK_ABSENT, "piix_ide: an absent drive's backend was called");
 }
 
+/* A CD-ROM drive reads whole blocks of the disc its state says is in,
+ * which after a load may be larger than the image: such a read fails, as
+ * the machine's image does. */
+static bool cd_read_ok(const fake_drive *d, uint64_t sector, uint32_t count)
+{
+    ide_cd_status st;
+    FUZZ_ASSERT(d->env->ide && piix_ide_cd_status(d->env->ide, d->ch, d->unit, &st) && st.media,
+                "piix_ide: ide%d.%d read with no disc", d->ch, d->unit);
+    FUZZ_ASSERT(count >= 4 && !(sector & 3) && !(count & 3) && sector < st.nsectors &&
+                    count <= st.nsectors - sector, "piix_ide: ide%d.%d asked to read %u sectors at %llu "
+                "of a disc of %llu", d->ch, d->unit, count, (unsigned long long)sector,
+                (unsigned long long)st.nsectors);
+    return sector < d->nsectors && count <= d->nsectors - sector;
+}
+
 static int disk_read(void *opaque, uint64_t sector, void *buf, uint32_t count)
 {
     fake_drive *d = opaque;
-    check_range(d, sector, count, "read");
+    if (d->cd) {
+        if (!cd_read_ok(d, sector, count)) return -1;
+    } else {
+        check_range(d, sector, count, "read");
+    }
     fuzz_hook(d->env->w, mix(mix(0x5245, sector), count));
     if (drive_fails(d, sector, count)) return -1;
     uint8_t *out = buf;
@@ -111,7 +135,7 @@ static int disk_write(void *opaque, uint64_t sector, const void *buf, uint32_t c
 {
     fake_drive *d = opaque;
     check_range(d, sector, count, "write");
-    FUZZ_ASSERT(d->kind == DK_DISK, "piix_ide: ide%d.%d is read-only but was written", d->ch,
+    FUZZ_ASSERT(d->kind == DK_DISK && !d->cd, "piix_ide: ide%d.%d is read-only but was written", d->ch,
                 d->unit);
     fuzz_hook(d->env->w, mix(mix(mix(0x5752, sector), count),
                              hash_bytes(buf, (size_t)count * BLOCK_SECTOR)));
@@ -139,7 +163,8 @@ static int disk_flush(void *opaque)
  * kind, bit 2 failing from sector 4 * (cfg.b nibble k), bit 3 a big disk;
  * cfg.a byte 2 + k the size (small: 1-256 sectors; big: 2^28 - 128 + byte
  * for a master, 2^48 - byte for a slave, around the LBA28 and LBA48
- * limits). */
+ * limits); cfg.b bit 16 + k: a CD-ROM drive (bits 16-19 are below the
+ * bus-master base's alignment). */
 static void env_init(ide_env *e, const fuzz_config *cfg)
 {
     for (int ch = 0; ch < 2; ch++)
@@ -152,6 +177,7 @@ static void env_init(ide_env *e, const fuzz_config *cfg)
             d->ch = ch;
             d->unit = u;
             d->kind = (uint8_t)(nib & 3);
+            d->cd = d->kind != DK_ABSENT && (cfg->b >> (16 + k) & 1);
             d->nsectors = !(nib & 8) ? size + 1u
                           : u == 0   ? (1ull << 28) - 128 + size
                                      : (1ull << 48) - size;
@@ -267,7 +293,7 @@ static void h_transfer(void *opaque, const ide_transfer *t)
                 (unsigned long long)t->disk_offset, t->channel, t->unit,
                 (unsigned long long)disk_bytes);
     if (t->kind == IDE_BUFFER_TO_DISK || t->kind == IDE_RAM_TO_DISK)
-        FUZZ_ASSERT(d->kind == DK_DISK, "piix_ide: a write reported on read-only ide%d.%d",
+        FUZZ_ASSERT(d->kind == DK_DISK && !d->cd, "piix_ide: a write reported on read-only ide%d.%d",
                     t->channel, t->unit);
     if (is_ram_kind(t->kind)) {
         FUZZ_ASSERT(r->before_pending && same_transfer(&r->before, t), "piix_ide: a RAM "
@@ -323,7 +349,7 @@ static void *create(fake_clock *clock, fuzz_wiring *w, const fuzz_config *cfg)
 {
     (void)clock;
     /* rig_ops forwards to piix_ide_ops under its version */
-    FUZZ_ASSERT(piix_ide_ops.state_version == 1, "piix_ide: rig_ops.state_version is stale");
+    FUZZ_ASSERT(piix_ide_ops.state_version == 2, "piix_ide: rig_ops.state_version is stale");
     if (live == 0) { /* a new run: fresh disks and RAM for both twins */
         for (int i = 0; i < 2; i++) {
             if (!envs[i].ram) envs[i].ram = malloc(RAM_BYTES);
@@ -348,9 +374,14 @@ static void *create(fake_clock *clock, fuzz_wiring *w, const fuzz_config *cfg)
     for (int ch = 0; ch < 2; ch++) {
         for (int u = 0; u < 2; u++) {
             fake_drive *d = &e->drive[ch][u];
-            b[ch][u] = (block_backend){d, d->nsectors, d->kind == DK_READ_ONLY, disk_read,
-                                       d->kind == DK_NO_WRITE ? NULL : disk_write, disk_flush};
+            b[ch][u] = (block_backend){d, d->nsectors, d->kind == DK_READ_ONLY || d->cd, disk_read,
+                                       d->kind == DK_NO_WRITE || d->cd ? NULL : disk_write, disk_flush};
+            /* a one-sector disc: the drive starts empty (a disc appears
+             * only through piix_ide_cd_change, which the harness leaves to
+             * the unit tests) */
+            if (d->cd && d->nsectors == 1) b[ch][u].nsectors = 0;
             c.disk[ch][u] = d->kind == DK_ABSENT ? NULL : &b[ch][u];
+            c.cdrom[ch][u] = d->cd;
         }
         c.irq[ch] = (irq_line){irq_cb, r, ch};
     }
@@ -359,6 +390,7 @@ static void *create(fake_clock *clock, fuzz_wiring *w, const fuzz_config *cfg)
     c.direct_boot_bmdma = (uint16_t)((cfg->b >> 16) & 0xFFF0);
     r->ide = piix_ide_new(&c);
     FUZZ_ASSERT(r->ide, "piix_ide: create failed");
+    e->ide = r->ide;
     r->bm_reported = piix_ide_bmdma_base(r->ide);
     pci_bus_init(&r->bus);
     FUZZ_ASSERT(pci_bus_add(&r->bus, IDE_DEVFN, piix_ide_config_device(r->ide)) == 0,
@@ -473,7 +505,7 @@ static void command(ide_rig *r, int ch, int unit, uint32_t lba, uint8_t count, u
 }
 
 /*
- * arg[0] % 7:
+ * arg[0] % 8:
  *   0: piix_ide_data_in on channel arg[1] & 1 of (arg[2] | arg[3] << 8) %
  *      BULK_MAX bytes; 1: piix_ide_data_out, the bytes from arg[4..7];
  *   2: drive arg[1] & 3's backend: arg[2] % 3 healthy, failing every call,
@@ -488,18 +520,32 @@ static void command(ide_rig *r, int ch, int unit, uint32_t lba, uint8_t count, u
  *      pointer written to channel arg[7] >> 1 & 1's bus master;
  *   6: the device's own state with channel arg[1] & 1's field bytes
  *      arg[2] and arg[4] (channel_field) xored with arg[3] and arg[5],
- *      loaded (arg[6] odd: only the first patch).
+ *      loaded (arg[6] odd: only the first patch);
+ *   7: the host changes drive arg[1] & 3's disc (a CD-ROM drive's; -1 for
+ *      any other): arg[2] | arg[3] << 8 sectors (0: eject; past the image
+ *      its reads fail), forced when arg[4] is odd.
  */
 /* The state's layout (ide.c's save_op): 256 configuration bytes, two
  * channel records, an 8-byte counter.  A channel record starts with the
- * drives' registers and the transfer fields (62 bytes) and ends with the
- * bus master's (6); between them is the buffer.  A FOP_LOAD_PATCHED
- * position is spread over all 16 KiB, so it seldom meets the fields a load
- * must check against each other; this aims at them. */
-static size_t channel_field(size_t state_len, int ch, uint8_t pick)
+ * drives' registers (18 bytes each, 16 more for a CD-ROM drive's ATAPI
+ * state) and the transfer fields (39 bytes) and ends with the bus
+ * master's (6); between them is the buffer.  A FOP_LOAD_PATCHED position
+ * is spread over all 16 KiB, so it seldom meets the fields a load must
+ * check against each other; this aims at them. */
+#define CH_BUF 8192u
+static size_t channel_head(const ide_rig *r, int ch)
 {
-    size_t rec = (state_len - 256 - 8) / 2, f = pick % 68u;
-    return 256 + (size_t)ch * rec + (f < 62 ? f : rec - 6 + (f - 62));
+    const fake_drive *d = r->env->drive[ch];
+    return 36 + 16u * (d[0].cd + d[1].cd) + 39;
+}
+
+static size_t channel_field(const ide_rig *r, size_t state_len, int ch, uint8_t pick)
+{
+    size_t head = channel_head(r, ch), rec = head + CH_BUF + 6, f = pick % (head + 6);
+    size_t start = 256 + (ch ? channel_head(r, 0) + CH_BUF + 6 : 0);
+    size_t at = start + (f < head ? f : rec - 6 + (f - head));
+    FUZZ_ASSERT(at < state_len, "piix_ide: the state layout changed (channel_field)");
+    return at;
 }
 
 static const fuzz_device ide;
@@ -508,10 +554,10 @@ static uint64_t extra(void *dev, fuzz_wiring *w, const uint8_t arg[8])
 {
     ide_rig *r = dev;
     int ch = arg[1] & 1;
-    switch (arg[0] % 7) {
+    switch (arg[0] % 8) {
     case 0:
     case 1:
-        return bulk(r, arg[0] % 7 == 0, ch, (size_t)(arg[2] | arg[3] << 8) % BULK_MAX, arg + 4);
+        return bulk(r, arg[0] % 8 == 0, ch, (size_t)(arg[2] | arg[3] << 8) % BULK_MAX, arg + 4);
     case 2: {
         fake_drive *d = &r->env->drive[arg[1] >> 1 & 1][arg[1] & 1];
         d->fail = (uint8_t)(arg[2] % 3);
@@ -531,11 +577,14 @@ static uint64_t extra(void *dev, fuzz_wiring *w, const uint8_t arg[8])
                 (uint32_t)arg[2] | (uint32_t)arg[3] << 8 | (uint32_t)arg[4] << 16, arg[5], arg[6],
                 arg[7] & 1, arg[7] >> 1);
         return ch_read(r, ch, 16, 1); /* alternate status */
+    case 7:
+        return (uint64_t)(int64_t)piix_ide_cd_change(r->ide, arg[1] >> 1 & 1, arg[1] & 1,
+                                                     (uint64_t)arg[2] | (uint64_t)arg[3] << 8, arg[4] & 1);
     case 6: {
         size_t len;
         uint8_t *st = fuzz_save(&ide, dev, &len);
-        st[channel_field(len, ch, arg[2])] ^= arg[3];
-        if (!(arg[6] & 1)) st[channel_field(len, ch, arg[4])] ^= arg[5];
+        st[channel_field(r, len, ch, arg[2])] ^= arg[3];
+        if (!(arg[6] & 1)) st[channel_field(r, len, ch, arg[4])] ^= arg[5];
         bool ok = fuzz_load(&ide, dev, w, st, len, piix_ide_ops.state_version);
         free(st);
         return ok;
@@ -614,7 +663,7 @@ static void free_op(void *dev)
 
 static const panda_device_ops rig_ops = {
     .type = "piix_ide",
-    .state_version = 1,
+    .state_version = 2,
     .reset = reset_op,
     .save = save_op,
     .load = load_op,

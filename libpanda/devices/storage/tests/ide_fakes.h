@@ -154,7 +154,7 @@ static inline piix_ide *make_ide(env *e, bool with_slave)
                       {fake_irq_line(&e->irq[0], 14), fake_irq_line(&e->irq[1], 15)},
                       {&e->ram, ram_read, ram_write},
                       {&e->log, h_transfer, h_before, h_moved},
-                      e->direct};
+                      e->direct, {{false}}};
     return piix_ide_new(&cfg);
 }
 

@@ -86,7 +86,7 @@ static void test_config(env *e)
     block_backend big = e->b0, noread = e->b0;
     big.nsectors = (1ull << 48) + 1;
     noread.read = NULL;
-    ide_config cfg = {{{&big, NULL}, {NULL, NULL}}, {{0}, {0}}, {0}, {0}, 0};
+    ide_config cfg = {{{&big, NULL}, {NULL, NULL}}, {{0}, {0}}, {0}, {0}, 0, {{false}}};
     CHECK(piix_ide_new(&cfg) == NULL);
     cfg.disk[0][0] = &noread;
     CHECK(piix_ide_new(&cfg) == NULL);

@@ -3,29 +3,30 @@
  * (truncation, versions, byte flips, reachable states, reset). */
 #include "ide_fakes.h"
 
-/* config 256; per channel: 2 drives x 17, unit, ctl, phase, cmd, lba u64,
- * remaining, block, pos, len u32, buf 8192, bm_cmd, bm_status, bm_prd
- * u32 (8260); unmodelled u64 */
-#define STATE_LEN 16784
+/* config 256; per channel: 2 drives x 18 (no CD-ROM drives here: no
+ * ATAPI state), unit, ctl, phase, cmd, lba u64, remaining, block, pos,
+ * len u32, xfer_left u64, bcl u16, from_disc, buf 8192, bm_cmd,
+ * bm_status, bm_prd u32 (8273); unmodelled u64 */
+#define STATE_LEN 16810
 #define CH0 256
-#define CH1 (CH0 + 8260)
-#define DRV(ch, u) ((ch) + 17 * (u))
+#define CH1 (CH0 + 8273)
+#define DRV(ch, u) ((ch) + 18 * (u))
 #define OFF_SELECT 10
 #define OFF_STATUS 11
 #define OFF_ERROR 12
 #define OFF_MULT 13
 #define OFF_XFER 14
 #define OFF_INTRQ 16
-#define OFF_UNIT 34
-#define OFF_CTL 35
-#define OFF_PHASE 36
-#define OFF_CMD 37
-#define OFF_LBA 38
-#define OFF_REMAINING 46
-#define OFF_BLOCK 50
-#define OFF_POS 54
-#define OFF_LEN 58
-#define OFF_BUF 62
+#define OFF_UNIT 36
+#define OFF_CTL 37
+#define OFF_PHASE 38
+#define OFF_CMD 39
+#define OFF_LBA 40
+#define OFF_REMAINING 48
+#define OFF_BLOCK 52
+#define OFF_POS 56
+#define OFF_LEN 60
+#define OFF_BUF 75
 #define OFF_BM_CMD (OFF_BUF + 8192)
 #define OFF_BM_STATUS (OFF_BM_CMD + 1)
 #define OFF_BM_PRD (OFF_BM_CMD + 2)
@@ -117,7 +118,7 @@ static void test_mid_command(env *e)
     CHECK_EQ(s[CH0 + OFF_POS], 44);  /* 300 = 0x12C */
     CHECK_EQ(s[CH0 + OFF_POS + 1], 1);
     piix_ide *b = create(e);
-    CHECK(state_load(&sc, b, s, len, 1, NULL, 0));
+    CHECK(state_load(&sc, b, s, len, piix_ide_ops.state_version, NULL, 0));
     /* both finish the read alike, byte-exact with the disk */
     uint8_t ra[10 * 512], rb[10 * 512];
     memcpy(ra, e->disk0.data + 700 * 512, 300); /* what went before the save */
@@ -147,7 +148,7 @@ static void test_mid_command(env *e)
     s = state_bytes(&sc, a, &len);
     CHECK_EQ(s[CH0 + OFF_PHASE], 3);
     b = create(e);
-    CHECK(state_load(&sc, b, s, len, 1, NULL, 0));
+    CHECK(state_load(&sc, b, s, len, piix_ide_ops.state_version, NULL, 0));
     bm_outb(b, 0, 0, 0x09);
     CHECK(memcmp(e->ram.mem + 0x90000, e->disk0.data + 1500 * 512, 3 * 512) == 0);
     CHECK_EQ(ide_inb(b, 0, 7), 0x50);

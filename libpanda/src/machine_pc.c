@@ -1281,6 +1281,9 @@ static void pc_loaded(pc_machine *pc)
     /* the loaded i440FX's PAM registers say what is below 1 MiB (the CPU's
      * loaded state carries its A20 gate) */
     if (pc->firmware) map_windows(pc);
+    /* the loaded IDE function's BAR says where its bus-master block is (a
+     * firmware boot's BAR was 0 when the machine was made) */
+    bmdma_moved(pc, piix_ide_bmdma_base(pc->ide));
     /* devices load without driving their lines (device.h): the CPU's
      * interrupt input follows the PIC's loaded state */
     uc_panda_set_irq(pc->p->uc, pic8259_intr_level(pc->pic) != 0);

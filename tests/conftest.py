@@ -87,6 +87,16 @@ done:
 """
 
 
+# outb_ PORT, VALUE: one byte to a port (for guest programs that drive devices)
+OUTB_MACRO = """
+    .macro outb_ port, val
+    mov $\\port, %dx
+    mov $\\val, %al
+    out %al, %dx
+    .endm
+"""
+
+
 def fake_bzimage(code: bytes) -> bytes:
     """A minimal bzImage: one setup sector with the boot-protocol header,
     then 32-bit code loaded at 1 MiB."""

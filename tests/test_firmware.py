@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import struct
 import subprocess
 import time
@@ -15,19 +14,13 @@ from typing import Dict, List, Tuple
 
 import pytest
 
+from conftest import OUTB_MACRO, _tool, fake_bzimage
 from pypanda import Panda
 from pypanda.errors import GuestBootError, OptionError
 from pypanda.firmware import bios_path, info as firmware_info
 from pypanda.panda import guest_dir
 
 ROM_SIZE = 0x10000
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"'{name}' is missing: install binutils (apt-get install binutils)")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -320,8 +313,12 @@ def boot_to_prompt(panda: Panda, prompt: str, commands: Tuple[str, ...] = ()) ->
 def test_the_disk_guest_boots_through_seabios_and_grub_the_same_way_twice(disk_guest):
     d, meta = disk_guest
     counts = []
-    for _ in range(2):
-        panda = Panda(generic="debian-i386", verbose=False)
+    image = d / meta["image"]["file"]
+    for how in ("generic", "qcow"):
+        # the generic image, then the seed's own call with only the disk
+        panda = (Panda(generic="debian-i386", verbose=False) if how == "generic" else
+                 Panda(arch="i386", mem="128M", qcow=str(image), expect_prompt=re.escape(meta["prompt"]),
+                       verbose=False))
         assert "-kernel" not in panda.panda_args and "-bios" in panda.panda_args
         prompt_at, (cmdline, partitions) = boot_to_prompt(panda, meta["prompt"],
                                                        ("cat /proc/cmdline", "cat /proc/partitions"))
@@ -413,12 +410,7 @@ def test_a_guest_reboot_goes_through_the_bios_again(disk_guest):
 
 # Two sectors by READ SECTORS, then one `rep insw` of both DRQ blocks into
 # 0x8F00, across the page boundary at 0x9000.
-PIO_PROGRAM = """
-    .macro outb_ port, val
-    mov $\\port, %dx
-    mov $\\val, %al
-    out %al, %dx
-    .endm
+PIO_PROGRAM = OUTB_MACRO + """
     outb_ 0x1f6, 0xe0
     outb_ 0x1f2, 2
     outb_ 0x1f3, 0
@@ -441,7 +433,6 @@ PIO_PROGRAM = """
 
 
 def _pio_run(asm, tmp_path: Path, data: bytes, watch_memory: bool) -> Tuple[int, List[int]]:
-    from conftest import fake_bzimage
     image = tmp_path / "disk.raw"
     image.write_bytes(data)
     code, _ = asm(PIO_PROGRAM, base=0x100000)

@@ -16,7 +16,7 @@ import pytest
 
 from pypanda import Panda, PandaError, _abi, _lib
 
-from conftest import CODE_ADDR, SUM_LOOP, fake_bzimage
+from conftest import CODE_ADDR, OUTB_MACRO, SUM_LOOP, fake_bzimage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -383,12 +383,7 @@ def test_qcow_is_the_primary_disk(tmp_path):
 # Guest code on the wired IDE: PIO READ SECTORS of sector 0 into 0x8000,
 # then READ DMA of sector 1 through a PRD table into 0xA000, then a write
 # of 0xA000 to sector 2 by DMA.
-IDE_PROGRAM = """
-    .macro outb_ port, val
-    mov $\\port, %dx
-    mov $\\val, %al
-    out %al, %dx
-    .endm
+IDE_PROGRAM = OUTB_MACRO + """
     .macro lba sector
     outb_ 0x1f6, 0xe0
     outb_ 0x1f2, 1

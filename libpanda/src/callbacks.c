@@ -332,9 +332,17 @@ panda_err panda_update_engine_hooks(panda_t *p)
  * link (a flush); turning it on needs no flush, but while the guest runs it
  * waits for a safe point (between slices, or the next run), so that
  * callbacks switched off and on again do not flush on every block. */
+/* The engine asks once more, right before the CPU runs, whether a stop
+ * came in since the run loop last looked (engine patch 0023). */
+static bool stop_pending(void *opaque)
+{
+    panda_t *p = opaque;
+    return atomic_load(&p->stop_requested) || atomic_load(&p->restart_requested);
+}
+
 static panda_err update_engine_hooks(panda_t *p, bool safe_point)
 {
-    uc_panda_hooks h = {.opaque = p};
+    uc_panda_hooks h = {.opaque = p, .stop_pending = stop_pending};
     if (HAS(p, BEFORE_BLOCK_EXEC_INVALIDATE_OPT)) h.invalidate_tb = d_invalidate_tb;
     if (HAS(p, BEFORE_BLOCK_EXEC)) h.before_tb_exec = d_before_tb_exec;
     if (HAS(p, AFTER_BLOCK_EXEC)) h.after_tb_exec = d_after_tb_exec;

@@ -55,7 +55,7 @@ def boot_args(d: Path, info: dict, firmware: bool) -> list:
 
 
 def pypanda_once(d: Path, info: dict, firmware: bool, record: str = "") -> tuple:
-    panda = Panda(arch="i386", mem="128M", verbose=False,
+    panda = Panda(arch="i386", mem="128M", verbose=False, expect_prompt=re.escape(PROMPT.decode()),
                   extra_args=["-M", "pc", "-cpu", "qemu32", "-hda", str(d / info["image"]["file"])]
                   + boot_args(d, info, firmware))
     out = {}

@@ -54,6 +54,19 @@ static inline void bytewise_write(void *dev, uint32_t offset, uint32_t value, un
     }
 }
 
+/* The bus_device read/write pair NAME_read/NAME_write of an 8-bit device
+ * of type T with nports ports, over its byte functions rd/wr, counting
+ * into T's `unmodelled`. */
+#define BYTEWISE_BUS_FNS(name, T, nports, rd, wr)                                        \
+    static uint32_t name##_read(void *opaque, uint32_t offset, unsigned size)            \
+    {                                                                                   \
+        return bytewise_read(opaque, offset, size, nports, rd, &((T *)opaque)->unmodelled); \
+    }                                                                                   \
+    static void name##_write(void *opaque, uint32_t offset, uint32_t v, unsigned size)  \
+    {                                                                                   \
+        bytewise_write(opaque, offset, v, size, nports, wr, &((T *)opaque)->unmodelled); \
+    }
+
 /* Exact virtual-time arithmetic shared by the timer devices. */
 
 /* floor(dt * hz / 1e9) without overflow for any dt (hz < 2^32). */

@@ -45,17 +45,7 @@ static void dc_wr(void *opaque, uint32_t offset, uint8_t val)
     }
 }
 
-static uint32_t dc_read(void *opaque, uint32_t offset, unsigned size)
-{
-    debugcon *d = opaque;
-    return bytewise_read(opaque, offset, size, 1, dc_rd, &d->unmodelled);
-}
-
-static void dc_write(void *opaque, uint32_t offset, uint32_t v, unsigned size)
-{
-    debugcon *d = opaque;
-    bytewise_write(opaque, offset, v, size, 1, dc_wr, &d->unmodelled);
-}
+BYTEWISE_BUS_FNS(dc, debugcon, 1, dc_rd, dc_wr)
 
 debugcon *debugcon_new(debugcon_hooks hooks)
 {

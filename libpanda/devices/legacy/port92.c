@@ -34,17 +34,7 @@ static void p92_wr(void *opaque, uint32_t offset, uint8_t val)
     if (p->hooks.a20) p->hooks.a20(p->hooks.opaque, p->value & A20_BIT);
 }
 
-static uint32_t p92_read(void *opaque, uint32_t offset, unsigned size)
-{
-    port92 *p = opaque;
-    return bytewise_read(opaque, offset, size, 1, p92_rd, &p->unmodelled);
-}
-
-static void p92_write(void *opaque, uint32_t offset, uint32_t v, unsigned size)
-{
-    port92 *p = opaque;
-    bytewise_write(opaque, offset, v, size, 1, p92_wr, &p->unmodelled);
-}
+BYTEWISE_BUS_FNS(p92, port92, 1, p92_rd, p92_wr)
 
 port92 *port92_new(port92_hooks hooks)
 {

@@ -24,7 +24,6 @@ from .arch import PandaArch, X86Arch
 from .callbacks import CallbackType, callback_types
 from ._args import c_path, c_string
 from .console import DEFAULT_BUFFER_LIMIT, Console, SerialConsole, checked_limit
-from .firmware import bios_path
 from .errors import CallbackError, OptionError, PandaError, StateError, error_for
 from . import guest_files
 from .memory import Memory
@@ -191,6 +190,9 @@ class Panda:
         disk = ["-hda", fsdecode(c_path(qcow, "qcow"))] if qcow is not None else []
         self.panda_args = ["-m", str(mem)] + generic_args + disk + extra
         if arch == "i386" and _needs_bios(self.panda_args):
+            # imported here: `python -m pypanda.firmware` would otherwise
+            # find its module loaded by the package before it runs
+            from .firmware import bios_path
             self.panda_args += ["-bios", str(bios_path())]
         c_string(str(mem), "mem", OptionError)
         for i, a in enumerate(extra):

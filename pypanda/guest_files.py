@@ -98,9 +98,9 @@ def _monitor(monitor: RunMonitor, command: str, verbose: bool) -> str:
 
 
 def copy_in(run: RunSerial, monitor: RunMonitor, copy_directory: PathArg,
-                   iso_name: Optional[PathArg] = None, absolute_paths: bool = False,
-                   setup_script: str = "setup.sh", timeout: Optional[float] = None,
-                   cdrom: Optional[str] = None, verbose: bool = True, writer: str = "auto") -> None:
+            iso_name: Optional[PathArg] = None, absolute_paths: bool = False,
+            setup_script: str = "setup.sh", timeout: Optional[float] = None,
+            cdrom: Optional[str] = None, verbose: bool = True, writer: str = "auto") -> None:
     """The steps of :meth:`pypanda.Panda.copy_to_guest` over ``run(command,
     timeout) -> output`` (a shell command in the guest) and ``monitor(command)
     -> reply``."""

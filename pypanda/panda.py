@@ -43,7 +43,7 @@ GENERIC_IMAGES = ("i386", "debian-i386")
 #: each generic image's guest architecture
 GENERIC_ARCH = {"i386": "i386", "debian-i386": "i386"}
 #: each generic image's CD drive (copy_to_guest's default), as pandare's qcows
-GENERIC_CDROM = {"i386": "ide1-cd0", "debian-i386": "ide1-cd0"}
+GENERIC_CDROM = {"i386": guest_files.DEFAULT_CDROM, "debian-i386": guest_files.DEFAULT_CDROM}
 
 
 def guest_dir(name: str) -> Path:
@@ -66,12 +66,14 @@ def _generic_args(name: str) -> Tuple[List[str], str]:
         raise PandaError(f"the generic {name} guest is not built in {d}: build it once with '{build}' "
                          f"(downloads Debian's packages; needs apt-get)")
     info = json.loads(meta.read_text())
+    files: List[Path] = []
+    boot: List[str] = []  # no -kernel: SeaBIOS boots the disk's own boot loader
+    disk: List[str] = []
     if name == "i386":   # the initramfs guest: a kernel and a busybox initrd
-        files = {"kernel": d / "vmlinuz", "initrd": d / "initrd.gz"}
-        disk: List[str] = []
+        files = [d / "vmlinuz", d / "initrd.gz"]
+        boot = ["-kernel", str(files[0]), "-initrd", str(files[1]), "-append", info["cmdline"]]
         prompt = r"guest# "
     else:                # a disk guest: SeaBIOS boots GRUB from its MBR
-        files = {}
         image = d / info["image"]["file"]
         if image.exists():
             disk = ["-hda", str(image)]
@@ -82,14 +84,11 @@ def _generic_args(name: str) -> Tuple[List[str], str]:
                      f"recordings (live disk reads fail)")
             disk = ["-drive", f"size={int(info['image']['virtual_size'])}B,if=ide"]
         prompt = re.escape(info["prompt"])
-    missing = [str(f) for f in files.values() if not f.exists()]
+    missing = [str(f) for f in files if not f.exists()]
     if missing:
         raise PandaError(f"the generic {name} guest in {d} lacks {', '.join(missing)}: rebuild it with "
                          f"'{build} --force'")
-    if not files:
-        return ["-M", "pc", "-cpu", "qemu32"] + disk, prompt
-    return (["-M", "pc", "-cpu", "qemu32", "-kernel", str(files["kernel"]), "-initrd", str(files["initrd"]),
-             "-append", info["cmdline"]] + disk, prompt)
+    return ["-M", "pc", "-cpu", "qemu32"] + boot + disk, prompt
 
 
 def _needs_bios(args: Sequence[str]) -> bool:
@@ -458,8 +457,8 @@ class Panda:
         :mod:`pypanda.guest_files`."""
         guest_files.require_blocking_context(self._instance)
         guest_files.copy_in(lambda cmd, t: self.run_serial_cmd(cmd, timeout=t), self.run_monitor_cmd,
-                                   copy_directory, iso_name, absolute_paths, setup_script, timeout,
-                                   cdrom or self.cdrom, self._instance.verbose)
+                            copy_directory, iso_name, absolute_paths, setup_script, timeout,
+                            cdrom or self.cdrom, self._instance.verbose)
 
     def run_monitor_cmd(self, cmd: str) -> str:
         """Run a monitor command and return its reply.  libpanda answers

@@ -328,10 +328,6 @@ panda_err panda_update_engine_hooks(panda_t *p)
     return update_engine_hooks(p, !p->running);
 }
 
-/* Install the hooks the registry needs.  Turning chaining off drops every
- * link (a flush); turning it on needs no flush, but while the guest runs it
- * waits for a safe point (between slices, or the next run), so that
- * callbacks switched off and on again do not flush on every block. */
 /* The engine asks once more, right before the CPU runs, whether a stop
  * came in since the run loop last looked (engine patch 0023). */
 static bool stop_pending(void *opaque)
@@ -340,6 +336,10 @@ static bool stop_pending(void *opaque)
     return atomic_load(&p->stop_requested) || atomic_load(&p->restart_requested);
 }
 
+/* Install the hooks the registry needs.  Turning chaining off drops every
+ * link (a flush); turning it on needs no flush, but while the guest runs it
+ * waits for a safe point (between slices, or the next run), so that
+ * callbacks switched off and on again do not flush on every block. */
 static panda_err update_engine_hooks(panda_t *p, bool safe_point)
 {
     uc_panda_hooks h = {.opaque = p, .stop_pending = stop_pending};

@@ -121,6 +121,7 @@ struct panda_machine {
         bool present;
         block_image *image;
         char *path;
+        char name[16];            /* QEMU's: ide1-cd0 (the media channel's name) */
         panda_input_channel media;
     } cd[PANDA_MAX_DRIVES];
     panda_device devices[MAX_DEVICES];   /* in a fixed order: snapshots */
@@ -526,11 +527,7 @@ static void overlay_save(const void *dev, state_writer *w) { block_overlay_save(
 
 static void overlay_load(void *dev, state_reader *r, uint32_t version)
 {
-    if (version != 1) {
-        sr_fail(r, "disk overlay state version %u; this build reads 1", version);
-        return;
-    }
-    block_overlay_load(dev, r);
+    if (sr_version(r, "disk-overlay", version, 1)) block_overlay_load(dev, r);
 }
 
 static void overlay_free(void *dev) { block_image_close(dev); }
@@ -608,7 +605,7 @@ static void discs_save(const void *dev, state_writer *w)
 static void discs_load(void *dev, state_reader *r, uint32_t version)
 {
     (void)dev;
-    if (version != 1) sr_fail(r, "cdrom-discs state version %u; this build reads 1", version);
+    sr_version(r, "cdrom-discs", version, 1);
 }
 
 static void discs_free(void *dev)
@@ -900,8 +897,8 @@ static panda_err add_pci(pc_machine *pc, irq_line irq14, irq_line irq15)
                      .direct_boot_bmdma = pc->firmware ? 0 : BMDMA_DIRECT_BOOT};
     for (int i = 0; i < PANDA_MAX_DRIVES; i++) {
         if (pc->cd[i].present) { /* read-only; its image follows the disc (set_disc) */
-            static const char *const cd_names[PANDA_MAX_DRIVES] = {"ide0-cd0", "ide0-cd1", "ide1-cd0", "ide1-cd1"};
             struct pc_disk *d = &pc->disk_io[i];
+            drive_name(pc, (unsigned)i, pc->cd[i].name, sizeof pc->cd[i].name);
             d->pc = pc;
             d->drive = (uint8_t)i;
             pc->disk_backend[i] = (block_backend){.opaque = d, .nsectors = d->image.nsectors, .read_only = true,
@@ -909,7 +906,7 @@ static panda_err add_pci(pc_machine *pc, irq_line irq14, irq_line irq15)
             ic.disk[i / 2][i % 2] = &pc->disk_backend[i];
             ic.cdrom[i / 2][i % 2] = true;
             pc->cd[i].media = (panda_input_channel){.kind = PANDA_INPUT_MEDIA, .index = (uint8_t)i,
-                                                    .name = cd_names[i], .room = media_room,
+                                                    .name = pc->cd[i].name, .room = media_room,
                                                     .deliver = media_deliver, .dev = d, .source = &p->console};
             if ((e = panda_add_channel(p, &pc->cd[i].media))) return e;
         }
@@ -1013,7 +1010,7 @@ static void bios_save(const void *dev, state_writer *w)
 static void bios_load(void *dev, state_reader *r, uint32_t version)
 {
     pc_machine *pc = dev;
-    if (!sr_version(r, "bios", version, 1)) return;
+    if (!sr_version(r, "bios-rom", version, 1)) return;
     uint32_t size = sr_u32(r);
     if (!r->failed && size != pc->rom_size) {
         sr_fail(r, "the snapshot's BIOS ROM is %u bytes, this machine's %u", size, pc->rom_size);
@@ -1165,6 +1162,21 @@ static uint64_t pc_before_slice(pc_machine *pc)
     return budget > pc->max_slice ? pc->max_slice : budget;
 }
 
+/* The engine as the devices' state says, after a snapshot load or a reset
+ * changed that state without the devices' hooks: what is below 1 MiB (the
+ * i440FX's PAM registers), where the IDE's bus-master block is (its BAR; a
+ * firmware boot's was 0 when the machine was made) and the CPU's interrupt
+ * input (the PIC: devices set state without driving their lines). */
+static panda_err follow_devices(pc_machine *pc)
+{
+    panda_err e = pc->firmware ? map_windows(pc) : PANDA_OK;
+    bmdma_moved(pc, piix_ide_bmdma_base(pc->ide));
+    uc_err ue = uc_panda_set_irq(pc->p->uc, pic8259_intr_level(pc->pic) != 0);
+    if (!e && ue)
+        e = panda_set_error(pc->p, PANDA_ERR_ENGINE, "setting the interrupt line: %s", uc_strerror(ue));
+    return e;
+}
+
 /* A reset with firmware, as on QEMU's pc: every device but the disks'
  * overlays back to power-on (RAM keeps its contents), the PAM windows to
  * ROM, the CPU to its reset vector in the BIOS. */
@@ -1175,9 +1187,7 @@ static panda_err machine_reset(pc_machine *pc)
         if (d->ops->reset) d->ops->reset(d->dev);
     }
     pc->reset_requested = false;
-    uc_err ue = uc_panda_set_irq(pc->p->uc, pic8259_intr_level(pc->pic) != 0);
-    if (ue) return panda_set_error(pc->p, PANDA_ERR_ENGINE, "resetting the interrupt line: %s", uc_strerror(ue));
-    panda_err e = map_windows(pc);
+    panda_err e = follow_devices(pc);
     return e ? e : power_on(pc);
 }
 
@@ -1278,15 +1288,9 @@ static void pc_loaded(pc_machine *pc)
     pc->reset_requested = false;
     pc->boot_failed = false;
     pc->stop_reason[0] = 0;
-    /* the loaded i440FX's PAM registers say what is below 1 MiB (the CPU's
-     * loaded state carries its A20 gate) */
-    if (pc->firmware) map_windows(pc);
-    /* the loaded IDE function's BAR says where its bus-master block is (a
-     * firmware boot's BAR was 0 when the machine was made) */
-    bmdma_moved(pc, piix_ide_bmdma_base(pc->ide));
-    /* devices load without driving their lines (device.h): the CPU's
-     * interrupt input follows the PIC's loaded state */
-    uc_panda_set_irq(pc->p->uc, pic8259_intr_level(pc->pic) != 0);
+    /* (the CPU's loaded state carries its A20 gate); a failure is the
+     * instance's error */
+    follow_devices(pc);
 }
 
 const panda_machine_ops machine_pc_ops = {

@@ -82,8 +82,6 @@ static panda_err opt_cdrom(panda_config *c, panda_errbuf *e, const char *opt, co
     return set_drive(c, e, 2, arg, "raw", true);
 }
 
-
-
 /* -hda FILE .. -hdd FILE: IDE drives 0-3 (primary master to secondary slave) */
 static panda_err opt_hdx(panda_config *c, panda_errbuf *e, const char *opt, const char *arg)
 {

@@ -16,10 +16,14 @@ from .ffi import CPUState, MachineState, Monitor, TranslationBlock, pyp
 from .panda import Panda
 from .utils import progress
 
+# pandare's ``ffi`` (after the submodule pypanda.ffi is imported, whose
+# attributes it still answers: pypanda.ffi.pyp keeps working)
+from .compat import blocking, ffi  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "Panda", "pyp", "progress",
+    "Panda", "pyp", "progress", "blocking", "ffi",
     "CPUState", "TranslationBlock", "Monitor", "MachineState",
     "CallbackType", "callback_types",
     "PandaError", "OptionError", "UnsupportedError", "StateError", "MemoryAccessError",

@@ -81,3 +81,31 @@ class X86Arch(PandaArch):
 
     reg_sp = "ESP"
     reg_retval = "EAX"
+    #: the registers a system call takes its arguments in (int 0x80's ABI)
+    syscall_args = ("EBX", "ECX", "EDX", "ESI", "EDI", "EBP")
+
+    def get_retval(self, cpu: Any, convention: str = "default") -> int:
+        """A function's or (``convention="syscall"``) a system call's return
+        value: EAX, as pandare's get_retval; for system calls signed, so an
+        error is ``-errno``."""
+        value = self.get_reg(cpu, self.reg_retval)
+        if convention == "syscall" and value & 0x80000000:
+            value -= 1 << 32
+        return value
+
+    def get_arg(self, cpu: Any, num: int, convention: str = "syscall") -> int:
+        """Argument ``num`` (0-based) of a system call at its entry (pandare's
+        get_arg; i386's cdecl functions keep theirs on the stack:
+        ``convention="cdecl"`` reads ``[ESP + 4 + 4*num]``)."""
+        if convention == "syscall":
+            if not 0 <= num < len(self.syscall_args):
+                raise ArgumentError(f"get_arg: a system call has arguments 0..5, not {num}")
+            return self.get_reg(cpu, self.syscall_args[num])
+        if convention == "cdecl":
+            inst = self._instance
+            buf = ctypes.create_string_buffer(4)
+            sp = self.get_reg(cpu, self.reg_sp)
+            inst.check(inst.lib.panda_virtual_memory_read(inst.cpu_arg(cpu, "get_arg"),
+                                                          sp + 4 + 4 * num, buf, 4))
+            return int.from_bytes(buf.raw, "little")
+        raise ArgumentError(f"get_arg: unknown convention {convention!r}: use 'syscall' or 'cdecl'")

@@ -26,6 +26,8 @@ from ._args import c_path, c_string
 from .console import DEFAULT_BUFFER_LIMIT, Console, SerialConsole, checked_limit
 from .errors import CallbackError, OptionError, PandaError, StateError, error_for
 from . import guest_files
+from .introspection import Introspection, OsiModule, OsiProc, OsiThread
+from .plugins import Plugins
 from .memory import Memory
 from .record_replay import RecordReplay
 from .registry import CallbackRegistry
@@ -232,6 +234,12 @@ class Panda:
         self._callbacks = CallbackRegistry(self._instance)
         self._rr = RecordReplay(self._instance, self._console)
         self._runner = Runner(self._instance, self._console, self._rr)
+        self._introspection = Introspection(
+            self._instance, self.panda_args, os_version, guest_dir(generic) if generic else None,
+            lambda addr, n: self._memory.physical_read(addr, n, "bytes"),
+            lambda reg: self.arch.get_reg(self.get_cpu(), reg), lib.panda_ram_size(handle))
+        #: pandare's panda.plugins: the native plugins (syscalls2, osi, osi_linux)
+        self.plugins = Plugins(self)
 
     # ---- settings shared with the parts ---------------------------------------
 
@@ -656,3 +664,90 @@ class Panda:
     def replay_finished(self) -> bool:
         """True if the last run ended at the end of its recording."""
         return self._rr.finished
+
+    # ---- OS introspection (pandare's OSI names) --------------------------------
+
+    def get_current_process(self, cpu: Any = None) -> Optional[OsiProc]:
+        """The process running now (in a callback: the one whose code or
+        system call is executing), or None before the kernel is up.  An
+        :class:`~pypanda.introspection.OsiProc`: ``name``, ``pid``, ``ppid``,
+        ``asid``, ``create_time``, ``taskd``."""
+        return self._introspection.current_process()
+
+    def get_processes(self, cpu: Any = None) -> List[OsiProc]:
+        """Every process (thread group), from the kernel's task list."""
+        return self._introspection.processes()
+
+    def get_processes_dict(self, cpu: Any = None) -> Dict[int, Dict[str, Any]]:
+        """pid -> {"name", "pid", "parent_pid", "create_time"} (pandare's form)."""
+        return {p.pid: {"name": p.name, "pid": p.pid, "parent_pid": p.ppid, "create_time": p.create_time}
+                for p in self.get_processes(cpu)}
+
+    def get_process_name(self, cpu: Any = None) -> Optional[str]:
+        """The current process's name (its comm), None before the kernel is up."""
+        proc = self.get_current_process(cpu)
+        return None if proc is None else proc.name
+
+    def get_current_thread(self, cpu: Any = None) -> OsiThread:
+        """The thread running now (``pid``, ``tid``)."""
+        return self._introspection.current_thread()
+
+    def get_mappings(self, cpu: Any = None, proc: Optional[OsiProc] = None) -> List[OsiModule]:
+        """The memory mappings of ``proc`` (default: the current process), as
+        /proc/PID/maps lists them: :class:`~pypanda.introspection.OsiModule`
+        with ``base``, ``size``, ``file``, ``name``, ``offset``, ``perms``."""
+        return self._introspection.mappings(proc)
+
+    def get_mapping_by_addr(self, cpu: Any, addr: int) -> Optional[OsiModule]:
+        """The current process's mapping that holds ``addr``, or None."""
+        return self._introspection.mapping_by_addr(addr)
+
+    def get_file_name(self, cpu: Any, fd: int, proc: Optional[OsiProc] = None) -> Optional[bytes]:
+        """The path of file descriptor ``fd`` of the current process (bytes,
+        as pandare returns it), or None if it is not open."""
+        return self._introspection.file_name(fd, proc)
+
+    def get_open_files(self, cpu: Any = None, proc: Optional[OsiProc] = None) -> Dict[int, str]:
+        """fd -> path for every open file of ``proc`` (default: current)."""
+        intro = self._introspection
+        return intro.osi.open_files(proc or intro.osi.current())
+
+    def get_cmdline(self, cpu: Any = None, proc: Optional[OsiProc] = None) -> Optional[List[str]]:
+        """The argv of ``proc`` (default: current) as the kernel keeps it."""
+        intro = self._introspection
+        return intro.osi.cmdline(proc or intro.osi.current())
+
+    @property
+    def os_profile(self) -> Any:
+        """The running kernel's :class:`~pypanda.osi.Profile` (made or loaded
+        on first use; see :mod:`pypanda.introspection`)."""
+        return self._introspection.profile()
+
+    # ---- pandare's plugins -------------------------------------------------------
+
+    def load_plugin(self, name: str, args: Optional[Dict[str, Any]] = None) -> None:
+        """pandare's load_plugin for the plugins pypanda has natively
+        (``syscalls2``, ``osi``, ``osi_linux``); others raise UnsupportedError."""
+        self.plugins.load(name, args)
+
+    def ppp(self, plugin_name: str, attr: str, name: Optional[str] = None,
+            autoload: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: register the function as plugin ``plugin_name``'s
+        callback ``attr`` (``@panda.ppp("syscalls2", "on_sys_write_enter")``,
+        ``@panda.ppp("osi", "on_task_change")``)."""
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.plugins.load(plugin_name).register(attr, fn)
+            return fn
+        return decorator
+
+    def queue_async(self, func: Callable[[], Any], internal: bool = False) -> None:
+        """pandare's queue_async: run ``func`` on the driver thread (as
+        :meth:`queue_blocking`)."""
+        self.queue_blocking(func)
+
+    def asidstory(self) -> Any:
+        """Start collecting which process runs when (PANDA's asidstory):
+        returns a :class:`~pypanda.asidstory.AsidStory` whose ``table()``
+        and ``svg()`` show it, by instruction count, once the run is over."""
+        from .asidstory import AsidStory
+        return AsidStory(self)

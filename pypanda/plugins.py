@@ -1,0 +1,217 @@
+"""pandare's plugin surface: ``panda.load_plugin(name)``, ``panda.plugins[name]``
+and ``@panda.ppp(plugin, callback)``, for the plugins pypanda provides
+natively:
+
+- ``syscalls2``: ``on_sys_<name>_enter(cpu, pc, *args)`` and
+  ``on_sys_<name>_return(cpu, pc, *args)`` with the kernel's own argument
+  list (from the profile's ftrace metadata: pointers and unsigned types as
+  non-negative ints, signed types as signed ints), ``on_all_sys_enter(cpu,
+  pc, callno)``, ``on_all_sys_return(cpu, pc, callno)`` and
+  ``on_unknown_sys_enter(cpu, pc, callno)``.  Detection and filtering are in
+  C (libpanda's syscall tap): a script that watches one call pays nothing in
+  Python for the others.  On a ``_return`` callback the return value is in
+  EAX (``panda.arch.get_retval(cpu)``).
+- ``osi`` / ``osi_linux``: ``on_task_change(cpu)``, and the C-style calls
+  pandare scripts make through ``panda.plugins['osi_linux']``.
+
+Other PANDA plugins are not there: loading one raises a clear error.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .errors import CallbackError, UnsupportedError
+from .introspection import Introspection, OsiProc
+
+#: argument types the kernel declares unsigned (anything with a * is a pointer)
+_UNSIGNED_WORDS = ("unsigned", "size_t", "umode_t", "uid_t", "gid_t", "u32", "u64", "__u32",
+                   "__u64", "dev_t", "qid_t", "old_uid_t", "old_gid_t", "key_serial_t_unused",
+                   "aio_context_t", "cap_user_header_t", "cap_user_data_t", "fd_set")
+
+
+def _arg_converter(ctype: str, bits: int) -> Callable[[int], int]:
+    mask = (1 << bits) - 1
+    t = ctype.strip()
+    if "*" in t or any(w in t.split() or t.startswith(w) for w in _UNSIGNED_WORDS):
+        return lambda v: v & mask
+    if t in ("loff_t", "long long", "s64", "__s64"):
+        return lambda v: v
+    sign = 1 << (bits - 1)
+    return lambda v: ((v & mask) ^ sign) - sign
+
+
+class Syscalls2:
+    """PANDA's syscalls2 over libpanda's syscall tap."""
+
+    PPP = ("on_all_sys_enter", "on_all_sys_return", "on_unknown_sys_enter", "on_unknown_sys_return")
+
+    def __init__(self, panda: Any) -> None:
+        self._panda = panda
+        self._tap: Any = None
+        self._by_name: Dict[Tuple[str, bool], List[Callable[..., Any]]] = {}
+        self._all: Dict[str, List[Callable[..., Any]]] = {n: [] for n in self.PPP}
+        self._table: Optional[Dict[int, Tuple[str, List[Callable[[int], int]]]]] = None
+        self._names: Dict[str, int] = {}
+
+    # -- the kernel's table
+    def _set_table(self, prof: Any) -> bool:
+        bits = int(prof.data["bits"])
+        table: Dict[int, Tuple[str, List[Callable[[int], int]]]] = {}
+        for entry in prof.data.get("syscalls", []):
+            if not entry.get("name"):
+                continue
+            args = entry.get("args") or []
+            table[int(entry["nr"])] = (entry["name"], [_arg_converter(t, bits) for t, _ in args])
+            self._names.setdefault(entry["name"], int(entry["nr"]))
+        self._table = table
+        return True
+
+    def _tap_on(self) -> Any:
+        if self._tap is None:
+            from .syscalls import SyscallTap
+            self._tap = SyscallTap(self._panda._instance)
+        return self._tap
+
+    # -- registration
+    def register(self, name: str, fn: Callable[..., Any]) -> None:
+        if name in self._all:
+            self._all[name].append(fn)
+            enter = "enter" in name
+            self._tap_on().watch(None, enter, not enter, self._dispatch)
+            return
+        if not (name.startswith("on_sys_") and (name.endswith("_enter") or name.endswith("_return"))):
+            raise CallbackError(f"syscalls2 has no callback {name!r}: use on_sys_<name>_enter, "
+                                f"on_sys_<name>_return, or {', '.join(self.PPP)}")
+        enter = name.endswith("_enter")
+        call = name[len("on_sys_"):-len("_enter" if enter else "_return")]
+        self._by_name.setdefault((call, enter), []).append(fn)
+        number = self._number(call)
+        # an unknown kernel (found in memory later): every call comes to
+        # Python until the table is there; a known one: just this number
+        self._tap_on().watch(number, enter, not enter, self._dispatch)
+
+    def _number(self, call: str) -> Optional[int]:
+        try:
+            prof = self._panda._introspection.profile(search_memory=False)
+        except Exception:   # the kernel is not known before it boots
+            return None
+        self._set_table(prof)
+        if call not in self._names:
+            raise CallbackError(f"syscalls2: the guest's kernel ({prof.data.get('release')}) has no "
+                                f"system call {call!r}")
+        return self._names[call]
+
+    # -- dispatch (from the tap: only watched calls get here)
+    def _dispatch(self, cpu: Any, call: Any, is_return: bool) -> None:
+        if self._table is None:
+            try:
+                self._set_table(self._panda._introspection.profile())
+            except Exception:
+                return
+        assert self._table is not None
+        nr, pc = call.number, call.pc
+        entry = self._table.get(nr)
+        for fn in self._all["on_all_sys_return" if is_return else "on_all_sys_enter"]:
+            fn(cpu, pc, nr)
+        if entry is None:
+            for fn in self._all["on_unknown_sys_return" if is_return else "on_unknown_sys_enter"]:
+                fn(cpu, pc, nr)
+            return
+        fns = self._by_name.get((entry[0], not is_return))
+        if fns:
+            args = [conv(call.args[i]) for i, conv in enumerate(entry[1])]
+            for fn in fns:
+                fn(cpu, pc, *args)
+
+
+
+class OsiPlugin:
+    """pandare's ``osi`` plugin: ``on_task_change`` and the C-style calls."""
+
+    def __init__(self, panda: Any) -> None:
+        self._panda = panda
+        self._task_change: List[Callable[[Any], Any]] = []
+        self._last_root: Optional[int] = None
+
+    def register(self, name: str, fn: Callable[..., Any]) -> None:
+        if name != "on_task_change":
+            raise CallbackError(f"osi has no callback {name!r}: pypanda's osi provides on_task_change")
+        if not self._task_change:
+            panda = self._panda
+
+            @panda.cb_asid_changed(name="__osi_on_task_change")
+            def asid_changed(cpu: Any, old: int, new: int) -> bool:
+                # PTI flips CR3's bit 12 on every kernel entry and exit: only
+                # a different page directory is a different process
+                root = new & ~0x1fff
+                if root != (old & ~0x1fff) and root != self._last_root:
+                    self._last_root = root
+                    intro = panda._introspection
+                    if intro._booted():
+                        intro.osi.switching_to = root
+                        try:
+                            for f in self._task_change:
+                                f(cpu)
+                        finally:
+                            intro.osi.switching_to = None
+                return False
+        self._task_change.append(fn)
+
+    # the C functions pandare scripts call through panda.plugins['osi']
+    def get_current_process(self, cpu: Any) -> Optional[OsiProc]:
+        return self._panda.get_current_process(cpu)
+
+    def get_processes(self, cpu: Any) -> List[OsiProc]:
+        return self._panda.get_processes(cpu)
+
+    def get_mappings(self, cpu: Any, proc: Optional[OsiProc] = None) -> List[Any]:
+        return self._panda._introspection.mappings(proc)
+
+    def get_current_thread(self, cpu: Any) -> Any:
+        return self._panda.get_current_thread(cpu)
+
+
+class OsiLinuxPlugin:
+    """pandare's ``osi_linux`` calls: file descriptors to names and positions."""
+
+    def __init__(self, panda: Any) -> None:
+        self._panda = panda
+
+    def register(self, name: str, fn: Callable[..., Any]) -> None:
+        raise CallbackError(f"osi_linux has no callback {name!r}; osi's on_task_change is the one OSI callback")
+
+    def osi_linux_fd_to_filename(self, cpu: Any, proc: Optional[OsiProc], fd: int) -> Optional[bytes]:
+        intro: Introspection = self._panda._introspection
+        return intro.file_name(fd, proc)
+
+    def osi_linux_fd_to_pos(self, cpu: Any, proc: Optional[OsiProc], fd: int) -> Optional[int]:
+        intro: Introspection = self._panda._introspection
+        return intro.osi.fd_pos(proc or intro.osi.current(), fd)
+
+
+NATIVE = {"syscalls2": Syscalls2, "osi": OsiPlugin, "osi_linux": OsiLinuxPlugin}
+
+
+class Plugins:
+    """``panda.plugins``: the native plugins by name, loaded on first use."""
+
+    def __init__(self, panda: Any) -> None:
+        self._panda = panda
+        self._loaded: Dict[str, Any] = {}
+
+    def load(self, name: str, args: Optional[Dict[str, Any]] = None) -> Any:
+        if name not in NATIVE:
+            raise UnsupportedError(f"the PANDA plugin {name!r} is not in pypanda: it provides "
+                                   f"{', '.join(sorted(NATIVE))} natively (other PANDA plugins are "
+                                   "C code built for PANDA's QEMU)")
+        if name not in self._loaded:
+            if name == "osi_linux":
+                self.load("osi")
+            self._loaded[name] = NATIVE[name](self._panda)
+        return self._loaded[name]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.load(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaded

@@ -297,8 +297,9 @@ class Panda:
             return
         if self._instance.running:
             raise StateError("close() while the guest runs: end_analysis() and let run() return first")
-        self._callbacks.clear()
+        # freed after the instance: pre_shutdown may still be called as it goes
         self._finalizer()
+        self._callbacks.clear()
 
     @property
     def closed(self) -> bool:

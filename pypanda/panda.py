@@ -104,6 +104,9 @@ def _needs_bios(args: Sequence[str]) -> bool:
 def _destroy(instance: Instance, panda: "weakref.ref[Panda]") -> None:
     """The finalizer: free the instance; a Panda still alive (close(), or
     the finalizer run at exit) becomes a closed one."""
+    if not instance.closed:
+        # pre_shutdown callbacks run while the Panda still serves them
+        instance.lib.panda_pre_shutdown(instance.handle)
     alive = panda()
     if alive is not None:
         alive.__class__ = _closed_class(type(alive))

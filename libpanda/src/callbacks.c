@@ -420,31 +420,27 @@ void panda_dispatch_during_machine_init(panda_t *p)
 
 /* PANDA's rule: true if any callback returned true; each may write *val,
  * the last write stands. */
-bool panda_dispatch_unassigned_io_read(panda_t *p, uint64_t addr, size_t size, uint64_t *val)
+bool panda_dispatch_unassigned_io_read(panda_t *p, uint64_t pc, uint64_t addr, size_t size, uint64_t *val)
 {
     bool handled = false;
-    if (!HAS(p, UNASSIGNED_IO_READ)) return false;
-    uint64_t pc = panda_current_pc(&p->cpu);
     dispatch_begin(p);
     FOR_EACH_CB(p, UNASSIGNED_IO_READ, e) handled |= e->cb.unassigned_io_read(&p->cpu, pc, addr, size, val);
     dispatch_end(p);
     return handled;
 }
 
-bool panda_dispatch_unassigned_io_write(panda_t *p, uint64_t addr, size_t size, uint64_t val)
+bool panda_dispatch_unassigned_io_write(panda_t *p, uint64_t pc, uint64_t addr, size_t size, uint64_t val)
 {
     bool handled = false;
-    if (!HAS(p, UNASSIGNED_IO_WRITE)) return false;
-    uint64_t pc = panda_current_pc(&p->cpu);
     dispatch_begin(p);
     FOR_EACH_CB(p, UNASSIGNED_IO_WRITE, e) handled |= e->cb.unassigned_io_write(&p->cpu, pc, addr, size, val);
     dispatch_end(p);
     return handled;
 }
 
-bool panda_wants_mmio_cb(panda_t *p, bool write)
+bool panda_wants_cb(panda_t *p, panda_cb_type type)
 {
-    return write ? HAS(p, MMIO_BEFORE_WRITE) : HAS(p, MMIO_AFTER_READ);
+    return (unsigned)type < PANDA_CB_LAST && p->cbs[type].live > 0;
 }
 
 void panda_dispatch_mmio(panda_t *p, bool write, uint64_t paddr, size_t size, uint64_t *val)

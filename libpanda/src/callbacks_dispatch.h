@@ -37,12 +37,12 @@ void panda_dispatch_during_machine_init(panda_t *p);
 /* unassigned_io_read/write at an access nothing on the machine's buses
  * answers (addr: the port, or the physical address); true: a callback
  * supplied *val (read) or took the write */
-bool panda_dispatch_unassigned_io_read(panda_t *p, uint64_t addr, size_t size, uint64_t *val);
-bool panda_dispatch_unassigned_io_write(panda_t *p, uint64_t addr, size_t size, uint64_t val);
+bool panda_dispatch_unassigned_io_read(panda_t *p, uint64_t pc, uint64_t addr, size_t size, uint64_t *val);
+bool panda_dispatch_unassigned_io_write(panda_t *p, uint64_t pc, uint64_t addr, size_t size, uint64_t val);
 /* mmio_after_read (write false) / mmio_before_write at a device access on
- * the MMIO bus; the callbacks may change *val.  panda_wants_mmio_cb: is
- * one registered (so the machine can skip the work)? */
-bool panda_wants_mmio_cb(panda_t *p, bool write);
+ * the MMIO bus; the callbacks may change *val. */
+/* Has the type an enabled callback (so a caller can skip preparing it)? */
+bool panda_wants_cb(panda_t *p, panda_cb_type type);
 void panda_dispatch_mmio(panda_t *p, bool write, uint64_t paddr, size_t size, uint64_t *val);
 
 #endif

@@ -106,6 +106,11 @@ PANDA_EXPORT void panda_destroy(panda_t *p)
     free(p);
 }
 
+PANDA_EXPORT void panda_pre_shutdown(panda_t *p)
+{
+    if (p) panda_dispatch_pre_shutdown(p);
+}
+
 PANDA_EXPORT const char *panda_last_error(panda_t *p)
 {
     return p ? p->err.msg : "no instance";
@@ -322,13 +327,13 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
     case SLICE_IDLE:
         break;
     }
-    /* PANDA's pre_shutdown: the guest is gone for good (powered off, reset
-     * with -no-reboot, triple-faulted); else when the instance is freed */
-    if (p->finished) panda_dispatch_pre_shutdown(p);
     if (*stop_reason(p) && !result) {
         p->halted = true;
         snprintf(p->err.msg, sizeof(p->err.msg), "%s", stop_reason(p));
     }
+    /* PANDA's pre_shutdown: the guest is gone for good (powered off, reset
+     * with -no-reboot, triple-faulted); else when the instance is freed */
+    if (p->finished) panda_dispatch_pre_shutdown(p);
     /* under the monitor's lock, so a command queued while the run was on
      * is always served by the monitor_serve below */
     pthread_mutex_lock(&p->monitor_lock);

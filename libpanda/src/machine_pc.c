@@ -234,7 +234,9 @@ static uint64_t unassigned_read(pc_machine *pc, uint64_t *count, uint64_t before
                                 uint64_t v)
 {
     uint64_t val = v;
-    if (!panda_dispatch_unassigned_io_read(pc->p, addr, size, &val)) return v;
+    if (!panda_wants_cb(pc->p, PANDA_CB_UNASSIGNED_IO_READ) ||
+        !panda_dispatch_unassigned_io_read(pc->p, panda_current_pc(&pc->p->cpu), addr, size, &val))
+        return v;
     *count = before;
     return val & size_mask64(size);
 }
@@ -242,7 +244,9 @@ static uint64_t unassigned_read(pc_machine *pc, uint64_t *count, uint64_t before
 static void unassigned_write(pc_machine *pc, uint64_t *count, uint64_t before, uint64_t addr, unsigned size,
                              uint64_t v)
 {
-    if (panda_dispatch_unassigned_io_write(pc->p, addr, size, v)) *count = before;
+    if (panda_wants_cb(pc->p, PANDA_CB_UNASSIGNED_IO_WRITE) &&
+        panda_dispatch_unassigned_io_write(pc->p, panda_current_pc(&pc->p->cpu), addr, size, v))
+        *count = before;
 }
 
 static uint32_t port_in(void *opaque, uint32_t port, unsigned size)
@@ -261,7 +265,7 @@ static uint64_t mmio_access_read(pc_machine *pc, uint64_t addr, unsigned size)
     uint64_t open = pc->mmio.unclaimed_reads;
     uint64_t v = mmio_bus_read(&pc->mmio, addr, size);
     if (pc->mmio.unclaimed_reads != open) v = unassigned_read(pc, &pc->mmio.unclaimed_reads, open, addr, size, v);
-    if (panda_wants_mmio_cb(pc->p, false)) {
+    if (panda_wants_cb(pc->p, PANDA_CB_MMIO_AFTER_READ)) {
         panda_dispatch_mmio(pc->p, false, addr, size, &v);
         v &= size_mask64(size);
     }
@@ -270,7 +274,7 @@ static uint64_t mmio_access_read(pc_machine *pc, uint64_t addr, unsigned size)
 
 static void mmio_access_write(pc_machine *pc, uint64_t addr, unsigned size, uint64_t value)
 {
-    if (panda_wants_mmio_cb(pc->p, true)) {
+    if (panda_wants_cb(pc->p, PANDA_CB_MMIO_BEFORE_WRITE)) {
         panda_dispatch_mmio(pc->p, true, addr, size, &value);
         value &= size_mask64(size);
     }

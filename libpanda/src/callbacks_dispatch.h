@@ -41,8 +41,8 @@ bool panda_dispatch_unassigned_io_read(panda_t *p, uint64_t pc, uint64_t addr, s
 bool panda_dispatch_unassigned_io_write(panda_t *p, uint64_t pc, uint64_t addr, size_t size, uint64_t val);
 /* mmio_after_read (write false) / mmio_before_write at a device access on
  * the MMIO bus; the callbacks may change *val. */
+void panda_dispatch_mmio(panda_t *p, bool write, uint64_t paddr, size_t size, uint64_t *val);
 /* Has the type an enabled callback (so a caller can skip preparing it)? */
 bool panda_wants_cb(panda_t *p, panda_cb_type type);
-void panda_dispatch_mmio(panda_t *p, bool write, uint64_t paddr, size_t size, uint64_t *val);
 
 #endif

@@ -395,3 +395,83 @@ def test_new_types_all_fire(machine):
                  "before_handle_interrupt", "after_cpu_exec_enter", "before_cpu_exec_exit",
                  "main_loop_wait", "pre_shutdown", "during_machine_init"):
         assert panda.callback_fires(name), name
+
+
+# ---- the reference Linux guest -------------------------------------------------
+
+def _irq_total(text: str) -> int:
+    """The sum of /proc/interrupts' counts (one CPU: the first number of each line)."""
+    total = 0
+    for line in text.splitlines():
+        m = re.match(r"\s*\w+:\s+(\d+)\s", line)
+        if m:
+            total += int(m.group(1))
+    return total
+
+
+@pytest.fixture(scope="module")
+def linux():
+    """One boot of the reference guest with the exception and interrupt
+    callbacks registered from the start (they only observe)."""
+    from test_boot import guest_info
+    guest_info()
+    panda = Panda(generic="i386", verbose=False)
+    counts = {"pf_user": 0, "pf_kernel": 0, "int80": 0, "irq": 0, "counting": False,
+              "vectors": set(), "enter": 0, "exit": 0}
+
+    @panda.cb_before_handle_exception
+    def bhe(cpu, index):
+        counts["vectors"].add(index)
+        if counts["counting"]:
+            user = panda.arch.get_reg(cpu, "CS") & 3 == 3
+            if index == 14:
+                counts["pf_user" if user else "pf_kernel"] += 1
+            elif index == 0x80 and user:
+                counts["int80"] += 1
+        return index
+
+    @panda.cb_before_handle_interrupt
+    def bhi(cpu, request):
+        # a HARD request the CPU can take now (IF set) is serviced
+        if request & CPU_INTERRUPT_HARD and panda.arch.get_reg(cpu, "EFLAGS") & 0x200:
+            counts["irq"] += 1
+        return request
+
+    out = {}
+
+    @panda.queue_blocking
+    def driver():
+        panda.run_serial_cmd("ls / > /dev/null")        # warm up: ls in the page cache
+        counts["counting"] = True
+        out["ls"] = panda.run_serial_cmd("ls /")
+        counts["counting"] = False
+        out["irq_before"] = counts["irq"]
+        out["interrupts"] = panda.run_serial_cmd("cat /proc/interrupts")
+        out["irq_after"] = counts["irq"]
+        panda.type_serial_cmd("poweroff -f\n")
+
+    panda.run()
+    yield panda, counts, out
+    panda.close()
+
+
+@pytest.mark.slow
+def test_linux_page_faults_during_ls(linux):
+    panda, counts, out = linux
+    assert "bin" in out["ls"] and "proc" in out["ls"]
+    # a fork and an exec: the new process faults its pages in from user mode,
+    # and the kernel faults on user memory for it (copy-on-write, arguments)
+    assert counts["pf_user"] > 20
+    assert counts["pf_kernel"] >= 0
+    assert 14 in counts["vectors"]
+    assert all(0 <= v < 256 for v in counts["vectors"])
+
+
+@pytest.mark.slow
+def test_linux_interrupts_match_proc_interrupts(linux):
+    panda, counts, out = linux
+    total = _irq_total(out["interrupts"])
+    assert re.search(r"^\s*0:\s+\d+.*timer", out["interrupts"], re.M)
+    # Linux counted what the CPU was handed, up to when cat read the file
+    assert out["irq_before"] * 0.98 - 10 <= total <= out["irq_after"] + 10, (
+        out["irq_before"], total, out["irq_after"])

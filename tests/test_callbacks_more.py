@@ -78,6 +78,20 @@ def test_stop_from_start_block_exec_leaves_before_the_first_instruction(machine)
     assert panda.arch.get_reg(cpu, "EAX") == 15
 
 
+def test_block_callbacks_in_order(machine):
+    panda, labels = machine(SUM_LOOP)
+    events = []
+    panda.cb_before_block_exec(lambda cpu, tb: events.append(("before", tb.contents.pc)), name="bbe")
+    panda.cb_start_block_exec(lambda cpu, tb: events.append(("start", tb.contents.pc)), name="sbe")
+    panda.cb_end_block_exec(lambda cpu, tb: events.append(("end", tb.contents.pc)), name="ebe")
+    panda.cb_after_block_exec(lambda cpu, tb, code: events.append(("after", tb.contents.pc)), name="abe")
+    panda.run()
+    first = [e for e in events if e[1] == CODE_ADDR]
+    assert first == [("before", CODE_ADDR), ("start", CODE_ADDR), ("end", CODE_ADDR), ("after", CODE_ADDR)]
+    # the hlt block starts but does not end (hlt leaves the loop)
+    assert events[-2:] == [("before", labels["done"]), ("start", labels["done"])]
+
+
 # ---- after_cpu_exec_enter / before_cpu_exec_exit ---------------------------
 
 def test_cpu_exec_enter_and_exit_pair_up(machine):
@@ -180,6 +194,40 @@ def test_before_handle_exception_sees_and_replaces_vectors(program):
     assert var(panda, 0) == 1                 # #UD delivered once
     assert var(panda, 1) == 0x81              # int $0x80 arrived as vector 0x81
     assert var(panda, 2) == 0x50              # #GP with its error code
+
+
+def test_dropping_a_page_fault_retries_the_instruction(program):
+    """The callback does the guest's job (maps the page) and drops the #PF:
+    the faulting instruction runs again, and the guest never sees a fault
+    (it has no #PF handler: a delivered one would triple-fault)."""
+    panda, labels = program("""
+        movl $0x00000083, 0x90000    # 4 MiB pages: 0-4M present, 4-8M not
+        movl $0, 0x90004
+        mov %cr4, %eax
+        or $0x10, %eax
+        mov %eax, %cr4
+        mov $0x90000, %eax
+        mov %eax, %cr3
+        mov %cr0, %eax
+        or $0x80000000, %eax
+        mov %eax, %cr0
+    pf_insn:
+        movl $0xcafe, 0x400010
+        cli
+        hlt
+    """)
+    seen = []
+
+    @panda.cb_before_handle_exception
+    def bhe(cpu, index):
+        seen.append((index, panda.arch.get_pc(cpu)))
+        panda.physical_memory_write(0x90004, (0x00400083).to_bytes(4, "little"))
+        return -1
+
+    panda.run()
+    assert "powered off" in panda.stop_reason
+    assert seen == [(14, labels["pf_insn"])]
+    assert panda.physical_memory_read(0x400010, 4, fmt="int") == 0xCAFE
 
 
 TIMER_PROGRAM = PIC_SETUP + """

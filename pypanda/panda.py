@@ -106,6 +106,9 @@ def _needs_bios(args: Sequence[str]) -> bool:
 def _destroy(instance: Instance, panda: "weakref.ref[Panda]") -> None:
     """The finalizer: free the instance; a Panda still alive (close(), or
     the finalizer run at exit) becomes a closed one."""
+    if not instance.closed:
+        # pre_shutdown callbacks run while the Panda still serves them
+        instance.lib.panda_pre_shutdown(instance.handle)
     alive = panda()
     if alive is not None:
         alive.__class__ = _closed_class(type(alive))
@@ -305,8 +308,9 @@ class Panda:
             return
         if self._instance.running:
             raise StateError("close() while the guest runs: end_analysis() and let run() return first")
-        self._callbacks.clear()
+        # freed after the instance: pre_shutdown may still be called as it goes
         self._finalizer()
+        self._callbacks.clear()
 
     @property
     def closed(self) -> bool:

@@ -116,7 +116,7 @@ def test_a_table_change_alone_is_caught(gen_abi, cc, old, new, item):
 @pytest.mark.parametrize("header, old, new, complaint", [
     ("panda.h", "PANDA_EXPORT void panda_stop(panda_t *p);", "void panda_stop(panda_t *p);", "not a declaration"),
     ("types.h", "typedef uint64_t hwaddr;", "typedef uint64_t hwaddr;\nint panda_global;", "not a declaration"),
-    ("panda.h", "#define PANDA_API_MINOR 4", "#define PANDA_API_MINOR (1 + 2)", "only integer constants"),
+    ("panda.h", "#define PANDA_API_MINOR 5", "#define PANDA_API_MINOR (1 + 2)", "only integer constants"),
     ("callbacks.h", "X(4, BEFORE_BLOCK_EXEC,", "X(5, BEFORE_BLOCK_EXEC,", "not its position"),
     ("types.h", "uint32_t reserved;", "frob_t reserved;", "unknown type 'frob_t'"),
 ])

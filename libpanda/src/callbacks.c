@@ -34,6 +34,10 @@ PANDA_EXPORT bool panda_cb_fires(panda_t *p, panda_cb_type type)
     case PANDA_CB_PHYS_MEM_AFTER_READ: case PANDA_CB_PHYS_MEM_AFTER_WRITE:
     case PANDA_CB_GUEST_HYPERCALL: case PANDA_CB_CPU_RESTORE_STATE:
     case PANDA_CB_ASID_CHANGED: case PANDA_CB_AFTER_MACHINE_INIT: case PANDA_CB_TOP_LOOP:
+    case PANDA_CB_AFTER_CPU_EXEC_ENTER: case PANDA_CB_BEFORE_CPU_EXEC_EXIT:
+    case PANDA_CB_DURING_MACHINE_INIT: case PANDA_CB_MAIN_LOOP_WAIT: case PANDA_CB_PRE_SHUTDOWN:
+    case PANDA_CB_BEFORE_HANDLE_EXCEPTION: case PANDA_CB_BEFORE_HANDLE_INTERRUPT:
+    case PANDA_CB_START_BLOCK_EXEC: case PANDA_CB_END_BLOCK_EXEC:
         return true;
     default:
         return p && (unsigned)type < PANDA_CB_LAST && p->mops->cb_fires &&
@@ -66,7 +70,7 @@ static panda_err update_engine_hooks(panda_t *p, bool safe_point);
 static bool block_cbs(panda_t *p)
 {
     return HAS(p, BEFORE_BLOCK_EXEC) || HAS(p, BEFORE_BLOCK_EXEC_INVALIDATE_OPT) ||
-           HAS(p, AFTER_BLOCK_EXEC) || HAS(p, AFTER_INSN_TRANSLATE);
+           HAS(p, AFTER_BLOCK_EXEC) || HAS(p, AFTER_INSN_TRANSLATE) || HAS(p, END_BLOCK_EXEC);
 }
 
 static inline void dispatch_begin(panda_t *p)
@@ -310,6 +314,146 @@ bool panda_dispatch_monitor(panda_t *p, Monitor *mon, const char *cmd)
     return any;
 }
 
+/* ---- the CPU loop's other points (engine patches 0024-0026) ------------ */
+
+/* PANDA's rule for before_handle_exception and before_handle_interrupt:
+ * every enabled callback runs, and the first that returns a value other
+ * than the one it was given wins. */
+#define FIRST_CHANGE(p, T, member, given, out)                               \
+    do {                                                                     \
+        bool changed_ = false;                                               \
+        (out) = (given);                                                     \
+        FOR_EACH_CB(p, T, e) {                                               \
+            int32_t answer_ = e->cb.member(&(p)->cpu, (given));              \
+            if (!changed_ && answer_ != (given)) {                           \
+                changed_ = true;                                             \
+                (out) = answer_;                                             \
+            }                                                                \
+        }                                                                    \
+    } while (0)
+
+/* The returned index replaces the exception: a vector 0-255, or -1 (any
+ * negative value) to drop it.  A value above 255 names no x86 vector (it
+ * would be one of the loop's own exit codes): the exception is kept. */
+static int32_t d_handle_exception(void *opaque, int32_t index)
+{
+    panda_t *p = opaque;
+    int32_t result;
+    dispatch_begin(p);
+    FIRST_CHANGE(p, BEFORE_HANDLE_EXCEPTION, before_handle_exception, index, result);
+    dispatch_end(p);
+    if (result < 0) return -1;
+    return result > 255 ? index : result;
+}
+
+static int32_t d_handle_interrupt(void *opaque, int32_t request)
+{
+    panda_t *p = opaque;
+    int32_t result;
+    dispatch_begin(p);
+    FIRST_CHANGE(p, BEFORE_HANDLE_INTERRUPT, before_handle_interrupt, request, result);
+    dispatch_end(p);
+    return result;
+}
+
+static void d_cpu_exec_enter(void *opaque)
+{
+    panda_t *p = opaque;
+    dispatch_begin(p);
+    FOR_EACH_CB(p, AFTER_CPU_EXEC_ENTER, e) e->cb.after_cpu_exec_enter(&p->cpu);
+    dispatch_end(p);
+}
+
+static void d_cpu_exec_exit(void *opaque, bool ran_block)
+{
+    panda_t *p = opaque;
+    dispatch_begin(p);
+    FOR_EACH_CB(p, BEFORE_CPU_EXEC_EXIT, e) e->cb.before_cpu_exec_exit(&p->cpu, ran_block);
+    dispatch_end(p);
+}
+
+static void d_start_block_exec(void *opaque, const uc_panda_tb *utb)
+{
+    panda_t *p = opaque;
+    dispatch_begin(p);
+    FOR_EACH_CB(p, START_BLOCK_EXEC, e) e->cb.start_block_exec(&p->cpu, (TranslationBlock *)utb);
+    dispatch_end(p);
+}
+
+static void d_end_block_exec(void *opaque, const uc_panda_tb *utb)
+{
+    panda_t *p = opaque;
+    dispatch_begin(p);
+    FOR_EACH_CB(p, END_BLOCK_EXEC, e) e->cb.end_block_exec(&p->cpu, (TranslationBlock *)utb);
+    dispatch_end(p);
+}
+
+/* The engine hooks of the types above, while each has an enabled entry. */
+static void loop_engine_hooks(panda_t *p, uc_panda_hooks *h)
+{
+    if (HAS(p, BEFORE_HANDLE_EXCEPTION)) h->handle_exception = d_handle_exception;
+    if (HAS(p, BEFORE_HANDLE_INTERRUPT)) h->handle_interrupt = d_handle_interrupt;
+    if (HAS(p, AFTER_CPU_EXEC_ENTER)) h->cpu_exec_enter = d_cpu_exec_enter;
+    if (HAS(p, BEFORE_CPU_EXEC_EXIT)) h->cpu_exec_exit = d_cpu_exec_exit;
+    if (HAS(p, START_BLOCK_EXEC)) h->start_block_exec = d_start_block_exec;
+    if (HAS(p, END_BLOCK_EXEC)) h->end_block_exec = d_end_block_exec;
+}
+
+/* Raised by libpanda between slices, by the machine's buses, at the
+ * machine's start and at the instance's end (callbacks_dispatch.h). */
+void panda_dispatch_main_loop_wait(panda_t *p)
+{
+    FOR_EACH_CB(p, MAIN_LOOP_WAIT, e) e->cb.main_loop_wait();
+}
+
+void panda_dispatch_pre_shutdown(panda_t *p)
+{
+    if (p->pre_shutdown_done) return;
+    p->pre_shutdown_done = true;
+    FOR_EACH_CB(p, PRE_SHUTDOWN, e) e->cb.pre_shutdown();
+}
+
+void panda_dispatch_during_machine_init(panda_t *p)
+{
+    FOR_EACH_CB(p, DURING_MACHINE_INIT, e) e->cb.during_machine_init((MachineState *)p->machine);
+}
+
+/* PANDA's rule: true if any callback returned true; each may write *val,
+ * the last write stands. */
+bool panda_dispatch_unassigned_io_read(panda_t *p, uint64_t pc, uint64_t addr, size_t size, uint64_t *val)
+{
+    bool handled = false;
+    dispatch_begin(p);
+    FOR_EACH_CB(p, UNASSIGNED_IO_READ, e) handled |= e->cb.unassigned_io_read(&p->cpu, pc, addr, size, val);
+    dispatch_end(p);
+    return handled;
+}
+
+bool panda_dispatch_unassigned_io_write(panda_t *p, uint64_t pc, uint64_t addr, size_t size, uint64_t val)
+{
+    bool handled = false;
+    dispatch_begin(p);
+    FOR_EACH_CB(p, UNASSIGNED_IO_WRITE, e) handled |= e->cb.unassigned_io_write(&p->cpu, pc, addr, size, val);
+    dispatch_end(p);
+    return handled;
+}
+
+bool panda_wants_cb(panda_t *p, panda_cb_type type)
+{
+    return (unsigned)type < PANDA_CB_LAST && p->cbs[type].live > 0;
+}
+
+void panda_dispatch_mmio(panda_t *p, bool write, uint64_t paddr, size_t size, uint64_t *val)
+{
+    dispatch_begin(p);
+    if (write) {
+        FOR_EACH_CB(p, MMIO_BEFORE_WRITE, e) e->cb.mmio_before_write(&p->cpu, paddr, 0, size, val);
+    } else {
+        FOR_EACH_CB(p, MMIO_AFTER_READ, e) e->cb.mmio_after_read(&p->cpu, paddr, 0, size, val);
+    }
+    dispatch_end(p);
+}
+
 /* ---- keeping the engine's hooks in step with the registry -------------- */
 
 static bool any_mem_cb(panda_t *p)
@@ -355,12 +499,14 @@ static panda_err update_engine_hooks(panda_t *p, bool safe_point)
     if (HAS(p, CPU_RESTORE_STATE)) h.cpu_restore_state = d_cpu_restore_state;
     if (HAS(p, ASID_CHANGED)) h.asid_changed = d_asid_changed;
     if (p->memcb_enabled && any_mem_cb(p)) h.mem_access = d_mem_access;
+    loop_engine_hooks(p, &h);
     if (p->mops && p->mops->engine_hooks) p->mops->engine_hooks(p->machine, &h);
 
     /* Translation depends on these: existing blocks must be retranslated. */
     bool retranslate = (h.insn_translate != NULL) != (p->cur_hooks.insn_translate != NULL) ||
                        (h.after_insn_translate != NULL) != (p->cur_hooks.after_insn_translate != NULL) ||
-                       (h.mem_access != NULL) != (p->cur_hooks.mem_access != NULL);
+                       (h.mem_access != NULL) != (p->cur_hooks.mem_access != NULL) ||
+                       (h.start_block_exec != NULL) != (p->cur_hooks.start_block_exec != NULL);
     bool chaining = p->chaining_wanted && !block_cbs(p);
     if (chaining && !p->cur_chaining && !safe_point) chaining = false; /* not yet */
     uc_err ue = UC_ERR_OK;
@@ -481,9 +627,29 @@ static panda_err check_args(panda_plugin *pl, panda_cb_type type, panda_cb cb)
     return PANDA_OK;
 }
 
+/* Types this engine cannot deliver: registering one fails with a reason,
+ * rather than being accepted and never called. */
+static panda_err refuse_unsupported(panda_plugin *pl, panda_cb_type type)
+{
+    switch (type) {
+    case PANDA_CB_BEFORE_TCG_CODEGEN:
+        return panda_set_error(pl->panda, PANDA_ERR_UNSUPPORTED,
+            "before_tcg_codegen is not supported: it hands a plugin QEMU 2.9's TCG op buffer to edit "
+            "before code generation, and this engine (QEMU 5's TCG in Unicorn) exposes no TCG ops; "
+            "use start_block_exec, insn_translate/insn_exec or after_block_translate instead");
+    case PANDA_CB_QMP:
+        return panda_set_error(pl->panda, PANDA_ERR_UNSUPPORTED,
+            "qmp is not supported: libpanda has no QMP server to pass unhandled commands on from; "
+            "the human monitor's commands reach plugins through the monitor callback");
+    default:
+        return PANDA_OK;
+    }
+}
+
 PANDA_EXPORT panda_err panda_register_callback(panda_plugin *pl, panda_cb_type type, panda_cb cb)
 {
     panda_err e = check_args(pl, type, cb);
+    if (!e) e = refuse_unsupported(pl, type);
     if (e) return e;
     panda_t *p = pl->panda;
     cb_list *l = &p->cbs[type];

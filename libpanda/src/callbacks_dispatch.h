@@ -28,4 +28,21 @@ void panda_dispatch_after_machine_init(panda_t *p);
 /* monitor: false if no callback is registered */
 bool panda_dispatch_monitor(panda_t *p, Monitor *mon, const char *cmd);
 
+/* main_loop_wait: between run slices (PANDA: each main loop iteration) */
+void panda_dispatch_main_loop_wait(panda_t *p);
+/* pre_shutdown: once per instance, when the guest stops for good or the
+ * instance is destroyed, whichever comes first */
+void panda_dispatch_pre_shutdown(panda_t *p);
+void panda_dispatch_during_machine_init(panda_t *p);
+/* unassigned_io_read/write at an access nothing on the machine's buses
+ * answers (addr: the port, or the physical address); true: a callback
+ * supplied *val (read) or took the write */
+bool panda_dispatch_unassigned_io_read(panda_t *p, uint64_t pc, uint64_t addr, size_t size, uint64_t *val);
+bool panda_dispatch_unassigned_io_write(panda_t *p, uint64_t pc, uint64_t addr, size_t size, uint64_t val);
+/* mmio_after_read (write false) / mmio_before_write at a device access on
+ * the MMIO bus; the callbacks may change *val. */
+void panda_dispatch_mmio(panda_t *p, bool write, uint64_t paddr, size_t size, uint64_t *val);
+/* Has the type an enabled callback (so a caller can skip preparing it)? */
+bool panda_wants_cb(panda_t *p, panda_cb_type type);
+
 #endif

@@ -92,6 +92,7 @@ PANDA_EXPORT panda_err panda_create(int argc, const char *const *argv,
 PANDA_EXPORT void panda_destroy(panda_t *p)
 {
     if (!p) return;
+    panda_dispatch_pre_shutdown(p);   /* unless the guest's end fired it */
     panda_callbacks_free(p);
     if (p->rr_mode == RR_RECORD) rr_record_end(p);
     rr_replay_end(p);
@@ -103,6 +104,11 @@ PANDA_EXPORT void panda_destroy(panda_t *p)
     monitor_free(p);
     options_free(&p->cfg);
     free(p);
+}
+
+PANDA_EXPORT void panda_pre_shutdown(panda_t *p)
+{
+    if (p) panda_dispatch_pre_shutdown(p);
 }
 
 PANDA_EXPORT const char *panda_last_error(panda_t *p)
@@ -254,6 +260,10 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
      * where a bare machine's script maps memory and loads its code */
     if (!p->machine_initialized) {
         p->machine_initialized = true;
+        /* the machine was built in panda_create, before any plugin could
+         * register: PANDA's during_machine_init comes here, just before
+         * after_machine_init, where the machine can still be changed */
+        panda_dispatch_during_machine_init(p);
         panda_dispatch_after_machine_init(p);
     }
     if (p->mops->needs_mapped_memory && p->mapped_bytes == 0)
@@ -277,6 +287,8 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
 
     while (!atomic_load(&p->stop_requested)) {
         monitor_serve(p);
+        if (atomic_load(&p->stop_requested)) break;
+        panda_dispatch_main_loop_wait(p);
         if (atomic_load(&p->stop_requested)) break;
         panda_dispatch_top_loop(p);
         if (atomic_load(&p->stop_requested)) break;
@@ -319,6 +331,9 @@ PANDA_EXPORT panda_err panda_run(panda_t *p)
         p->halted = true;
         snprintf(p->err.msg, sizeof(p->err.msg), "%s", stop_reason(p));
     }
+    /* PANDA's pre_shutdown: the guest is gone for good (powered off, reset
+     * with -no-reboot, triple-faulted); else when the instance is freed */
+    if (p->finished) panda_dispatch_pre_shutdown(p);
     /* under the monitor's lock, so a command queued while the run was on
      * is always served by the monitor_serve below */
     pthread_mutex_lock(&p->monitor_lock);

@@ -182,6 +182,7 @@ struct panda {
     bool cur_chaining;       /* what the engine does */
     uc_panda_hooks cur_hooks;
     bool machine_initialized;
+    bool pre_shutdown_done;  /* pre_shutdown fired (once per instance) */
     atomic_bool running;     /* read by other threads (console, monitor) */
     bool halted;
     bool finished;           /* the guest powered off, reset or died */

@@ -221,10 +221,66 @@ static size_t com1_deliver(void *dev, const uint8_t *data, size_t len)
     return uart16550_receive(dev, data, len);
 }
 
+/* ---- PANDA's unassigned_io_* and mmio_* callbacks around the buses ---- */
+
+static uint64_t size_mask64(unsigned size)
+{
+    return size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
+}
+
+/* An access nothing answered (the bus counted it as open bus): a callback
+ * may supply the value, which makes it answered (no longer counted). */
+static uint64_t unassigned_read(pc_machine *pc, uint64_t *count, uint64_t before, uint64_t addr, unsigned size,
+                                uint64_t v)
+{
+    uint64_t val = v;
+    if (!panda_wants_cb(pc->p, PANDA_CB_UNASSIGNED_IO_READ) ||
+        !panda_dispatch_unassigned_io_read(pc->p, panda_current_pc(&pc->p->cpu), addr, size, &val))
+        return v;
+    *count = before;
+    return val & size_mask64(size);
+}
+
+static void unassigned_write(pc_machine *pc, uint64_t *count, uint64_t before, uint64_t addr, unsigned size,
+                             uint64_t v)
+{
+    if (panda_wants_cb(pc->p, PANDA_CB_UNASSIGNED_IO_WRITE) &&
+        panda_dispatch_unassigned_io_write(pc->p, panda_current_pc(&pc->p->cpu), addr, size, v))
+        *count = before;
+}
+
 static uint32_t port_in(void *opaque, uint32_t port, unsigned size)
 {
     pc_machine *pc = opaque;
-    return io_bus_read(&pc->bus, port, size);
+    uint64_t open = pc->bus.unclaimed_reads;
+    uint32_t v = io_bus_read(&pc->bus, port, size);
+    if (pc->bus.unclaimed_reads != open)
+        v = (uint32_t)unassigned_read(pc, &pc->bus.unclaimed_reads, open, port, size, v);
+    return v;
+}
+
+/* The MMIO bus at physical address addr, with the callbacks. */
+static uint64_t mmio_access_read(pc_machine *pc, uint64_t addr, unsigned size)
+{
+    uint64_t open = pc->mmio.unclaimed_reads;
+    uint64_t v = mmio_bus_read(&pc->mmio, addr, size);
+    if (pc->mmio.unclaimed_reads != open) v = unassigned_read(pc, &pc->mmio.unclaimed_reads, open, addr, size, v);
+    if (panda_wants_cb(pc->p, PANDA_CB_MMIO_AFTER_READ)) {
+        panda_dispatch_mmio(pc->p, false, addr, size, &v);
+        v &= size_mask64(size);
+    }
+    return v;
+}
+
+static void mmio_access_write(pc_machine *pc, uint64_t addr, unsigned size, uint64_t value)
+{
+    if (panda_wants_cb(pc->p, PANDA_CB_MMIO_BEFORE_WRITE)) {
+        panda_dispatch_mmio(pc->p, true, addr, size, &value);
+        value &= size_mask64(size);
+    }
+    uint64_t open = pc->mmio.unclaimed_writes;
+    mmio_bus_write(&pc->mmio, addr, value, size);
+    if (pc->mmio.unclaimed_writes != open) unassigned_write(pc, &pc->mmio.unclaimed_writes, open, addr, size, value);
 }
 
 /* Writes that can move a timer deadline: the PIT (channel 0 drives IRQ0)
@@ -238,7 +294,9 @@ static bool moves_deadline(uint32_t port)
 static bool port_out(void *opaque, uint32_t port, uint32_t value, unsigned size)
 {
     pc_machine *pc = opaque;
+    uint64_t open = pc->bus.unclaimed_writes;
     io_bus_write(&pc->bus, port, value, size);
+    if (pc->bus.unclaimed_writes != open) unassigned_write(pc, &pc->bus.unclaimed_writes, open, port, size, value);
     /* a timer was reprogrammed: the slice's budget must be computed again */
     return moves_deadline(port);
 }
@@ -249,14 +307,14 @@ static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *o
 {
     (void)uc;
     pc_machine *pc = opaque;
-    return mmio_bus_read(&pc->mmio, pc->ram_size + offset, size);
+    return mmio_access_read(pc, pc->ram_size + offset, size);
 }
 
 static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *opaque)
 {
     (void)uc;
     pc_machine *pc = opaque;
-    mmio_bus_write(&pc->mmio, pc->ram_size + offset, value, size);
+    mmio_access_write(pc, pc->ram_size + offset, size, value);
 }
 
 /* ---- firmware: the BIOS ROM and the windows below 1 MiB ------------------- */
@@ -269,14 +327,14 @@ static uint64_t vga_hole_read(uc_engine *uc, uint64_t offset, unsigned size, voi
 {
     (void)uc;
     pc_machine *pc = opaque;
-    return mmio_bus_read(&pc->mmio, VGA_HOLE + offset, size);
+    return mmio_access_read(pc, VGA_HOLE + offset, size);
 }
 
 static void vga_hole_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *opaque)
 {
     (void)uc;
     pc_machine *pc = opaque;
-    mmio_bus_write(&pc->mmio, VGA_HOLE + offset, value, size);
+    mmio_access_write(pc, VGA_HOLE + offset, size, value);
 }
 
 /* What the ROM/PCI side has at a window: the ROM's tail (the "ISA BIOS"
@@ -1249,6 +1307,8 @@ static bool pc_cb_fires(pc_machine *pc, panda_cb_type type)
     case PANDA_CB_MONITOR: case PANDA_CB_BEFORE_LOADVM: case PANDA_CB_AFTER_LOADVM:
     case PANDA_CB_REPLAY_SERIAL_RECEIVE: case PANDA_CB_REPLAY_SERIAL_READ:
     case PANDA_CB_REPLAY_SERIAL_SEND: case PANDA_CB_REPLAY_SERIAL_WRITE:
+    case PANDA_CB_UNASSIGNED_IO_READ: case PANDA_CB_UNASSIGNED_IO_WRITE:
+    case PANDA_CB_MMIO_AFTER_READ: case PANDA_CB_MMIO_BEFORE_WRITE:
         return true;
     default:
         return false;

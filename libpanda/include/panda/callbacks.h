@@ -29,6 +29,7 @@ extern "C" {
     X(1, AFTER_BLOCK_TRANSLATE, after_block_translate, void, (CPUState *env, TranslationBlock *tb)) \
     /* true: throw the block away and translate it again before it runs */ \
     X(2, BEFORE_BLOCK_EXEC_INVALIDATE_OPT, before_block_exec_invalidate_opt, bool, (CPUState *env, TranslationBlock *tb)) \
+    /* not supported: registering fails with PANDA_ERR_UNSUPPORTED (no TCG ops to edit) */ \
     X(3, BEFORE_TCG_CODEGEN, before_tcg_codegen, void, (CPUState *env, TranslationBlock *tb)) \
     X(4, BEFORE_BLOCK_EXEC, before_block_exec, void, (CPUState *env, TranslationBlock *tb)) \
     /* exitCode > 1 (TB_EXIT_IDX1): the block stopped before it ran */ \
@@ -47,6 +48,7 @@ extern "C" {
     X(15, VIRT_MEM_AFTER_WRITE, virt_mem_after_write, void, (CPUState *env, target_ptr_t pc, target_ptr_t addr, size_t size, void *buf)) \
     X(16, PHYS_MEM_AFTER_READ, phys_mem_after_read, void, (CPUState *env, target_ptr_t pc, target_ptr_t addr, size_t size, void *buf)) \
     X(17, PHYS_MEM_AFTER_WRITE, phys_mem_after_write, void, (CPUState *env, target_ptr_t pc, target_ptr_t addr, size_t size, void *buf)) \
+    /* pc: a device access on the MMIO bus (not RAM); *val may be changed; vaddr is 0 (unknown) */ \
     X(18, MMIO_AFTER_READ, mmio_after_read, void, (CPUState *env, target_ptr_t physaddr, target_ptr_t vaddr, size_t size, uint64_t *val)) \
     X(19, MMIO_BEFORE_WRITE, mmio_before_write, void, (CPUState *env, target_ptr_t physaddr, target_ptr_t vaddr, size_t size, uint64_t *val)) \
     X(20, HD_READ, hd_read, void, (CPUState *env)) \
@@ -54,6 +56,7 @@ extern "C" {
     /* x86: CPUID.  true: handled, the instruction is skipped */ \
     X(22, GUEST_HYPERCALL, guest_hypercall, bool, (CPUState *env)) \
     X(23, MONITOR, monitor, int, (Monitor *mon, const char *cmd)) \
+    /* not supported: registering fails with PANDA_ERR_UNSUPPORTED (no QMP server) */ \
     X(24, QMP, qmp, bool, (char *command, char *args, char **result)) \
     X(25, CPU_RESTORE_STATE, cpu_restore_state, void, (CPUState *env, TranslationBlock *tb)) \
     X(26, BEFORE_LOADVM, before_loadvm, int, (void)) \
@@ -68,19 +71,28 @@ extern "C" {
     X(34, REPLAY_BEFORE_DMA, replay_before_dma, void, (CPUState *env, const uint8_t *buf, hwaddr addr, size_t size, bool is_write)) \
     X(35, REPLAY_AFTER_DMA, replay_after_dma, void, (CPUState *env, const uint8_t *buf, hwaddr addr, size_t size, bool is_write)) \
     X(36, REPLAY_HANDLE_PACKET, replay_handle_packet, void, (CPUState *env, uint8_t *buf, size_t size, uint8_t direction, uint64_t buf_addr_rec)) \
+    /* around the engine's cpu_exec (several per run slice); ranBlock: a block was entered */ \
     X(37, AFTER_CPU_EXEC_ENTER, after_cpu_exec_enter, void, (CPUState *env)) \
     X(38, BEFORE_CPU_EXEC_EXIT, before_cpu_exec_exit, void, (CPUState *env, bool ranBlock)) \
     X(39, AFTER_MACHINE_INIT, after_machine_init, void, (CPUState *env)) \
     X(40, AFTER_LOADVM, after_loadvm, void, (CPUState *env)) \
     X(41, TOP_LOOP, top_loop, void, (CPUState *env)) \
+    /* at the first run, just before after_machine_init (the machine is built in panda_create) */ \
     X(42, DURING_MACHINE_INIT, during_machine_init, void, (MachineState *machine)) \
+    /* between run slices, before top_loop */ \
     X(43, MAIN_LOOP_WAIT, main_loop_wait, void, (void)) \
+    /* once: the guest stops for good, else panda_pre_shutdown or panda_destroy */ \
     X(44, PRE_SHUTDOWN, pre_shutdown, void, (void)) \
+    /* pc: a port or MMIO access nothing answers (addr: port or physical address); true: *val supplied (read), the write taken */ \
     X(45, UNASSIGNED_IO_READ, unassigned_io_read, bool, (CPUState *env, target_ptr_t pc, hwaddr addr, size_t size, uint64_t *val)) \
     X(46, UNASSIGNED_IO_WRITE, unassigned_io_write, bool, (CPUState *env, target_ptr_t pc, hwaddr addr, size_t size, uint64_t val)) \
+    /* before a guest exception (#PF 14, #UD 6, int n as n) is handled: the first different return replaces it; -1 drops it (move the PC) */ \
     X(47, BEFORE_HANDLE_EXCEPTION, before_handle_exception, int32_t, (CPUState *cpu, int32_t exception_index)) \
+    /* before interrupt requests (CPU_INTERRUPT_HARD 0x2, ...) are serviced: the first different return replaces them; 0 or -1: not now */ \
     X(48, BEFORE_HANDLE_INTERRUPT, before_handle_interrupt, int32_t, (CPUState *cpu, int32_t interrupt_request)) \
+    /* inside the block, before its first instruction (a block that leaves at its entry check is not reported; chained blocks are) */ \
     X(49, START_BLOCK_EXEC, start_block_exec, void, (CPUState *cpu, TranslationBlock *tb)) \
+    /* after the block's last instruction executed (not after a fault or an early exit); turns block chaining off */ \
     X(50, END_BLOCK_EXEC, end_block_exec, void, (CPUState *cpu, TranslationBlock *tb))
 
 #define PANDA_CB_ENUMERATOR(number, ENUMERATOR, name, ret, params) PANDA_CB_##ENUMERATOR = number,

@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define PANDA_API_MAJOR 0
-#define PANDA_API_MINOR 4
+#define PANDA_API_MINOR 5
 
 /* ---- library ---------------------------------------------------------- */
 
@@ -69,6 +69,12 @@ PANDA_EXPORT panda_err panda_create(int argc, const char *const *argv,
  * the options fails panda_create with this text as its error. */
 PANDA_EXPORT size_t panda_options_help(char *buf, size_t len);
 PANDA_EXPORT void panda_destroy(panda_t *p);
+/* Fire the pre_shutdown callbacks now, unless they already fired: they
+ * fire once per instance, when the guest stops for good (powers off,
+ * resets with -no-reboot, triple-faults) or else in panda_destroy.  For a
+ * caller whose callbacks must run while it can still serve them, before
+ * it destroys the instance. */
+PANDA_EXPORT void panda_pre_shutdown(panda_t *p);
 /* Detail of the last error this instance reported (never NULL). */
 PANDA_EXPORT const char *panda_last_error(panda_t *p);
 PANDA_EXPORT const char *panda_machine_name(panda_t *p);

@@ -685,6 +685,11 @@ def build_profile(data: bytes, *, btf: Optional[PathLike] = None, cache_dir: Opt
         if cached.is_file():
             btf_data = cached.read_bytes()
         else:
+            # every tool of the route, before a 14 MB download
+            _need("pahole", "pahole", "to turn the OSI probe's DWARF into BTF (the image has no .BTF)")
+            _need("make", "make", "to compile the OSI probe against linux-headers")
+            _need("gcc", "gcc", "to compile the OSI probe against linux-headers")
+            _need("dpkg-deb", "dpkg", "to unpack the linux-headers packages")
             progress(f"no .BTF in the image: building one from linux-headers-{release} "
                      f"{version or ''} (the OSI probe + pahole)")
             kdir = headers_tree(release, version, dpkg_arch, cdir, progress)
@@ -711,6 +716,9 @@ def build_profile(data: bytes, *, btf: Optional[PathLike] = None, cache_dir: Opt
         tid = b.struct(s)
         if tid:
             sizes[s] = b.size_of(tid)
+    if not sect and btf is None:
+        # the probe's struct mount is a copy of the head only: its size is not the kernel's
+        sizes.pop("mount", None)
     enums: Dict[str, Dict[str, int]] = {}
     for e in ENUMS:
         v = b.enum(e)

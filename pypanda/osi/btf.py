@@ -40,7 +40,8 @@ class BTF:
                 self.by_name.setdefault((t["kind"], t["name"]), i)
         if ptr_size is None:
             lid = self.find(INT, "long unsigned int") or self.find(INT, "long int")
-            ptr_size = self.types[lid]["st"] if lid else 8
+            lt = self.types[lid] if lid else None
+            ptr_size = int(lt["st"]) if lt is not None else 8
         self.ptr_size = ptr_size
 
     def _parse(self, data: bytes) -> None:
@@ -72,7 +73,7 @@ class BTF:
                 raise ProfileError(f"unknown BTF kind {kind} at type {len(self.types)}")
             if p + fixed + per * vlen > tend:
                 raise ProfileError("truncated BTF type section")
-            t: Dict[str, Any] = {"kind": kind, "name": self.str(name_off), "st": st, "kflag": kflag}
+            t: Dict[str, Any] = {"kind": kind, "name": self.string(name_off), "st": st, "kflag": kflag}
             if kind == INT:
                 (enc,) = u("<I", data, p)
                 t["bits"] = enc & 0xFF
@@ -83,32 +84,33 @@ class BTF:
                 for i in range(vlen):
                     mn, mt, mo = u("<III", data, p + 12 * i)
                     if kflag:          # bitfield_size << 24 | bit_offset
-                        ms.append((self.str(mn), mt, mo & 0xFFFFFF, mo >> 24))
+                        ms.append((self.string(mn), mt, mo & 0xFFFFFF, mo >> 24))
                     else:
-                        ms.append((self.str(mn), mt, mo, 0))
+                        ms.append((self.string(mn), mt, mo, 0))
                 t["members"] = ms
             elif kind == ENUM:
-                t["values"] = [(self.str(n), v) for n, v in
+                t["values"] = [(self.string(n), v) for n, v in
                                (u("<Ii", data, p + 8 * i) for i in range(vlen))]
             elif kind == ENUM64:
-                t["values"] = [(self.str(n), lo | hi << 32) for n, lo, hi in
+                t["values"] = [(self.string(n), lo | hi << 32) for n, lo, hi in
                                (u("<III", data, p + 12 * i) for i in range(vlen))]
             elif kind == FUNC_PROTO:
-                t["params"] = [(self.str(n), pt) for n, pt in
+                t["params"] = [(self.string(n), pt) for n, pt in
                                (u("<II", data, p + 8 * i) for i in range(vlen))]
             elif kind == DATASEC:
                 t["vars"] = [u("<III", data, p + 12 * i) for i in range(vlen)]
             p += fixed + per * vlen
             self.types.append(t)
         n = len(self.types)
-        for t in self.types[1:]:
-            assert t is not None
+        for tt in self.types[1:]:
+            assert tt is not None
+            t = tt
             refs = [t["st"]] if t["kind"] in MODIFIERS + (PTR, VAR, FUNC) else []
             refs += [m[1] for m in t.get("members", ())] + ([t["elem"]] if "elem" in t else [])
             if any(r >= n for r in refs):
                 raise ProfileError("corrupt BTF: a type refers to a type id past the last one")
 
-    def str(self, off: int) -> str:
+    def string(self, off: int) -> str:
         if off >= len(self.strs):
             raise ProfileError("corrupt BTF: a name offset lies past the string section")
         end = self.strs.find(b"\0", off)

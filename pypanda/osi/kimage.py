@@ -500,8 +500,8 @@ def find_sys_call_table(elf: ELF, kallsyms: Sequence[Tuple[int, str, str]],
         s = elf.section(secname)
         if s is None or s.type == SHT_NOBITS:
             continue
-        n = s.size // ps
-        vals = struct.unpack_from("<%d%s" % (n, elf.ptr), elf.data, s.offset)
+        count_ = s.size // ps
+        vals = struct.unpack_from("<%d%s" % (count_, elf.ptr), elf.data, s.offset)
         run = 0
         for i, v in enumerate(vals):
             if v in by_addr:

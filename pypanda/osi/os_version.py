@@ -199,12 +199,12 @@ def parse_os_version(text: str, group: Optional[str] = None) -> OsVersion:
         distro, release = parts[0], parts[1]
         if not _RELEASE.match(release):
             raise _bad(t, f"release {release!r} does not look like a kernel release (6.1.0-57-686-pae)")
-        bits: Optional[int] = _bits_of_release(release)
+        nbits = _bits_of_release(release)
         if len(parts) == 3:
             if parts[2] not in ("32", "64"):
                 raise _bad(t, f"bits {parts[2]!r} (32 or 64)")
-            bits = int(parts[2])
-        return OsVersion("linux", bits, distro, release, None, t)
+            nbits = int(parts[2])
+        return OsVersion("linux", nbits, distro, release, None, t)
     if _RELEASE.match(t):
         return OsVersion("linux", _bits_of_release(t), None, t, None, t)
     raise _bad(t, "not a recognised form")

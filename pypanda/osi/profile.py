@@ -708,9 +708,9 @@ def build_profile(data: bytes, *, btf: Optional[PathLike] = None, cache_dir: Opt
     for f in ARRAYS:
         r = b.field(f)
         if r is not None:
-            n = b.array_len(r[2])
-            if n is not None:
-                arrays[f] = n
+            count = b.array_len(r[2])
+            if count is not None:
+                arrays[f] = count
     sizes: Dict[str, int] = {}
     for s in STRUCTS:
         tid = b.struct(s)
@@ -828,6 +828,7 @@ def profile_for(kernel: PathLike, *, btf: Optional[PathLike] = None,
         if re.fullmatch(r"[0-9a-f]{16,128}", bid):
             cached = _load_cached(cdir / f"{bid}.json", say)
             if cached is not None and cached.build_id == bid:
+                say(f"Linux {cached.release}: cached profile {cdir / (bid + '.json')}")
                 return cached
     try:
         data = path.read_bytes()

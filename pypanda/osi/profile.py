@@ -695,6 +695,9 @@ def build_profile(data: bytes, *, btf: Optional[PathLike] = None, cache_dir: Opt
             kdir = headers_tree(release, version, dpkg_arch, cdir, progress)
             btf_data = probe_btf(kdir, progress)
             _atomic_write(cached, btf_data)
+            # the unpacked tree is ~80 MB; the .debs stay cached, so
+            # headers_tree() can unpack it again in a second or two
+            shutil.rmtree(kdir.parent.parent.parent, ignore_errors=True)
         btf_source = f"linux-headers-{release} {version or '?'} probe (pahole)"
     progress(f"types from {btf_source}")
     b = BTF(btf_data, ptr_size=elf.psize)

@@ -235,15 +235,16 @@ def _seed_cache(prof: Profile, tmp: Path) -> Path:
     shutil.copytree(src / "btf", cache / "btf")
     (cache / "images").mkdir(parents=True)
     sha = profmod._sha256_file(IMAGE)
-    (cache / "images" / sha).write_text(prof.build_id + "\n")
+    (cache / "images" / sha).write_text(f"{prof.build_id} {profmod.generator_id()}\n")
     prof.save(cache / f"{prof.build_id}.json")
     return cache
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong-type", "other-format"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong-type", "other-format", "other-code"])
 def test_corrupt_cache_is_rebuilt(prof: Profile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                   damage: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """Documented choice: a cache file that does not validate is rebuilt (and a note printed)."""
+    """Documented choice: a cache file that does not validate, or that other
+    code made, is rebuilt (and a note printed)."""
     cache = _seed_cache(prof, tmp_path)
     f = cache / f"{prof.build_id}.json"
     text = f.read_text()
@@ -251,6 +252,9 @@ def test_corrupt_cache_is_rebuilt(prof: Profile, tmp_path: Path, monkeypatch: py
         f.write_text(text[: len(text) // 2])
     elif damage == "garbage":
         f.write_bytes(os.urandom(4096))
+    elif damage == "other-code":      # made by an older pypanda.osi
+        index = cache / "images" / profmod._sha256_file(IMAGE)
+        index.write_text(f"{prof.build_id} 0123456789abcdef\n")
     elif damage == "wrong-type":
         d = json.loads(text)
         d["fields"]["task_struct.pid"] = "1108"
@@ -462,3 +466,19 @@ def test_release_matches(prof: Profile) -> None:
     assert bz is not None and release_matches("linux-32-debian:6.1.0-57-686-pae", bz)
     assert not release_matches("linux-32-debian:3.2.0-4-686-pae", prof.banner)
     assert release_matches("i386", prof.banner)
+
+
+@pytest.mark.skipif(not os.environ.get("PYPANDA_OSI_TEST_AMD64"),
+                    reason="set PYPANDA_OSI_TEST_AMD64=1 to fetch Debian's amd64 kernel (a 70 MB .deb)")
+def test_amd64_kernel_with_its_own_btf() -> None:
+    """The .BTF route and x86_64's zero-based per-cpu symbols (KALLSYMS_ABSOLUTE_PERCPU)."""
+    p = profile_for("6.1.0-57-amd64")
+    assert (p.arch, p.bits, p.data["btf_source"]) == ("x86_64", 64, "vmlinux .BTF section")
+    # the values the research checked against a live amd64 guest
+    assert p.offset("task_struct.tasks") == 2192 and p.offset("task_struct.pid") == 2416
+    assert p.symbol("current_task") == 0x1FB80 and p.symbol("__per_cpu_start") == 0
+    assert p.per_cpu_start == 0 and p.page_offset == 0xFFFF888000000000
+    assert p.symbol("init_task") == 0xFFFFFFFF82A1AA40
+    assert p.has_symbol("page_offset_base") and p.has_symbol("phys_base") and p.has_symbol("entry_SYSCALL_64")
+    assert p.syscall(257)["name"] == "openat" and p.syscall(0)["entry"] == "__x64_sys_read"
+    assert p.array_len("maple_range_64.slot") == 16

@@ -447,8 +447,13 @@ def find_kallsyms(elf: ELF) -> Kallsyms:
             return None
         (rb,) = struct.unpack_from("<" + elf.ptr, d, rb_off)
         offs = struct.unpack_from("<%di" % num, d, offs_start)
-        # a negative offset is an absolute per-cpu address (KALLSYMS_ABSOLUTE_PERCPU)
-        addrs = [rb + v if v >= 0 else rb - 1 - v for v in offs]
+        if any(v < 0 for v in offs):
+            # KALLSYMS_ABSOLUTE_PERCPU (x86_64 SMP): a positive offset is an
+            # absolute (per-cpu, zero-based) address, a negative one is
+            # relative to relative_base - 1 (kernel/kallsyms.c)
+            addrs = [v if v >= 0 else rb - 1 - v for v in offs]
+        else:
+            addrs = [rb + v for v in offs]
         # check: _text/_stext (when present) is the start of .text
         if text is not None:
             for anchor in ("_stext", "_text"):

@@ -36,12 +36,14 @@ stderr.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tarfile
@@ -147,6 +149,28 @@ def default_cache_dir() -> Path:
 
 
 PROBE_DIR = Path(__file__).resolve().parent.parent / "data" / "osiprobe"
+
+
+def _digest(paths: Iterable[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=None)
+def probe_id() -> str:
+    """Hash of the probe source: names the cached BTF it produced."""
+    return _digest([PROBE_DIR / "osiprobe.c", PROBE_DIR / "Kbuild"])
+
+
+@functools.lru_cache(maxsize=None)
+def generator_id() -> str:
+    """Hash of the code that builds profiles: a cached profile made by other
+    code (an older pypanda) is rebuilt rather than trusted."""
+    here = Path(__file__).resolve().parent
+    return _digest([here / "kimage.py", here / "btf.py", here / "profile.py",
+                    PROBE_DIR / "osiprobe.c", PROBE_DIR / "Kbuild"])
 
 
 # =========================================================================== Profile
@@ -519,6 +543,8 @@ def kernel_from_release(release: str, cache_dir: Path, progress: ProgressFn = _p
     deb = _apt_download(cache_dir, f"linux-image-{release}", None, arch, progress)
     progress(f"extracting /boot/vmlinuz-{release} from {deb.name}")
     _atomic_write(out, _deb_extract_file(deb, f"./boot/vmlinuz-{release}"))
+    if deb.parent == cache_dir / "debs":
+        deb.unlink()   # 50-70 MB, of which only the bzImage is needed
     return out
 
 
@@ -640,7 +666,20 @@ def _syscall_table(elf: kimage.ELF, kall: Sequence[Tuple[int, str, str]], btf: B
 
 def build_profile(data: bytes, *, btf: Optional[PathLike] = None, cache_dir: Optional[PathLike] = None,
                   progress: ProgressFn = _progress) -> Profile:
-    """Build a profile from kernel image bytes (bzImage or vmlinux); no cache."""
+    """Build a profile from kernel image bytes (bzImage or vmlinux); no cache.
+    A malformed image raises ProfileError, whatever part of it is wrong."""
+    try:
+        return _build_profile(data, btf, cache_dir, progress)
+    except ProfileError:
+        raise
+    except (struct.error, IndexError, ValueError, OverflowError, KeyError, UnicodeDecodeError) as exc:
+        # the parsers check what they can; anything else a crafted image
+        # trips over is still a bad image, not a crash
+        raise ProfileError(f"malformed kernel image ({type(exc).__name__}: {exc})") from None
+
+
+def _build_profile(data: bytes, btf: Optional[PathLike], cache_dir: Optional[PathLike],
+                   progress: ProgressFn) -> Profile:
     cdir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     t0 = time.monotonic()
     progress("decompressing the kernel" if data[:4] != b"\x7fELF" else "reading the vmlinux")
@@ -661,7 +700,7 @@ def build_profile(data: bytes, *, btf: Optional[PathLike] = None, cache_dir: Opt
     ks = kimage.parse_ksymtab(elf)
     try:
         kall = kimage.find_kallsyms(elf).symbols
-    except ProfileError as exc:
+    except (ProfileError, struct.error, IndexError, ValueError) as exc:
         progress(f"warning: {exc}; text symbols and the syscall table are left out")
         kall = []
     text_syms: Dict[str, int] = {}
@@ -681,7 +720,7 @@ def build_profile(data: bytes, *, btf: Optional[PathLike] = None, cache_dir: Opt
     else:
         version = _debian_version(banner)
         dpkg_arch = "i386" if arch == "i386" else "amd64"
-        cached = cdir / "btf" / f"{release}_{version or 'unknown'}.btf"
+        cached = cdir / "btf" / f"{release}_{version or 'unknown'}_{probe_id()}.btf"
         if cached.is_file():
             btf_data = cached.read_bytes()
         else:
@@ -805,7 +844,8 @@ def profile_for(kernel: PathLike, *, btf: Optional[PathLike] = None,
     ``kernel``: a bzImage (vmlinuz) or vmlinux path, or a Debian kernel
     release such as ``"6.1.0-57-686-pae"`` (its ``linux-image`` package is
     fetched with ``apt-get download``).  ``btf``: a BTF file to use when the
-    image has no ``.BTF`` (else the linux-headers probe makes one).
+    image has no ``.BTF`` (else the linux-headers probe makes one); with
+    ``btf`` the profile is always rebuilt (and re-cached).
     ``cache_dir``: default ``~/.cache/pypanda/osi``.  ``progress``: called
     with a line per step (default: print to stderr).
 
@@ -824,11 +864,18 @@ def profile_for(kernel: PathLike, *, btf: Optional[PathLike] = None,
                                "such as 6.1.0-57-686-pae")
     if not path.is_file():
         raise ProfileError(f"{path} is not a file")
-    # The image's hash maps to its build id, so a cached profile needs no decompression.
+    # The image's hash maps to its build id (and the code that made the
+    # profile), so a cached profile needs no decompression.
     index = cdir / "images" / _sha256_file(path)
     if btf is None and index.is_file():
-        bid = index.read_text().strip()
-        if re.fullmatch(r"[0-9a-f]{16,128}", bid):
+        try:
+            bid, gen = index.read_text().split()
+        except (OSError, ValueError, UnicodeDecodeError):
+            bid = gen = ""
+        if gen != generator_id():
+            if bid:
+                say("the cached profile was made by other pypanda code: rebuilding it")
+        elif re.fullmatch(r"[0-9a-f]{16,128}", bid):
             cached = _load_cached(cdir / f"{bid}.json", say)
             if cached is not None and cached.build_id == bid:
                 say(f"Linux {cached.release}: cached profile {cdir / (bid + '.json')}")
@@ -840,7 +887,7 @@ def profile_for(kernel: PathLike, *, btf: Optional[PathLike] = None,
     prof = build_profile(data, btf=btf, cache_dir=cdir, progress=say)
     try:
         prof.save(cdir / f"{prof.build_id}.json")
-        _atomic_write(index, (prof.build_id + "\n").encode())
+        _atomic_write(index, f"{prof.build_id} {generator_id()}\n".encode())
     except OSError as exc:
         say(f"warning: cannot cache the profile in {cdir}: {exc}")
     return prof

@@ -482,3 +482,29 @@ def test_amd64_kernel_with_its_own_btf() -> None:
     assert p.has_symbol("page_offset_base") and p.has_symbol("phys_base") and p.has_symbol("entry_SYSCALL_64")
     assert p.syscall(257)["name"] == "openat" and p.syscall(0)["entry"] == "__x64_sys_read"
     assert p.array_len("maple_range_64.slot") == 16
+
+
+def test_btf_file_given(prof: Profile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """btf=: the same types from a file, no tool run; a missing file is a ProfileError."""
+    btf = next((profmod.default_cache_dir() / "btf").glob(f"{RELEASE}_*_{profmod.probe_id()}.btf"))
+    _no_subprocess(monkeypatch)
+    p = profile_for(IMAGE, btf=btf, cache_dir=tmp_path / "cache")
+    assert p.data["btf_source"] == f"file {btf}"
+    assert {k: v for k, v in p.data.items() if k not in ("btf_source", "sizes")} == \
+        {k: v for k, v in prof.data.items() if k not in ("btf_source", "sizes")}
+    with pytest.raises(ProfileError, match="cannot read the BTF file"):
+        profile_for(IMAGE, btf=tmp_path / "absent.btf", cache_dir=tmp_path / "cache")
+
+
+def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _need_image()
+    out = tmp_path / "p.json"
+    assert profmod.main([str(IMAGE), "--out", str(out)]) == 0
+    text = capsys.readouterr()
+    assert "Linux 6.1.0-57-686-pae (i386, 32-bit)" in text.out and "init_task" in text.out
+    assert "[pypanda.osi]" in text.err
+    assert Profile.load(out).release == RELEASE
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"MZ" + os.urandom(1000))
+    assert profmod.main([str(bad), "--cache-dir", str(tmp_path / "c")]) == 1
+    assert "error: not a bzImage or vmlinux" in capsys.readouterr().err

@@ -36,6 +36,7 @@ stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import hashlib
 import io
@@ -50,7 +51,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import kimage
 from .btf import BTF
@@ -444,6 +445,23 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+@contextlib.contextmanager
+def _cache_lock(cache_dir: Path) -> Iterator[None]:
+    """One download/build at a time per cache (not re-entrant)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / ".lock", "a") as f:
+        try:
+            import fcntl
+        except ImportError:          # not POSIX: no lock, atomic writes still hold
+            yield
+            return
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 def _deb_dirs(cache_dir: Path) -> List[Path]:
     """Where .debs are looked for before downloading: our own cache, then the
     guest builders' (~/.cache/pypanda/debs/*)."""
@@ -540,11 +558,14 @@ def kernel_from_release(release: str, cache_dir: Path, progress: ProgressFn = _p
     if out.is_file():
         return out
     arch = release_arch(release)
-    deb = _apt_download(cache_dir, f"linux-image-{release}", None, arch, progress)
-    progress(f"extracting /boot/vmlinuz-{release} from {deb.name}")
-    _atomic_write(out, _deb_extract_file(deb, f"./boot/vmlinuz-{release}"))
-    if deb.parent == cache_dir / "debs":
-        deb.unlink()   # 50-70 MB, of which only the bzImage is needed
+    with _cache_lock(cache_dir):
+        if out.is_file():
+            return out
+        deb = _apt_download(cache_dir, f"linux-image-{release}", None, arch, progress)
+        progress(f"extracting /boot/vmlinuz-{release} from {deb.name}")
+        _atomic_write(out, _deb_extract_file(deb, f"./boot/vmlinuz-{release}"))
+        if deb.parent == cache_dir / "debs":
+            deb.unlink()   # 50-70 MB, of which only the bzImage is needed
     return out
 
 
@@ -721,22 +742,22 @@ def _build_profile(data: bytes, btf: Optional[PathLike], cache_dir: Optional[Pat
         version = _debian_version(banner)
         dpkg_arch = "i386" if arch == "i386" else "amd64"
         cached = cdir / "btf" / f"{release}_{version or 'unknown'}_{probe_id()}.btf"
-        if cached.is_file():
-            btf_data = cached.read_bytes()
-        else:
+        if not cached.is_file():
             # every tool of the route, before a 14 MB download
             _need("pahole", "pahole", "to turn the OSI probe's DWARF into BTF (the image has no .BTF)")
             _need("make", "make", "to compile the OSI probe against linux-headers")
             _need("gcc", "gcc", "to compile the OSI probe against linux-headers")
             _need("dpkg-deb", "dpkg", "to unpack the linux-headers packages")
-            progress(f"no .BTF in the image: building one from linux-headers-{release} "
-                     f"{version or ''} (the OSI probe + pahole)")
-            kdir = headers_tree(release, version, dpkg_arch, cdir, progress)
-            btf_data = probe_btf(kdir, progress)
-            _atomic_write(cached, btf_data)
-            # the unpacked tree is ~80 MB; the .debs stay cached, so
-            # headers_tree() can unpack it again in a second or two
-            shutil.rmtree(kdir.parent.parent.parent, ignore_errors=True)
+            with _cache_lock(cdir):      # a concurrent build (the other guest builder) waits
+                if not cached.is_file():
+                    progress(f"no .BTF in the image: building one from linux-headers-{release} "
+                             f"{version or ''} (the OSI probe + pahole)")
+                    kdir = headers_tree(release, version, dpkg_arch, cdir, progress)
+                    _atomic_write(cached, probe_btf(kdir, progress))
+                    # the unpacked tree is ~80 MB; the .debs stay cached, so
+                    # headers_tree() can unpack it again in a second or two
+                    shutil.rmtree(kdir.parent.parent.parent, ignore_errors=True)
+        btf_data = cached.read_bytes()
         btf_source = f"linux-headers-{release} {version or '?'} probe (pahole)"
     progress(f"types from {btf_source}")
     b = BTF(btf_data, ptr_size=elf.psize)

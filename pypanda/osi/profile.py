@@ -590,8 +590,8 @@ def headers_tree(release: str, version: Optional[str], arch: str, cache_dir: Pat
             # -common is arch all; linux-kbuild holds host programs: the host's arch
             pin = m.group(3) if m.group(2) == "=" else version
             debs.append(_apt_download(cache_dir, m.group(1), pin, None, progress))
-    tmp = Path(tempfile.mkdtemp(dir=str(cache_dir / "headers") if (cache_dir / "headers").is_dir()
-                                else _mkdir(cache_dir / "headers"), prefix=".unpack."))
+    (cache_dir / "headers").mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=str(cache_dir / "headers"), prefix=".unpack."))
     try:
         for deb in debs:
             progress(f"unpacking {deb.name}")
@@ -613,11 +613,6 @@ def headers_tree(release: str, version: Optional[str], arch: str, cache_dir: Pat
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return kdir
-
-
-def _mkdir(p: Path) -> str:
-    p.mkdir(parents=True, exist_ok=True)
-    return str(p)
 
 
 def kbuild(kdir: Path, srcdir: Path, target: str) -> Path:

@@ -47,8 +47,9 @@ class PlatformWheel(bdist_wheel):
 
 
 setup(
-    packages=["pypanda"],
-    package_data={"pypanda": ["lib/libpanda_*.so", "py.typed", "data/*.sh"]},
+    packages=["pypanda", "pypanda.osi"],
+    # data/osiprobe: the C probe pypanda.osi compiles against linux-headers
+    package_data={"pypanda": ["lib/libpanda_*.so", "py.typed", "data/*.sh", "data/osiprobe/*"]},
     # Only package_data goes in the wheel; MANIFEST.in only shapes the sdist.
     include_package_data=False,
     distclass=BinaryDistribution,

@@ -14,6 +14,9 @@ declare -A packages=(
     [as]=binutils [ld]=binutils [objcopy]=binutils [nm]=binutils
     [python3]=python3
     [clang]=clang  # the fuzz harnesses (scripts/fuzz.sh): libFuzzer and its sanitizers
+    # pypanda.osi: BTF of the OSI probe compiled against linux-headers, for
+    # kernels without .BTF (Debian i386; the guest builders' profile.json)
+    [pahole]=pahole
 )
 missing=()
 for cmd in "${!packages[@]}"; do

@@ -14,6 +14,8 @@
 #                script that gives a root shell on ttyS0 (no login)
 #   vmlinuz      the same kernel, for direct boot (-kernel)
 #   initrd.img   the same initramfs (MODULES=list: ata_piix, sd_mod, ext4)
+#   profile.json the kernel's Linux OSI profile (python -m pypanda.osi.profile:
+#                struct offsets, symbols, syscall table)
 #   guest.json   what was built: kernel release, package versions, the
 #                kernel command line, prompt, sha256 of every file, the
 #                sha256 of this script
@@ -30,7 +32,7 @@
 # Progress goes to stderr; the last line of stdout is the output directory.
 set -euo pipefail
 
-FORMAT=1            # bump when the layout of the directory or guest.json changes
+FORMAT=2            # bump when the layout of the directory, guest.json or profile.json changes
 NAME=debian-i386
 ARCH=i386
 SUITE=bookworm
@@ -98,6 +100,11 @@ try:
         meta = json.load(f)
     if meta.get("format") != fmt or meta.get("builder_sha256") != builder:
         sys.exit(1)
+    with open(os.path.join(d, "profile.json")) as f:
+        prof = json.load(f)
+    if prof.get("format") != 1 or prof.get("release") != meta["kernel_release"] \
+            or "profile.json" not in meta["sha256"]:
+        sys.exit(1)
     for name, digest in meta["sha256"].items():
         h = hashlib.sha256()
         with open(os.path.join(d, name), "rb") as f:
@@ -137,8 +144,10 @@ step 1 "host tools"
 command -v apt-get >/dev/null 2>&1 ||
     die "apt-get not found: this builder needs a Debian-based host"
 # command -> Debian package that provides it
+# (make, gcc and pahole: the OSI profile's probe, step 7)
 tools=(mmdebstrap:mmdebstrap mke2fs:e2fsprogs debugfs:e2fsprogs sfdisk:fdisk
-       grub-mkimage:grub-common qemu-img:qemu-utils dpkg-query:dpkg gzip:gzip)
+       grub-mkimage:grub-common qemu-img:qemu-utils dpkg-query:dpkg gzip:gzip
+       make:make gcc:gcc pahole:pahole)
 missing=()
 for t in "${tools[@]}"; do
     command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
@@ -405,7 +414,13 @@ qemu-img check -q "$work/disk.qcow2" >&2 || die "qemu-img check finds disk.qcow2
 rm -f "$disk"
 
 # ------------------------------------------------------------- 7. guest.json
-step 7 "guest.json, install into $dest"
+step 7 "profile.json and guest.json, install into $dest"
+# The OSI profile, from the kernel image alone (cached in ~/.cache/pypanda/osi;
+# the linux-headers .debs it needs are fetched with apt-get download).
+pkgroot=$(cd "$(dirname "$SELF")/../.." && pwd -P)
+PYTHONPATH="$pkgroot${PYTHONPATH:+:$PYTHONPATH}" "${PYPANDA_PYTHON:-python3}" -m pypanda.osi.profile \
+    "$work/vmlinuz" --out "$work/profile.json" >/dev/null ||
+    die "could not build the OSI profile of $release (see the error above)"
 python3 - "$work" "$FORMAT" "$NAME" "$ARCH" "$SUITE" "$release" "$CMDLINE" "$PROMPT" "$READY" \
     "$builder_sha" "$EPOCH" "$DISK_MIB" "$PART_START" "$part_sectors" "$FS_UUID" "$FS_LABEL" \
     "$DISK_ID" "$INITRD_MODULES" "$core_size" \
@@ -443,7 +458,7 @@ with open(os.path.join(work, "packages.tsv")) as f:
         packages[pkg] = {"version": version, "architecture": parch}
 kernel_pkg = "linux-image-" + release
 
-files = ("disk.qcow2", "vmlinuz", "initrd.img")
+files = ("disk.qcow2", "vmlinuz", "initrd.img", "profile.json")
 with open(os.path.join(work, "disk.qcow2"), "rb") as f:
     qhead = f.read(32)
 if qhead[:4] != b"QFI\xfb":
@@ -478,6 +493,7 @@ meta = {
     },
     "kernel": "vmlinuz",
     "initrd": "initrd.img",
+    "profile": "profile.json",
     "initrd_modules": initrd_modules.split(),
     "cmdline": cmdline,
     "root": "/dev/sda1",
@@ -498,12 +514,12 @@ EOF
 # (or an interrupted run) never pairs a new image with an old guest.json.
 out=$(mktemp -d "$dest/.build.XXXXXX")
 trap 'cleanup "$work" "$out"' EXIT
-for f in disk.qcow2 vmlinuz initrd.img guest.json; do
+for f in disk.qcow2 vmlinuz initrd.img profile.json guest.json; do
     mv "$work/$f" "$out/$f"
     chmod 0644 "$out/$f"
 done
 rm -f "$dest/guest.json"
-for f in disk.qcow2 vmlinuz initrd.img guest.json; do
+for f in disk.qcow2 vmlinuz initrd.img profile.json guest.json; do
     mv -f "$out/$f" "$dest/$f"
 done
 cache_ok || die "the files in $dest do not match guest.json after the build"

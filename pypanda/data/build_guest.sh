@@ -9,8 +9,11 @@
 #   vmlinuz    the bzImage of Debian's linux-image-<abi>-686-pae:i386 package
 #   initrd.gz  gzip'd newc cpio: static i386 busybox (busybox-static:i386),
 #              its applet symlinks, /dev nodes, /etc files and /init
+#   profile.json the kernel's Linux OSI profile (python -m pypanda.osi.profile:
+#              struct offsets, symbols, syscall table), so the guest needs
+#              nothing at run time
 #   guest.json what was used: kernel release and version string, package
-#              names and versions, sha256 of both files, kernel command line
+#              names and versions, sha256 of the files, kernel command line
 #
 # Idempotent: when guest.json exists and both files match the sha256 it
 # records, nothing is downloaded or rebuilt (--force rebuilds anyway).  The
@@ -21,7 +24,7 @@
 # Progress goes to stderr; the last line of stdout is the output directory.
 set -euo pipefail
 
-FORMAT=1    # bump when the layout of initrd.gz or guest.json changes
+FORMAT=2    # bump when the layout of initrd.gz, guest.json or profile.json changes
 CMDLINE='console=ttyS0 acpi=off noapic nolapic pci=off i8042.noaux quiet cryptomgr.notests noisapnp 8250.nr_uarts=1'
 KERNEL_META=linux-image-686-pae
 BUSYBOX_PKG=busybox-static
@@ -52,7 +55,8 @@ if command -v flock >/dev/null 2>&1; then
     flock 9
 fi
 
-# Exit 0 when guest.json exists, has our format and both files match it.
+# Exit 0 when guest.json exists, has our format and every file matches it
+# (profile.json also has to be a profile of this kernel release).
 cache_ok() {
     python3 - "$dest" "$FORMAT" <<'EOF'
 import hashlib, json, os, sys
@@ -62,7 +66,11 @@ try:
         meta = json.load(f)
     if meta.get("format") != fmt:
         sys.exit(1)
-    for name in ("vmlinuz", "initrd.gz"):
+    with open(os.path.join(d, "profile.json")) as f:
+        prof = json.load(f)
+    if prof.get("format") != 1 or prof.get("release") != meta["kernel_release"]:
+        sys.exit(1)
+    for name in ("vmlinuz", "initrd.gz", "profile.json"):
         h = hashlib.sha256()
         with open(os.path.join(d, name), "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
@@ -94,6 +102,11 @@ need_tool dpkg dpkg
 need_tool dpkg-deb dpkg
 need_tool gzip gzip
 need_tool tar tar
+# the OSI profile: Debian's i386 kernel has no BTF, so the struct layouts come
+# from a probe compiled against linux-headers and turned into BTF by pahole
+need_tool make make
+need_tool gcc gcc
+need_tool pahole pahole
 
 is_root=0
 [ "$(id -u)" = 0 ] && is_root=1
@@ -404,6 +417,14 @@ PYEOF
 gzip -9 -n -c "$out/initrd.cpio" >"$out/initrd.gz"
 rm -f "$out/initrd.cpio"
 
+# The OSI profile, from the image alone (cached in ~/.cache/pypanda/osi; the
+# linux-headers .debs it needs are fetched with apt-get download).
+say "writing profile.json (python -m pypanda.osi.profile)"
+pkgroot=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+PYTHONPATH="$pkgroot${PYTHONPATH:+:$PYTHONPATH}" "${PYPANDA_PYTHON:-python3}" -m pypanda.osi.profile \
+    "$out/vmlinuz" --out "$out/profile.json" >/dev/null ||
+    die "could not build the OSI profile of $kernel_release (see the error above)"
+
 python3 - "$out" "$FORMAT" "$CMDLINE" "$ARCH" \
     "$KERNEL_META" "$meta_version" "$kernel_pkg" "$kernel_release" \
     "$kernel_deb" "$busybox_deb" <<'PYEOF'
@@ -458,10 +479,9 @@ meta_json = {
     "kernel_meta_package": {"name": meta, "version": meta_version},
     "packages": packages,
     "busybox_applets": applets,
-    "sha256": {"vmlinuz": sha256(os.path.join(out, "vmlinuz")),
-               "initrd.gz": sha256(os.path.join(out, "initrd.gz"))},
-    "size": {"vmlinuz": os.path.getsize(os.path.join(out, "vmlinuz")),
-             "initrd.gz": os.path.getsize(os.path.join(out, "initrd.gz"))},
+    "sha256": {n: sha256(os.path.join(out, n)) for n in ("vmlinuz", "initrd.gz", "profile.json")},
+    "size": {n: os.path.getsize(os.path.join(out, n)) for n in ("vmlinuz", "initrd.gz", "profile.json")},
+    "profile": "profile.json",
     "cmdline": cmdline,
     "cmdline_autorun": cmdline + " autorun=1",
     "console": "ttyS0",
@@ -473,10 +493,11 @@ with open(os.path.join(out, "guest.json"), "w") as f:
 PYEOF
 
 # Move into place; guest.json last, so an interrupted run is rebuilt next time.
-chmod 0644 "$out/vmlinuz" "$out/initrd.gz" "$out/guest.json"
+chmod 0644 "$out/vmlinuz" "$out/initrd.gz" "$out/profile.json" "$out/guest.json"
 rm -f "$dest/guest.json"
 mv -f "$out/vmlinuz" "$dest/vmlinuz"
 mv -f "$out/initrd.gz" "$dest/initrd.gz"
+mv -f "$out/profile.json" "$dest/profile.json"
 mv -f "$out/guest.json" "$dest/guest.json"
 cache_ok || die "the files in $dest do not match guest.json after the build"
 say "built $kernel_release guest in $dest"

@@ -93,6 +93,8 @@ PANDA_EXPORT void panda_destroy(panda_t *p)
 {
     if (!p) return;
     panda_callbacks_free(p);
+    hooks_free(p);      /* after the plugins they registered */
+    syscalls_free(p);
     if (p->rr_mode == RR_RECORD) rr_record_end(p);
     rr_replay_end(p);
     snapshots_free(p);

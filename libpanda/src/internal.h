@@ -11,6 +11,8 @@
  *   callbacks.c  the callback registry and its dispatchers
  *   arch_<a>.c   the guest architecture (arch.h)
  *   memory.c     guest memory and registers as the host sees them
+ *   hooks.c      address hooks (an internal plugin over the registry)
+ *   syscalls.c   system-call detection (an internal plugin over the registry)
  *   boot_linux.c loading a Linux kernel for direct boot
  *   machine_*.c  the machines (machine.h), over libpanda/devices
  *   machines.c   the table of machines
@@ -191,6 +193,8 @@ struct panda {
     atomic_bool stop_requested;
     atomic_bool restart_requested; /* stop only to apply flush_pending */
     int idle_slices;         /* idle slices in a row with no input (run loop) */
+    struct panda_hooks *hooks;       /* hooks.c, NULL until the first hook */
+    struct panda_syscalls *syscalls; /* syscalls.c, NULL until first used */
 };
 
 #define panda_set_error(p, code, ...) err_set(&(p)->err, (code), __VA_ARGS__)
@@ -255,6 +259,22 @@ bool rr_diverged(panda_t *p);
 /* Is live input waiting on any channel (or wait up to ms for some)? */
 bool rr_live_input_pending(panda_t *p);
 void rr_wait_live_input(panda_t *p, int ms);
+
+/* ---- memory (memory.c) ----------------------------------------------------- */
+
+/* Read up to len bytes at guest-virtual addr through the current page
+ * tables, never faulting and setting no error: returns how many leading
+ * bytes were readable. */
+size_t memory_peek(panda_t *p, uint64_t addr, void *buf, size_t len);
+
+/* ---- hooks and system calls (hooks.c, syscalls.c) -------------------------- */
+
+/* Each keeps its state in the instance (p->hooks, p->syscalls), made on
+ * first use; freed with the instance, after its plugins. */
+struct panda_hooks;
+struct panda_syscalls;
+void hooks_free(panda_t *p);
+void syscalls_free(panda_t *p);
 
 /* ---- monitor (monitor.c) --------------------------------------------------- */
 

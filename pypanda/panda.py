@@ -26,10 +26,12 @@ from ._args import c_path, c_string
 from .console import DEFAULT_BUFFER_LIMIT, Console, SerialConsole, checked_limit
 from .errors import CallbackError, OptionError, PandaError, StateError, error_for
 from . import guest_files
+from .hooks import Hook, Hooks
 from .memory import Memory
 from .record_replay import RecordReplay
 from .registry import CallbackRegistry
 from .running import Runner
+from .syscalls import SyscallTap
 from .utils import progress
 
 #: The register helpers per arch; the arch's facts (word size, endianness,
@@ -232,6 +234,9 @@ class Panda:
         self._callbacks = CallbackRegistry(self._instance)
         self._rr = RecordReplay(self._instance, self._console)
         self._runner = Runner(self._instance, self._console, self._rr)
+        self._hooks = Hooks(self._instance)
+        self._hook_of_function: Dict[Any, Hook] = {}
+        self._syscalls = SyscallTap(self._instance)
 
     # ---- settings shared with the parts ---------------------------------------
 
@@ -564,6 +569,51 @@ class Panda:
         """Unregister every named callback."""
         for name in self._callbacks.names():
             self._callbacks.delete(name)
+
+    # ---- address hooks and system calls ---------------------------------------
+
+    def hook(self, addr: int, enabled: bool = True, kernel: Optional[bool] = None, asid: Optional[int] = None,
+             cb_type: str = "start_block_exec") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """pandare's decorator: call ``fn(cpu, tb, h)`` before each execution
+        of the instruction at virtual address ``addr``, where ``tb.pc`` is
+        ``addr`` and ``h`` the :class:`~pypanda.hooks.Hook` (``h.enabled``,
+        ``h.hits``, ``h.disable()``, ``h.remove()``, ...).  ``kernel``: None
+        any privilege, True kernel mode only, False user mode only; ``asid``:
+        None any address space, else a CR3 value (compared as CR3 & ~0x1FFF).
+        The filtering is done in libpanda: other instructions, and calls the
+        filters refuse, cost no Python.  ``cb_type`` may be
+        "start_block_exec" (the default) or "before_block_exec"; both fire
+        before the instruction at ``addr``, whether or not it starts a
+        block; others raise CallbackError.  The decorated function is
+        returned unchanged; ``panda.hooks[fn]`` is its Hook."""
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.hook_add(addr, fn, enabled=enabled, kernel=kernel, asid=asid, cb_type=cb_type)
+            return fn
+        return decorate
+
+    def hook_add(self, addr: int, fn: Callable[..., Any], enabled: bool = True, kernel: Optional[bool] = None,
+                 asid: Optional[int] = None, cb_type: str = "start_block_exec") -> Hook:
+        """:meth:`hook` without the decorator: returns the Hook."""
+        h = self._hooks.add(addr, fn, asid=asid, kernel=kernel, enabled=enabled, cb_type=cb_type)
+        self._hook_of_function[fn] = h
+        return h
+
+    @property
+    def hooks(self) -> Dict[Any, Hook]:
+        """{decorated function: its Hook} for the hooks :meth:`hook` made and
+        not removed (the last hook made for a function)."""
+        return {fn: h for fn, h in self._hook_of_function.items() if not h.removed}
+
+    def delete_hooks(self) -> None:
+        """Remove every address hook."""
+        self._hooks.clear()
+        self._hook_of_function.clear()
+
+    @property
+    def syscall_tap(self) -> SyscallTap:
+        """The low-level system-call tap (:class:`~pypanda.syscalls.SyscallTap`):
+        ``watch(number, enter, ret, fn)`` with ``fn(cpu, call, is_return)``."""
+        return self._syscalls
 
     # ---- snapshots (pc machine) ---------------------------------------------
 

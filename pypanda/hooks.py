@@ -115,7 +115,7 @@ class Hooks:
 
     def _c_trampoline(self) -> Any:
         if self._trampoline is None:
-            cfn = wrap(self._dispatch, None, _abi.panda_hook_fn._argtypes_, "hook")
+            cfn = wrap(self._dispatch, None, _abi.FUNCTION_TYPES["panda_hook_fn"].argtypes, "hook")
             self._keep = cfn    # alive as long as this Panda's hooks
             self._trampoline = cfn if isinstance(cfn, _abi.panda_hook_fn) else ctypes.cast(cfn, _abi.panda_hook_fn)
         return self._trampoline

@@ -20,7 +20,6 @@ the run and is re-raised by ``run()``, as for every callback.
 """
 from __future__ import annotations
 
-import ctypes
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _abi
@@ -139,7 +138,7 @@ class SyscallTap:
         if self._installed:
             return
         if self._cfn is None:
-            self._cfn = wrap(self._dispatch, None, _abi.panda_syscall_fn._argtypes_, "syscall")
+            self._cfn = wrap(self._dispatch, None, _abi.FUNCTION_TYPES["panda_syscall_fn"].argtypes, "syscall")
         inst = self._instance
         cfn = self._cfn
         inst.with_guest_paused(lambda: inst.check(inst.lib.panda_syscalls_set_callback(inst.handle, cfn, None)))
@@ -152,7 +151,7 @@ class SyscallTap:
         if inst.closed:
             self._installed = False
             return
-        null = ctypes.cast(None, _abi.panda_syscall_fn)
+        null = _abi.panda_syscall_fn()     # NULL: detection off
         inst.with_guest_paused(lambda: inst.check(inst.lib.panda_syscalls_set_callback(inst.handle, null, None)))
         self._installed = False
         # the trampoline object stays: C may still be inside it (unwatch from a subscriber)

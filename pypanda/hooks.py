@@ -104,6 +104,88 @@ def _kernel_filter(kernel: Optional[bool]) -> int:
     raise CallbackError(f"kernel={kernel!r}: None (any), True (kernel mode) or False (user mode)")
 
 
+# ---- memory hooks (pandare's hook_mem, PANDA's mem_hooks plugin) ----------------
+
+MEM_BEFORE, MEM_AFTER, MEM_READ, MEM_WRITE, MEM_VIRTUAL, MEM_PHYSICAL = 1, 2, 4, 8, 16, 32
+
+
+class MemoryAccess:
+    """What a memory hook receives (pandare's ``memory_access_desc``):
+    ``pc``, ``addr``, ``size``, ``buf`` (a ``uint8_t*`` to the data, NULL
+    before a read; writing it before a write changes what is stored),
+    ``on_before``, ``on_after``, ``on_read``, ``on_write``, ``on_virtual``,
+    ``on_physical`` (which kind of access this is) and ``hook``.  Valid
+    during the call only."""
+
+    __slots__ = ("pc", "addr", "size", "buf", "flags", "hook")
+
+    def __init__(self, access: Any, hook: MemHook) -> None:
+        self.pc = access.pc
+        self.addr = access.addr
+        self.size = access.size
+        self.buf = access.buf
+        self.flags = access.flags
+        self.hook = hook
+
+    on_before = property(lambda self: bool(self.flags & MEM_BEFORE))
+    on_after = property(lambda self: bool(self.flags & MEM_AFTER))
+    on_read = property(lambda self: bool(self.flags & MEM_READ))
+    on_write = property(lambda self: bool(self.flags & MEM_WRITE))
+    on_virtual = property(lambda self: bool(self.flags & MEM_VIRTUAL))
+    on_physical = property(lambda self: bool(self.flags & MEM_PHYSICAL))
+
+    def data(self) -> bytes:
+        """The accessed bytes (b"" before a read)."""
+        return ctypes.string_at(self.buf, self.size) if self.buf else b""
+
+    def __repr__(self) -> str:
+        kind = ("before " if self.on_before else "after ") + ("read" if self.on_read else "write")
+        space = "virtual" if self.on_virtual else "physical"
+        return f"<MemoryAccess {kind} of {self.size} at {space} {self.addr:#x}, pc {self.pc:#x}>"
+
+
+class MemHook:
+    """One memory hook: ``id``, ``start_address``, ``end_address``, ``flags``,
+    ``fn``, ``enabled`` (settable), ``hits``, ``enable()``, ``disable()``,
+    ``remove()``."""
+
+    __slots__ = ("id", "start_address", "end_address", "flags", "fn", "_hooks", "_enabled", "removed",
+                 "_final_hits")
+
+    def __init__(self, hooks: "Hooks", hook_id: int, start: int, end: int, flags: int, fn: Callable[..., Any]) -> None:
+        self._hooks = hooks
+        self.id, self.start_address, self.end_address, self.flags, self.fn = hook_id, start, end, flags, fn
+        self._enabled = True
+        self.removed = False
+        self._final_hits = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self._hooks.mem_set_enabled(self, bool(value))
+
+    def enable(self) -> None:
+        self.enabled = True
+
+    def disable(self) -> None:
+        self.enabled = False
+
+    def remove(self) -> None:
+        self._hooks.mem_remove(self)
+
+    @property
+    def hits(self) -> int:
+        return self._hooks.mem_hits(self)
+
+    def __repr__(self) -> str:
+        return f"<MemHook {self.id} {self.start_address:#x}..{self.end_address:#x} flags {self.flags:#x}>"
+
+
+
+
 class Hooks:
     """The hooks of one Panda (``panda.hook``, ``panda.hooks``)."""
 
@@ -112,6 +194,8 @@ class Hooks:
         self.by_id: Dict[int, Hook] = {}
         self._trampoline: Any = None
         self._keep: Any = None
+        self.mem_by_id: Dict[int, MemHook] = {}
+        self._mem_cfn: Any = None
 
     def _c_trampoline(self) -> Any:
         if self._trampoline is None:
@@ -183,3 +267,66 @@ class Hooks:
         """Remove every hook."""
         for h in list(self.by_id.values()):
             self.remove(h)
+
+    # ---- memory hooks ----------------------------------------------------------
+
+
+    def _mem_trampoline(self) -> Any:
+        if self._mem_cfn is None:
+            self._mem_cfn = wrap(self._mem_dispatch, None, _abi.FUNCTION_TYPES["panda_mem_hook_fn"].argtypes,
+                                 "memory hook")
+        return self._mem_cfn
+
+    def _mem_dispatch(self, cpu: Any, access_ptr: Any, opaque: Any) -> None:
+        access = access_ptr.contents
+        h = self.mem_by_id.get(access.hook_id)
+        if h is not None:
+            h.fn(cpu, MemoryAccess(access, h))
+
+    def mem_add(self, start: int, end: int, flags: int, fn: Callable[..., Any], enabled: bool = True) -> MemHook:
+        if not callable(fn):
+            raise CallbackError(f"hook_mem: {fn!r} is not callable")
+        for what, v in (("start_address", start), ("end_address", end)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise CallbackError(f"hook_mem: {what} must be a non-negative int, not {v!r}")
+        if end < start:
+            raise CallbackError(f"hook_mem: end_address {end:#x} is below start_address {start:#x}")
+        missing = [name for name, bits in (("on_before or on_after", MEM_BEFORE | MEM_AFTER),
+                                           ("on_read or on_write", MEM_READ | MEM_WRITE),
+                                           ("on_virtual or on_physical", MEM_VIRTUAL | MEM_PHYSICAL))
+                   if not flags & bits]
+        if missing:
+            raise CallbackError(f"hook_mem would never fire: it needs {', '.join(missing)}")
+        inst = self._instance
+        inst.check_open("hook_mem")
+        tramp = self._mem_trampoline()
+        hook_id = c_uint32()
+        inst.with_guest_paused(lambda: inst.check(
+            inst.lib.panda_mem_hook_add(inst.handle, start, end, flags, tramp, None, byref(hook_id))))
+        h = MemHook(self, hook_id.value, start, end, flags, fn)
+        self.mem_by_id[h.id] = h
+        if not enabled:
+            self.mem_set_enabled(h, False)
+        return h
+
+    def mem_set_enabled(self, h: MemHook, enabled: bool) -> None:
+        if h.removed:
+            raise StateError(f"{h!r}: it was removed")
+        inst = self._instance
+        inst.with_guest_paused(lambda: inst.check(inst.lib.panda_mem_hook_set_enabled(inst.handle, h.id, enabled)))
+        h._enabled = enabled
+
+    def mem_remove(self, h: MemHook) -> None:
+        if h.removed:
+            return
+        inst = self._instance
+        hits = self.mem_hits(h)
+        inst.with_guest_paused(lambda: inst.check(inst.lib.panda_mem_hook_remove(inst.handle, h.id)))
+        h._final_hits, h.removed, h._enabled = hits, True, False
+        self.mem_by_id.pop(h.id, None)
+
+    def mem_hits(self, h: MemHook) -> int:
+        if h.removed:
+            return h._final_hits
+        self._instance.check_open("memory hook hits")
+        return int(self._instance.lib.panda_mem_hook_hits(self._instance.handle, h.id))

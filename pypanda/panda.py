@@ -26,7 +26,8 @@ from ._args import c_path, c_string
 from .console import DEFAULT_BUFFER_LIMIT, Console, SerialConsole, checked_limit
 from .errors import CallbackError, OptionError, PandaError, StateError, error_for
 from . import guest_files
-from .hooks import Hook, Hooks
+from .hooks import (MEM_AFTER, MEM_BEFORE, MEM_PHYSICAL, MEM_READ, MEM_VIRTUAL, MEM_WRITE, Hook, Hooks,
+                    MemHook)
 from .memory import Memory
 from .record_replay import RecordReplay
 from .registry import CallbackRegistry
@@ -236,6 +237,7 @@ class Panda:
         self._runner = Runner(self._instance, self._console, self._rr)
         self._hooks = Hooks(self._instance)
         self._hook_of_function: Dict[Any, Hook] = {}
+        self._mem_hook_of_function: Dict[Any, MemHook] = {}
         self._syscalls = SyscallTap(self._instance)
 
     # ---- settings shared with the parts ---------------------------------------
@@ -608,6 +610,55 @@ class Panda:
         """Remove every address hook."""
         self._hooks.clear()
         self._hook_of_function.clear()
+
+    def hook_mem(self, start_address: int, end_address: int, on_before: bool = True, on_after: bool = False,
+                 on_read: bool = False, on_write: bool = False, on_virtual: bool = False,
+                 on_physical: bool = False, enabled: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """pandare's memory-hook decorator (PANDA's mem_hooks plugin): call
+        ``fn(cpu, mad)`` for each guest data access overlapping
+        ``[start_address, end_address]`` (both inclusive) of the kinds
+        asked for (before and/or after, reads and/or writes, the virtual
+        and/or the physical address compared); ``mad`` is a
+        :class:`~pypanda.hooks.MemoryAccess` (``pc``, ``addr``, ``size``,
+        ``buf``, ``on_read``, ..., ``hook``).  The ranges are checked in
+        libpanda, so other accesses cost no Python; but memory callbacks
+        slow every guest access down (``enable_memcb()`` is on while a
+        memory hook exists).  CallbackError if the kinds make a hook that
+        could never fire.  Returns the function; ``panda.mem_hooks[fn]``
+        is its :class:`~pypanda.hooks.MemHook`."""
+        flags = ((MEM_BEFORE if on_before else 0) | (MEM_AFTER if on_after else 0) |
+                 (MEM_READ if on_read else 0) | (MEM_WRITE if on_write else 0) |
+                 (MEM_VIRTUAL if on_virtual else 0) | (MEM_PHYSICAL if on_physical else 0))
+
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self._mem_hook_of_function[fn] = self._hooks.mem_add(start_address, end_address, flags, fn, enabled)
+            return fn
+        return decorate
+
+    def hook_phys_mem_read(self, start_address: int, end_address: int, on_before: bool = True,
+                           on_after: bool = False, enabled: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """:meth:`hook_mem` for reads of physical addresses."""
+        return self.hook_mem(start_address, end_address, on_before, on_after, True, False, False, True, enabled)
+
+    def hook_phys_mem_write(self, start_address: int, end_address: int, on_before: bool = True,
+                            on_after: bool = False, enabled: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """:meth:`hook_mem` for writes to physical addresses."""
+        return self.hook_mem(start_address, end_address, on_before, on_after, False, True, False, True, enabled)
+
+    def hook_virt_mem_read(self, start_address: int, end_address: int, on_before: bool = True,
+                           on_after: bool = False, enabled: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """:meth:`hook_mem` for reads of virtual addresses."""
+        return self.hook_mem(start_address, end_address, on_before, on_after, True, False, True, False, enabled)
+
+    def hook_virt_mem_write(self, start_address: int, end_address: int, on_before: bool = True,
+                            on_after: bool = False, enabled: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """:meth:`hook_mem` for writes to virtual addresses."""
+        return self.hook_mem(start_address, end_address, on_before, on_after, False, True, True, False, enabled)
+
+    @property
+    def mem_hooks(self) -> Dict[Any, MemHook]:
+        """{decorated function: its MemHook} for the memory hooks not removed."""
+        return {fn: h for fn, h in self._mem_hook_of_function.items() if not h.removed}
 
     @property
     def syscall_tap(self) -> SyscallTap:

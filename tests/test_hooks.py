@@ -210,3 +210,77 @@ def test_c_api_errors(machine):
     assert lib.panda_hook_remove(handle, 12345) != 0
     assert lib.panda_hook_set_enabled(handle, 0, True) != 0
     assert lib.panda_hook_hits(handle, 12345) == 0
+
+
+# ---- memory hooks -------------------------------------------------------------
+
+MEMORY = """
+    mov $5, %ecx
+loop:
+    mov %ecx, 0x2000             # 4-byte writes to 0x2000
+    mov 0x3000, %eax             # 4-byte reads from 0x3000
+    movb %cl, 0x2003             # 1-byte writes to 0x2003
+    dec %ecx
+    jnz loop
+    hlt
+"""
+
+
+def test_memory_hooks_filter_ranges_and_kinds(machine):
+    panda, labels = machine(MEMORY)
+    panda.physical_memory_write(0x3000, b"\x78\x56\x34\x12")
+    got = {"w": [], "r": [], "edge": [], "phys_before": 0}
+
+    @panda.hook_virt_mem_write(0x2000, 0x2000)
+    def writes(cpu, mad):
+        assert mad.on_write and mad.on_virtual and mad.on_before and not mad.on_read
+        got["w"].append((mad.size, int.from_bytes(mad.data(), "little")))
+
+    @panda.hook_mem(0x3000, 0x3003, on_before=False, on_after=True, on_read=True, on_virtual=True)
+    def reads(cpu, mad):
+        assert mad.hook is panda.mem_hooks[reads] and mad.pc > 0x1000
+        got["r"].append(int.from_bytes(mad.data(), "little"))
+
+    @panda.hook_phys_mem_write(0x2003, 0x2003)
+    def edge(cpu, mad):                           # the 4-byte writes overlap 0x2003 too
+        got["edge"].append(mad.size)
+
+    @panda.hook_phys_mem_read(0x5000, 0x6000)     # nothing there
+    def never(cpu, mad):
+        raise AssertionError("no access in range")
+
+    panda.run()
+    assert got["w"] == [(4, n) for n in range(5, 0, -1)]
+    assert got["r"] == [0x12345678] * 5
+    assert got["edge"] == [4, 1] * 5
+    assert panda.mem_hooks[writes].hits == 5 and panda.mem_hooks[never].hits == 0
+
+
+def test_memory_hooks_remove_themselves_and_restore_memcb(machine):
+    panda, labels = machine(MEMORY)
+    calls = []
+
+    @panda.hook_virt_mem_write(0x2000, 0x2003)
+    def once(cpu, mad):
+        calls.append(mad.addr)
+        mad.hook.remove()
+
+    # a plain memory callback fires only while memcb is on: the hook turned
+    # it on, and its removal turns it off again
+    plain = []
+
+    @panda.cb_virt_mem_after_write
+    def vmw(cpu, pc, addr, size, buf):
+        plain.append(addr)
+
+    panda.run()
+    assert calls == [0x2000] and panda.mem_hooks == {}
+    assert plain[:1] == [0x2000] and len(plain) < 10
+
+
+def test_memory_hook_checks(machine):
+    panda, labels = machine(MEMORY)
+    with pytest.raises(CallbackError, match="never fire"):
+        panda.hook_mem(0x2000, 0x2003)(lambda cpu, mad: None)     # no read/write, no space
+    with pytest.raises(CallbackError, match="below"):
+        panda.hook_virt_mem_read(0x3000, 0x2000)(lambda cpu, mad: None)

@@ -133,7 +133,7 @@ def test_no_x86_header_outside_the_arch():
 # The internal plugins: they register ordinary callbacks through the
 # registry and read the guest through the arch and memory layers, nothing
 # above them (the run loop, the machines, record/replay).
-INTERNAL_PLUGINS = {"src/hooks.c", "src/syscalls.c"}
+INTERNAL_PLUGINS = {"src/hooks.c", "src/memhooks.c", "src/syscalls.c"}
 PLUGIN_MAY_CALL = ("src/base/", "src/runctl.c", "src/callbacks.c", "src/arch_i386.c", "src/arch.c",
                    "src/memory.c")
 

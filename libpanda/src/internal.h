@@ -12,6 +12,7 @@
  *   arch_<a>.c   the guest architecture (arch.h)
  *   memory.c     guest memory and registers as the host sees them
  *   hooks.c      address hooks (an internal plugin over the registry)
+ *   memhooks.c   memory hooks (an internal plugin over the registry)
  *   syscalls.c   system-call detection (an internal plugin over the registry)
  *   boot_linux.c loading a Linux kernel for direct boot
  *   machine_*.c  the machines (machine.h), over libpanda/devices
@@ -194,6 +195,7 @@ struct panda {
     atomic_bool restart_requested; /* stop only to apply flush_pending */
     int idle_slices;         /* idle slices in a row with no input (run loop) */
     struct panda_hooks *hooks;       /* hooks.c, NULL until the first hook */
+    struct panda_memhooks *memhooks; /* memhooks.c, NULL until the first one */
     struct panda_syscalls *syscalls; /* syscalls.c, NULL until first used */
 };
 
@@ -269,11 +271,14 @@ size_t memory_peek(panda_t *p, uint64_t addr, void *buf, size_t len);
 
 /* ---- hooks and system calls (hooks.c, syscalls.c) -------------------------- */
 
-/* Each keeps its state in the instance (p->hooks, p->syscalls), made on
- * first use; freed with the instance, after its plugins. */
+/* Each keeps its state in the instance (p->hooks, p->memhooks,
+ * p->syscalls), made on first use; freed with the instance, after its
+ * plugins. */
 struct panda_hooks;
+struct panda_memhooks;
 struct panda_syscalls;
 void hooks_free(panda_t *p);
+void memhooks_free(panda_t *p);
 void syscalls_free(panda_t *p);
 
 /* ---- monitor (monitor.c) --------------------------------------------------- */

@@ -241,6 +241,44 @@ PANDA_EXPORT panda_err panda_hook_remove(panda_t *p, uint32_t id);
 /* Calls made to the hook's fn so far (0 for an unknown or removed id). */
 PANDA_EXPORT uint64_t panda_hook_hits(panda_t *p, uint32_t id);
 
+/* Memory hooks (PANDA's mem_hooks plugin): fn runs for each guest data
+ * access (not instruction fetches) that overlaps [start, end] (both
+ * inclusive) and is of a kind the hook's flags name: at least one of
+ * PANDA_MEM_BEFORE / PANDA_MEM_AFTER, one of PANDA_MEM_READ /
+ * PANDA_MEM_WRITE and one of PANDA_MEM_VIRTUAL / PANDA_MEM_PHYSICAL (the
+ * address compared is the access's virtual or physical one).  They are
+ * made of the virt/phys_mem_* callbacks of the kinds some hook needs, and
+ * they turn panda_enable_memcb() on while a memory hook exists (as PANDA's
+ * plugin does; the memory callbacks of every plugin then fire), restoring
+ * what it was when the last one goes.  Every access then takes the
+ * engine's slow path: expect the guest to run several times slower.  The
+ * filtering is done here, so only matching accesses reach fn.  fn may add,
+ * enable, disable and remove memory hooks, its own included. */
+#define PANDA_MEM_BEFORE 1
+#define PANDA_MEM_AFTER 2
+#define PANDA_MEM_READ 4
+#define PANDA_MEM_WRITE 8
+#define PANDA_MEM_VIRTUAL 16
+#define PANDA_MEM_PHYSICAL 32
+typedef struct panda_mem_access {
+    uint32_t struct_size;    /* sizeof(panda_mem_access) of the library */
+    uint32_t flags;          /* this access: one each of BEFORE/AFTER, READ/WRITE, VIRTUAL/PHYSICAL */
+    uint64_t pc;             /* the accessing instruction */
+    uint64_t addr;           /* the address compared with the range */
+    uint64_t size;           /* bytes accessed */
+    uint8_t *buf;            /* the data (NULL before a read); writing it before a write changes what is stored */
+    uint32_t hook_id;
+    uint32_t reserved;
+} panda_mem_access;
+typedef void (*panda_mem_hook_fn)(CPUState *cpu, const panda_mem_access *access, void *opaque);
+PANDA_EXPORT panda_err panda_mem_hook_add(panda_t *p, uint64_t start, uint64_t end, uint32_t flags,
+                                          panda_mem_hook_fn fn, void *opaque, uint32_t *id_out);
+/* PANDA_ERR_ARG for an id that is not a live memory hook of this instance. */
+PANDA_EXPORT panda_err panda_mem_hook_set_enabled(panda_t *p, uint32_t id, bool enabled);
+PANDA_EXPORT panda_err panda_mem_hook_remove(panda_t *p, uint32_t id);
+/* Calls made to the memory hook's fn so far (0 for an unknown or removed id). */
+PANDA_EXPORT uint64_t panda_mem_hook_hits(panda_t *p, uint32_t id);
+
 /*
  * System calls, as the guest's user mode (CPL 3) makes them.  i386: `int
  * $0x80` (kind 0) and `sysenter` (kind 1); x86_64 (later): `syscall` (kind

@@ -77,8 +77,9 @@ def test_the_table_covers_the_abi():
     assert [cb.number for cb in _abi.CALLBACKS] == list(range(51))
     assert len(_abi.ERRORS) == _abi.ENUMS["panda_err"]["PANDA_ERR_COUNT"]
     assert set(_abi.OPAQUE_TYPES) == {"panda_t", "panda_plugin", "Monitor", "MachineState"}
-    assert set(_abi.STRUCTS) == {"CPUState", "TranslationBlock", "panda_arch_facts", "panda_syscall"}
-    assert set(_abi.FUNCTION_POINTER_TYPES) >= {"panda_hook_fn", "panda_syscall_fn"}
+    assert set(_abi.STRUCTS) == {"CPUState", "TranslationBlock", "panda_arch_facts", "panda_syscall",
+                                 "panda_mem_access"}
+    assert set(_abi.FUNCTION_POINTER_TYPES) >= {"panda_hook_fn", "panda_syscall_fn", "panda_mem_hook_fn"}
     names = {fn.name for fn in _abi.FUNCTIONS}
     assert {"panda_run", "panda_create", "panda_register_callback"} <= names
     by_name = {fn.name: fn for fn in _abi.FUNCTIONS}

@@ -284,3 +284,22 @@ def test_memory_hook_checks(machine):
         panda.hook_mem(0x2000, 0x2003)(lambda cpu, mad: None)     # no read/write, no space
     with pytest.raises(CallbackError, match="below"):
         panda.hook_virt_mem_read(0x3000, 0x2000)(lambda cpu, mad: None)
+
+
+def test_a_hook_ending_the_run_is_not_called_again_for_the_same_execution(machine):
+    # the stop leaves before the hooked instruction runs; the next run()
+    # runs it without calling the hook a second time
+    panda, labels = machine(LOOP.format(n=4))
+    seen = []
+
+    @panda.hook(labels["body"])
+    def stopper(cpu, tb, h):
+        seen.append(panda.arch.get_reg(cpu, "ECX"))
+        panda.end_analysis()
+
+    for _ in range(10):
+        panda.run()
+        if panda.guest_halted:
+            break
+    assert seen == [4, 3, 2, 1]
+    assert panda.arch.get_reg(panda.get_cpu(), "EAX") == 10

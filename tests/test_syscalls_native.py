@@ -318,3 +318,27 @@ def test_linux_replay_sees_the_same_calls(linux_run):
     panda.close()
     assert len(live) > 50
     assert replayed == live
+
+
+def test_ending_the_run_in_a_callback_reports_each_call_once(ring3):
+    # the stop leaves before the instruction runs, which the next run()
+    # executes: neither the hook nor the enter callback repeats
+    panda, labels = ring3()
+    hits, calls = [], []
+
+    def hook(cpu, tb, h):
+        hits.append(1)
+        panda.end_analysis()
+
+    def tap(cpu, call, is_return):
+        calls.append((call.number, is_return))
+        panda.end_analysis()
+
+    panda.hook_add(labels["int80_site"], hook)
+    panda.syscall_tap.watch(None, True, True, tap)
+    for _ in range(20):
+        panda.run()
+        if "powered off" in panda.stop_reason:
+            break
+    assert hits == [1]
+    assert calls == [(7, False), (7, True), (9, False), (9, True), (20, False), (20, True)]

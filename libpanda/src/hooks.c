@@ -43,6 +43,7 @@ struct panda_hooks {
     size_t tab_cap, tab_used;
     uint32_t last_id;
     int depth;              /* hook callbacks running (nested runs) */
+    insn_exec_mark mark;    /* the last execution reported */
 };
 
 static size_t slot_of(const struct panda_hooks *h, uint64_t pc)
@@ -128,6 +129,8 @@ static int hook_insn_exec(CPUState *cpu, target_ptr_t pc)
     struct panda_hooks *h = p->hooks;
     const pc_slot *s = find_pc(h, pc);
     if (!s || !s->live) return 0;   /* another plugin's instruction */
+    uint64_t icount;
+    if (insn_exec_seen(p, &h->mark, pc, &icount)) return 0;   /* the same execution again */
     int cpl = -2;                   /* read once, when a filter needs it */
     uint64_t asid = 0;
     bool have_asid = false;
@@ -154,6 +157,7 @@ static int hook_insn_exec(CPUState *cpu, target_ptr_t pc)
         k->fn(cpu, k->id, pc, k->opaque);
     }
     h->depth--;
+    insn_exec_done(p, &h->mark, pc, icount);
     return 0;
 }
 

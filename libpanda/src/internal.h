@@ -279,6 +279,33 @@ struct panda_memhooks;
 struct panda_syscalls;
 void hooks_free(panda_t *p);
 void memhooks_free(panda_t *p);
+
+/* An insn_exec call is followed by a check that may leave the block before
+ * the instruction runs (a stop asked for, an interrupt raised mid-block),
+ * and the instruction then runs again later, calling insn_exec again: the
+ * same execution.  hooks.c and syscalls.c report each execution once:
+ * insn_exec_seen() is true for such a repeat (same pc, same instruction
+ * count, and either the count is exact or a stop was pending after the
+ * last call); insn_exec_done() notes the call just handled. */
+typedef struct insn_exec_mark {
+    uint64_t pc, icount;
+    bool valid, exit_expected;
+} insn_exec_mark;
+static inline bool insn_exec_seen(panda_t *p, insn_exec_mark *m, uint64_t pc, uint64_t *icount)
+{
+    *icount = uc_panda_icount(p->uc);
+    if (!(m->valid && m->pc == pc && m->icount == *icount && (*icount != 0 || m->exit_expected)))
+        return false;
+    m->exit_expected = false;   /* the repeat came: a count that is not exact says no more */
+    return true;
+}
+static inline void insn_exec_done(panda_t *p, insn_exec_mark *m, uint64_t pc, uint64_t icount)
+{
+    m->valid = true;
+    m->pc = pc;
+    m->icount = icount;
+    m->exit_expected = atomic_load(&p->stop_requested) || atomic_load(&p->restart_requested);
+}
 void syscalls_free(panda_t *p);
 
 /* ---- monitor (monitor.c) --------------------------------------------------- */

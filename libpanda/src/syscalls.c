@@ -45,6 +45,7 @@ struct panda_syscalls {
     site *sites;            /* power-of-two size, at most half full */
     size_t sites_cap, sites_used;
     size_t npending;
+    insn_exec_mark mark;    /* the last execution handled */
     pending pend[PANDA_SYSCALL_MAX_PENDING];
 };
 
@@ -219,9 +220,12 @@ static int sys_insn_exec(CPUState *cpu, target_ptr_t pc)
     uint8_t flags = site_flags(s, pc);
     if (!flags || !s->fn) return 0;     /* another plugin's instruction */
     if (panda_arch.privilege(p->uc) != 3) return 0;
+    uint64_t icount;
+    if (insn_exec_seen(p, &s->mark, pc, &icount)) return 0;   /* the same execution again */
     /* a return first: `int $0x80` right after one is both */
     if ((flags & SITE_RETURN) && s->npending) on_return(p, s, pc);
     if ((flags & SITE_CALL) && s->fn) on_call(p, s, pc);
+    insn_exec_done(p, &s->mark, pc, icount);
     return 0;
 }
 

@@ -303,3 +303,18 @@ def test_a_hook_ending_the_run_is_not_called_again_for_the_same_execution(machin
             break
     assert seen == [4, 3, 2, 1]
     assert panda.arch.get_reg(panda.get_cpu(), "EAX") == 10
+
+
+def test_many_hooks_grow_and_sweep(machine):
+    # 200 one-byte nops: hooks on each (the table grows), most removed (the
+    # removed ones are swept on a later add), the rest still exact
+    panda, labels = machine("    mov $3, %ebx\nagain:\n" + "    nop\n" * 200 + "    dec %ebx\n    jnz again\n    hlt\n")
+    base = labels["again"]
+    hooks = [panda.hook_add(base + i, lambda cpu, tb, h: None) for i in range(200)]
+    for h in hooks[:150]:
+        h.remove()
+    extra = [panda.hook_add(base + i, lambda cpu, tb, h: None, kernel=True) for i in range(0, 200, 50)]
+    panda.run()
+    assert [h.hits for h in hooks[150:]] == [3] * 50
+    assert [h.hits for h in extra] == [3] * 4
+    assert all(h.hits == 0 for h in hooks[:150])

@@ -69,7 +69,12 @@ static panda_err rebuild(panda_t *p, struct panda_hooks *h, bool sweep, size_t w
     size_t cap = 16;
     while (cap < 2 * want + 2) cap *= 2;
     pc_slot *tab = calloc(cap, sizeof(*tab));
-    if (!tab) return err_nomem(&p->err, "the hook table");
+    uint32_t *tail = calloc(cap, sizeof(*tail));   /* per slot: index + 1 of its last hook */
+    if (!tab || !tail) {
+        free(tab);
+        free(tail);
+        return err_nomem(&p->err, "the hook table");
+    }
     if (sweep) {
         size_t k = 0;
         for (size_t i = 0; i < h->n; i++)
@@ -82,8 +87,6 @@ static panda_err rebuild(panda_t *p, struct panda_hooks *h, bool sweep, size_t w
     h->tab_cap = cap;
     h->tab_used = 0;
     /* chain in array order, appending at each chain's tail */
-    uint32_t *tail = calloc(cap, sizeof(*tail));
-    if (!tail) return err_nomem(&p->err, "the hook table");
     for (size_t i = 0; i < h->n; i++) {
         hook *k = &h->v[i];
         k->next = 0;

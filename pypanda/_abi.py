@@ -4,7 +4,7 @@ libpanda/include/panda/*.h.  Do not edit: change the headers and run
 stale, and compiles a probe that checks every item here against the headers.
 """
 # Generated file: do not edit.
-from ctypes import c_bool, c_char_p, c_double, c_int, c_int32, c_size_t, c_uint32, c_uint64, c_uint8, c_void_p, CFUNCTYPE, POINTER, Structure
+from ctypes import c_bool, c_char_p, c_double, c_int, c_int32, c_int64, c_size_t, c_uint32, c_uint64, c_uint8, c_void_p, CFUNCTYPE, POINTER, Structure
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 
@@ -106,17 +106,52 @@ class panda_arch_facts(Structure):
     ]
 
 
-STRUCTS: Dict[str, Any] = {'CPUState': CPUState, 'TranslationBlock': TranslationBlock, 'panda_arch_facts': panda_arch_facts}
+class panda_mem_access(Structure):
+    _fields_ = [
+        ('struct_size', c_uint32),  # sizeof(panda_mem_access) of the library
+        ('flags', c_uint32),  # this access: one each of BEFORE/AFTER, READ/WRITE, VIRTUAL/PHYSICAL
+        ('pc', c_uint64),  # the accessing instruction
+        ('addr', c_uint64),  # the address compared with the range
+        ('size', c_uint64),  # bytes accessed
+        ('buf', POINTER(c_uint8)),  # the data (NULL before a read); writing it before a write changes what is stored
+        ('hook_id', c_uint32),
+        ('reserved', c_uint32),
+    ]
+
+
+class panda_syscall(Structure):
+    _fields_ = [
+        ('struct_size', c_uint32),  # sizeof(panda_syscall) of the library
+        ('number', c_int32),  # EAX at entry
+        ('kind', c_uint32),  # 0 int 0x80, 1 sysenter, 2 syscall
+        ('reserved', c_uint32),
+        ('pc', c_uint64),  # the system-call instruction
+        ('return_pc', c_uint64),  # where the thread resumes in user mode
+        ('asid', c_uint64),  # CR3 at entry (unmasked)
+        ('sp', c_uint64),  # user stack pointer at entry (thread key with asid)
+        ('args', c_uint64 * 6),  # i386: ebx ecx edx esi edi ebp (sysenter: the sixth from [ebp], 0 if unreadable)
+        ('retval', c_int64),  # at return: EAX sign-extended; 0 at entry
+        ('enter_icount', c_uint64),  # panda_instr_count() at entry (counts whole blocks; the call ends its block)
+    ]
+
+
+STRUCTS: Dict[str, Any] = {'CPUState': CPUState, 'TranslationBlock': TranslationBlock, 'panda_arch_facts': panda_arch_facts, 'panda_mem_access': panda_mem_access, 'panda_syscall': panda_syscall}
 
 # ---- function pointer types
 
+panda_hook_fn = CFUNCTYPE(None, POINTER(CPUState), c_uint32, c_uint64, c_void_p)
+panda_mem_hook_fn = CFUNCTYPE(None, POINTER(CPUState), POINTER(panda_mem_access), c_void_p)
+panda_syscall_fn = CFUNCTYPE(None, POINTER(CPUState), POINTER(panda_syscall), c_bool, c_void_p)
 panda_plugin_init_fn = CFUNCTYPE(c_bool, c_void_p)
 
 #: typedef name -> (C signature, ctypes) of each function pointer type
 FUNCTION_TYPES: Dict[str, Function] = {
+    'panda_hook_fn': Function('panda_hook_fn', 'void(CPUState*, uint32_t, target_ulong, void*)', None, (POINTER(CPUState), c_uint32, c_uint64, c_void_p), "Address hooks. fn runs before each execution of the instruction at pc (a guest-virtual address; with several hooks at one pc, in the order they were added), only when the hook is enabled and its filters match: asid: 0 any address space, else (asid & ~0x1FFF) == (CR3 & ~0x1FFF); kernel: -1 any privilege, 0 user mode only (CPL 3), 1 kernel only (CPL 0). fn may read and write registers and memory (the instruction has not run yet), and may add, enable, disable and remove hooks, itself included; what it changes applies from the next instruction. A hook added for a pc already translated takes effect at the next block start (translated code is dropped when a pc is newly instrumented). *id_out receives the hook's id: nonzero, never reused by this instance."),
+    'panda_mem_hook_fn': Function('panda_mem_hook_fn', 'void(CPUState*, const panda_mem_access*, void*)', None, (POINTER(CPUState), POINTER(panda_mem_access), c_void_p), ''),
+    'panda_syscall_fn': Function('panda_syscall_fn', 'void(CPUState*, const panda_syscall*, bool, void*)', None, (POINTER(CPUState), POINTER(panda_syscall), c_bool, c_void_p), 'call is valid during the callback only; fn may read and write registers and memory (at entry, before the kernel sees them; at return, before user code does), change the watch set and turn detection off.'),
     'panda_plugin_init_fn': Function('panda_plugin_init_fn', 'bool(void*)', c_bool, (c_void_p,), ''),
 }
-FUNCTION_POINTER_TYPES: Dict[str, Any] = {'panda_plugin_init_fn': panda_plugin_init_fn}
+FUNCTION_POINTER_TYPES: Dict[str, Any] = {'panda_hook_fn': panda_hook_fn, 'panda_mem_hook_fn': panda_mem_hook_fn, 'panda_syscall_fn': panda_syscall_fn, 'panda_plugin_init_fn': panda_plugin_init_fn}
 
 # ---- enums
 
@@ -568,6 +603,45 @@ FUNCTIONS: Tuple[Function, ...] = (
     Function('panda_replay_finished', 'bool(panda_t*)',
              c_bool, (POINTER(panda_t),),
              "Did the last run end at its recording's end?"),
+    Function('panda_hook_add', 'panda_err(panda_t*, target_ulong, uint64_t, int32_t, panda_hook_fn, void*, uint32_t*)',
+             c_int, (POINTER(panda_t), c_uint64, c_uint64, c_int32, panda_hook_fn, c_void_p, POINTER(c_uint32)),
+             ''),
+    Function('panda_hook_set_enabled', 'panda_err(panda_t*, uint32_t, bool)',
+             c_int, (POINTER(panda_t), c_uint32, c_bool),
+             'PANDA_ERR_ARG for an id that is not a live hook of this instance.'),
+    Function('panda_hook_remove', 'panda_err(panda_t*, uint32_t)',
+             c_int, (POINTER(panda_t), c_uint32),
+             ''),
+    Function('panda_hook_hits', 'uint64_t(panda_t*, uint32_t)',
+             c_uint64, (POINTER(panda_t), c_uint32),
+             "Calls made to the hook's fn so far (0 for an unknown or removed id)."),
+    Function('panda_mem_hook_add', 'panda_err(panda_t*, uint64_t, uint64_t, uint32_t, panda_mem_hook_fn, void*, uint32_t*)',
+             c_int, (POINTER(panda_t), c_uint64, c_uint64, c_uint32, panda_mem_hook_fn, c_void_p, POINTER(c_uint32)),
+             ''),
+    Function('panda_mem_hook_set_enabled', 'panda_err(panda_t*, uint32_t, bool)',
+             c_int, (POINTER(panda_t), c_uint32, c_bool),
+             'PANDA_ERR_ARG for an id that is not a live memory hook of this instance.'),
+    Function('panda_mem_hook_remove', 'panda_err(panda_t*, uint32_t)',
+             c_int, (POINTER(panda_t), c_uint32),
+             ''),
+    Function('panda_mem_hook_hits', 'uint64_t(panda_t*, uint32_t)',
+             c_uint64, (POINTER(panda_t), c_uint32),
+             "Calls made to the memory hook's fn so far (0 for an unknown or removed id)."),
+    Function('panda_syscalls_set_callback', 'panda_err(panda_t*, panda_syscall_fn, void*)',
+             c_int, (POINTER(panda_t), panda_syscall_fn, c_void_p),
+             'Turn detection on with fn as its one callback (replacing any), or off with NULL (which drops pending returns). The watch set stays.'),
+    Function('panda_syscalls_watch', 'panda_err(panda_t*, int32_t, bool, bool)',
+             c_int, (POINTER(panda_t), c_int32, c_bool, c_bool),
+             "Which calls reach fn: (number, entry) and (number, return) pairs, for numbers 0..4095, and the same for every number at once (number -1; EAX values outside 0..4095 match only this one). A call reaches fn if its number's pair or the every-number pair is watched. unwatch(-1) clears the every-number pairs only, not the numbers watched one by one. PANDA_ERR_ARG for another number. Nothing is watched at first."),
+    Function('panda_syscalls_unwatch', 'panda_err(panda_t*, int32_t, bool, bool)',
+             c_int, (POINTER(panda_t), c_int32, c_bool, c_bool),
+             ''),
+    Function('panda_syscalls_seen', 'uint64_t(panda_t*)',
+             c_uint64, (POINTER(panda_t),),
+             'System-call instructions executed in user mode while detection was on (watched or not).'),
+    Function('panda_syscalls_dropped', 'uint64_t(panda_t*)',
+             c_uint64, (POINTER(panda_t),),
+             'Pending returns dropped so far (the table was full).'),
     Function('panda_plugin_create', 'panda_err(panda_t*, const char*, panda_plugin**)',
              c_int, (POINTER(panda_t), c_char_p, POINTER(POINTER(panda_plugin))),
              ''),

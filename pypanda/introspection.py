@@ -58,11 +58,14 @@ class Introspection:
             return self._profile
         from .osi import Profile, profile_for
         prof = None
-        if self._kernel is not None:
+        generic = self._generic_dir / "profile.json" if self._generic_dir is not None else None
+        if generic is not None and generic.is_file() and (
+                self._kernel is None or Path(self._kernel).resolve().parent == generic.parent.resolve()):
+            prof = Profile.load(generic)      # the guest builder made it with the guest
+            self._check_release(prof.data.get("release"), f"the {self._generic_dir.name} guest's kernel")
+        elif self._kernel is not None:
             prof = profile_for(self._kernel)
             self._check_release(prof.data.get("release"), f"the -kernel file {self._kernel}")
-        elif self._generic_dir is not None and (self._generic_dir / "profile.json").is_file():
-            prof = Profile.load(self._generic_dir / "profile.json")
         elif search_memory:
             release = self.running_release()
             if release is None:

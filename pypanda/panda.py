@@ -28,10 +28,13 @@ from .errors import CallbackError, OptionError, PandaError, StateError, error_fo
 from . import guest_files
 from .introspection import Introspection, OsiModule, OsiProc, OsiThread
 from .plugins import Plugins
+from .hooks import (MEM_AFTER, MEM_BEFORE, MEM_PHYSICAL, MEM_READ, MEM_VIRTUAL, MEM_WRITE, Hook, Hooks,
+                    MemHook)
 from .memory import Memory
 from .record_replay import RecordReplay
 from .registry import CallbackRegistry
 from .running import Runner
+from .syscalls import SyscallTap
 from .utils import progress
 
 #: The register helpers per arch; the arch's facts (word size, endianness,
@@ -243,6 +246,10 @@ class Panda:
             lambda reg: self.arch.get_reg(self.get_cpu(), reg), lib.panda_ram_size(handle))
         #: pandare's panda.plugins: the native plugins (syscalls2, osi, osi_linux)
         self.plugins = Plugins(self)
+        self._hooks = Hooks(self._instance)
+        self._hook_of_function: Dict[Any, Hook] = {}
+        self._mem_hook_of_function: Dict[Any, MemHook] = {}
+        self._syscalls = SyscallTap(self._instance)
 
     # ---- settings shared with the parts ---------------------------------------
 
@@ -576,6 +583,100 @@ class Panda:
         """Unregister every named callback."""
         for name in self._callbacks.names():
             self._callbacks.delete(name)
+
+    # ---- address hooks and system calls ---------------------------------------
+
+    def hook(self, addr: int, enabled: bool = True, kernel: Optional[bool] = None, asid: Optional[int] = None,
+             cb_type: str = "start_block_exec") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """pandare's decorator: call ``fn(cpu, tb, h)`` before each execution
+        of the instruction at virtual address ``addr``, where ``tb.pc`` is
+        ``addr`` and ``h`` the :class:`~pypanda.hooks.Hook` (``h.enabled``,
+        ``h.hits``, ``h.disable()``, ``h.remove()``, ...).  ``kernel``: None
+        any privilege, True kernel mode only, False user mode only; ``asid``:
+        None any address space, else a CR3 value (compared as CR3 & ~0x1FFF).
+        The filtering is done in libpanda: other instructions, and calls the
+        filters refuse, cost no Python.  ``cb_type`` may be
+        "start_block_exec" (the default) or "before_block_exec"; both fire
+        before the instruction at ``addr``, whether or not it starts a
+        block; others raise CallbackError.  The decorated function is
+        returned unchanged; ``panda.hooks[fn]`` is its Hook."""
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.hook_add(addr, fn, enabled=enabled, kernel=kernel, asid=asid, cb_type=cb_type)
+            return fn
+        return decorate
+
+    def hook_add(self, addr: int, fn: Callable[..., Any], enabled: bool = True, kernel: Optional[bool] = None,
+                 asid: Optional[int] = None, cb_type: str = "start_block_exec") -> Hook:
+        """:meth:`hook` without the decorator: returns the Hook."""
+        h = self._hooks.add(addr, fn, asid=asid, kernel=kernel, enabled=enabled, cb_type=cb_type)
+        self._hook_of_function[fn] = h
+        return h
+
+    @property
+    def hooks(self) -> Dict[Any, Hook]:
+        """{decorated function: its Hook} for the hooks :meth:`hook` made and
+        not removed (the last hook made for a function)."""
+        return {fn: h for fn, h in self._hook_of_function.items() if not h.removed}
+
+    def delete_hooks(self) -> None:
+        """Remove every address hook."""
+        self._hooks.clear()
+        self._hook_of_function.clear()
+
+    def hook_mem(self, start_address: int, end_address: int, on_before: bool = True, on_after: bool = False,
+                 on_read: bool = False, on_write: bool = False, on_virtual: bool = False,
+                 on_physical: bool = False, enabled: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """pandare's memory-hook decorator (PANDA's mem_hooks plugin): call
+        ``fn(cpu, mad)`` for each guest data access overlapping
+        ``[start_address, end_address]`` (both inclusive) of the kinds
+        asked for (before and/or after, reads and/or writes, the virtual
+        and/or the physical address compared); ``mad`` is a
+        :class:`~pypanda.hooks.MemoryAccess` (``pc``, ``addr``, ``size``,
+        ``buf``, ``on_read``, ..., ``hook``).  The ranges are checked in
+        libpanda, so other accesses cost no Python; but memory callbacks
+        slow every guest access down (``enable_memcb()`` is on while a
+        memory hook exists).  CallbackError if the kinds make a hook that
+        could never fire.  Returns the function; ``panda.mem_hooks[fn]``
+        is its :class:`~pypanda.hooks.MemHook`."""
+        flags = ((MEM_BEFORE if on_before else 0) | (MEM_AFTER if on_after else 0) |
+                 (MEM_READ if on_read else 0) | (MEM_WRITE if on_write else 0) |
+                 (MEM_VIRTUAL if on_virtual else 0) | (MEM_PHYSICAL if on_physical else 0))
+
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self._mem_hook_of_function[fn] = self._hooks.mem_add(start_address, end_address, flags, fn, enabled)
+            return fn
+        return decorate
+
+    def hook_phys_mem_read(self, start_address: int, end_address: int, on_before: bool = True,
+                           on_after: bool = False, enabled: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """:meth:`hook_mem` for reads of physical addresses."""
+        return self.hook_mem(start_address, end_address, on_before, on_after, True, False, False, True, enabled)
+
+    def hook_phys_mem_write(self, start_address: int, end_address: int, on_before: bool = True,
+                            on_after: bool = False, enabled: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """:meth:`hook_mem` for writes to physical addresses."""
+        return self.hook_mem(start_address, end_address, on_before, on_after, False, True, False, True, enabled)
+
+    def hook_virt_mem_read(self, start_address: int, end_address: int, on_before: bool = True,
+                           on_after: bool = False, enabled: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """:meth:`hook_mem` for reads of virtual addresses."""
+        return self.hook_mem(start_address, end_address, on_before, on_after, True, False, True, False, enabled)
+
+    def hook_virt_mem_write(self, start_address: int, end_address: int, on_before: bool = True,
+                            on_after: bool = False, enabled: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """:meth:`hook_mem` for writes to virtual addresses."""
+        return self.hook_mem(start_address, end_address, on_before, on_after, False, True, True, False, enabled)
+
+    @property
+    def mem_hooks(self) -> Dict[Any, MemHook]:
+        """{decorated function: its MemHook} for the memory hooks not removed."""
+        return {fn: h for fn, h in self._mem_hook_of_function.items() if not h.removed}
+
+    @property
+    def syscall_tap(self) -> SyscallTap:
+        """The low-level system-call tap (:class:`~pypanda.syscalls.SyscallTap`):
+        ``watch(number, enter, ret, fn)`` with ``fn(cpu, call, is_return)``."""
+        return self._syscalls
 
     # ---- snapshots (pc machine) ---------------------------------------------
 

@@ -47,7 +47,6 @@ class Syscalls2:
 
     def __init__(self, panda: Any) -> None:
         self._panda = panda
-        self._tap: Any = None
         self._by_name: Dict[Tuple[str, bool], List[Callable[..., Any]]] = {}
         self._all: Dict[str, List[Callable[..., Any]]] = {n: [] for n in self.PPP}
         self._table: Optional[Dict[int, Tuple[str, List[Callable[[int], int]]]]] = None
@@ -67,10 +66,7 @@ class Syscalls2:
         return True
 
     def _tap_on(self) -> Any:
-        if self._tap is None:
-            from .syscalls import SyscallTap
-            self._tap = SyscallTap(self._panda._instance)
-        return self._tap
+        return self._panda.syscall_tap
 
     # -- registration
     def register(self, name: str, fn: Callable[..., Any]) -> None:
@@ -215,3 +211,63 @@ class Plugins:
 
     def __contains__(self, name: object) -> bool:
         return name in self._loaded
+
+
+class SymbolHooks:
+    """pandare's ``hook_symbol(libname, symbol)``: a hook at a shared
+    library's symbol in every process that maps the library.
+
+    The symbol is looked up in the library's own dynamic symbol table, read
+    from the process's memory (:mod:`pypanda.guest_elf`), each time a
+    process may have mapped something new: after ``mmap2``/``mprotect``
+    return (ld.so protects RELRO once it has relocated, so the tables are
+    there) and at each task change.  Each hook is filtered in C to that
+    process's address space."""
+
+    def __init__(self, panda: Any) -> None:
+        self._panda = panda
+        self._wanted: List[Tuple[str, str, Callable[..., Any], Dict[str, Any]]] = []
+        self._done: Dict[Tuple[int, int], Any] = {}      # (asid, wanted index) -> hook
+        self._armed = False
+
+    def add(self, libname: str, symbol: str, fn: Callable[..., Any], **hook_kwargs: Any) -> None:
+        self._wanted.append((libname, symbol, fn, hook_kwargs))
+        if not self._armed:
+            self._armed = True
+            ppp = self._panda.ppp
+            ppp("osi", "on_task_change")(self._scan)
+            for call in ("mmap2", "mprotect"):
+                ppp("syscalls2", f"on_sys_{call}_return")(lambda cpu, pc, *args: self._scan(cpu))
+
+    @staticmethod
+    def _matches(libname: str, path: Optional[str]) -> bool:
+        if not path:
+            return False
+        base = path.rsplit("/", 1)[-1]
+        return base == libname or base.startswith(libname + ".") or base.startswith(libname + "-") or \
+            (not libname.endswith(".so") and base.startswith(libname + ".so"))
+
+    def _scan(self, cpu: Any) -> None:
+        from .guest_elf import read_symbols
+        panda = self._panda
+        proc = panda.get_current_process(cpu)
+        if proc is None or not proc.asid:
+            return
+        todo = [i for i in range(len(self._wanted)) if (proc.asid, i) not in self._done]
+        if not todo:
+            return
+        osi = panda._introspection.osi
+        maps = osi.mappings(proc)
+        tables: Dict[int, Any] = {}
+        for i in todo:
+            libname, symbol, fn, kwargs = self._wanted[i]
+            lib = next((m for m in maps if m.offset == 0 and self._matches(libname, m.file)), None)
+            if lib is None:
+                continue
+            if lib.base not in tables:
+                tables[lib.base] = read_symbols(lambda a, n: osi.mem.user(proc.asid, a, n), lib.base)
+            syms = tables[lib.base]
+            addr = syms.get(symbol) if syms is not None else None
+            if addr is None:
+                continue
+            self._done[(proc.asid, i)] = panda.hook(addr, asid=proc.asid, kernel=False, **kwargs)(fn)

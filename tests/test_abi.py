@@ -77,7 +77,9 @@ def test_the_table_covers_the_abi():
     assert [cb.number for cb in _abi.CALLBACKS] == list(range(51))
     assert len(_abi.ERRORS) == _abi.ENUMS["panda_err"]["PANDA_ERR_COUNT"]
     assert set(_abi.OPAQUE_TYPES) == {"panda_t", "panda_plugin", "Monitor", "MachineState"}
-    assert set(_abi.STRUCTS) == {"CPUState", "TranslationBlock", "panda_arch_facts"}
+    assert set(_abi.STRUCTS) == {"CPUState", "TranslationBlock", "panda_arch_facts", "panda_syscall",
+                                 "panda_mem_access"}
+    assert set(_abi.FUNCTION_POINTER_TYPES) >= {"panda_hook_fn", "panda_syscall_fn", "panda_mem_hook_fn"}
     names = {fn.name for fn in _abi.FUNCTIONS}
     assert {"panda_run", "panda_create", "panda_register_callback"} <= names
     by_name = {fn.name: fn for fn in _abi.FUNCTIONS}
@@ -116,7 +118,7 @@ def test_a_table_change_alone_is_caught(gen_abi, cc, old, new, item):
 @pytest.mark.parametrize("header, old, new, complaint", [
     ("panda.h", "PANDA_EXPORT void panda_stop(panda_t *p);", "void panda_stop(panda_t *p);", "not a declaration"),
     ("types.h", "typedef uint64_t hwaddr;", "typedef uint64_t hwaddr;\nint panda_global;", "not a declaration"),
-    ("panda.h", "#define PANDA_API_MINOR 5", "#define PANDA_API_MINOR (1 + 2)", "only integer constants"),
+    ("panda.h", f"#define PANDA_API_MINOR {_abi.API_MINOR}", "#define PANDA_API_MINOR (1 + 2)", "only integer constants"),
     ("callbacks.h", "X(4, BEFORE_BLOCK_EXEC,", "X(5, BEFORE_BLOCK_EXEC,", "not its position"),
     ("types.h", "uint32_t reserved;", "frob_t reserved;", "unknown type 'frob_t'"),
 ])

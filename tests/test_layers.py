@@ -128,3 +128,21 @@ def test_no_machine_tests_outside_the_machine_files():
 def test_no_x86_header_outside_the_arch():
     files = [f for f in list(SRC.rglob("*.[ch]")) if f.name != "arch_i386.c"]
     assert _grep(r"#include\s*<unicorn/x86\.h>", files) == []
+
+
+# The internal plugins: they register ordinary callbacks through the
+# registry and read the guest through the arch and memory layers, nothing
+# above them (the run loop, the machines, record/replay).
+INTERNAL_PLUGINS = {"src/hooks.c", "src/memhooks.c", "src/syscalls.c"}
+PLUGIN_MAY_CALL = ("src/base/", "src/runctl.c", "src/callbacks.c", "src/arch_i386.c", "src/arch.c",
+                   "src/memory.c")
+
+
+def test_internal_plugins_call_only_the_layers_below(call_graph):
+    for f in INTERNAL_PLUGINS:
+        assert f in call_graph, f
+        assert all(d.startswith(PLUGIN_MAY_CALL) for d in call_graph[f]), (f, call_graph[f])
+    # and only core.c (freeing an instance) calls them
+    for f, deps in call_graph.items():
+        if f not in INTERNAL_PLUGINS and f != "src/core.c":
+            assert not deps & INTERNAL_PLUGINS, (f, deps & INTERNAL_PLUGINS)

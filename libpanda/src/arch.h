@@ -11,7 +11,7 @@
 
 #include <unicorn/unicorn.h>
 
-#include "panda/types.h"
+#include "panda/panda.h"
 
 typedef struct panda_reg_desc {
     const char *name;
@@ -62,6 +62,32 @@ typedef struct panda_arch_desc {
     /* CPUID-style feature filter for a machine without a local interrupt
      * controller (engine hook, may be NULL). */
     void (*hide_local_apic)(void *opaque, uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);
+
+    /* ---- what hooks and system-call detection read (hooks.c, syscalls.c) */
+    /* The privilege level the CPU runs at (x86: CPL; 0 kernel, 3 user);
+     * -1 if the engine cannot say. */
+    int (*privilege)(uc_engine *uc);
+    /* The address-space id (x86: CR3), and the mask under which two ids
+     * name one address space (x86: ~0x1FFF, for PTI's page-table pairs). */
+    uint64_t (*asid)(uc_engine *uc);
+    uint64_t asid_mask;
+    /* code[0..3] are the bytes at pc (have: how many of them are readable):
+     * the system-call kind of the instruction there (0 int $0x80, 1
+     * sysenter, 2 syscall) with *return_pc set, or -1. */
+    int (*syscall_kind)(const uint8_t *code, unsigned have, uint64_t pc, uint64_t *return_pc);
+    /* before[0..1] are the two bytes before a block's first instruction:
+     * is it where a system call returns? */
+    bool (*syscall_return_site)(const uint8_t before[2]);
+    /* At a system-call instruction: fill call->number, sp and args from the
+     * registers; an argument the kernel takes from user memory is left for
+     * the caller: *mem_arg its index (-1: none), *mem_addr its address. */
+    uc_err (*syscall_entry)(uc_engine *uc, uint32_t kind, panda_syscall *call, int *mem_arg,
+                            uint64_t *mem_addr);
+    /* At a return site: the user stack pointer and the return value. */
+    uc_err (*syscall_return)(uc_engine *uc, uint64_t *sp, int64_t *retval);
+    /* Linux's system calls that never return (no pending return kept). */
+    const int32_t *syscall_noreturn;
+    uint32_t nsyscall_noreturn;
 } panda_arch_desc;
 
 extern const panda_arch_desc panda_arch;

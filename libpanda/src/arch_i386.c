@@ -88,6 +88,88 @@ static void hide_local_apic(void *opaque, uint32_t leaf, uint32_t subleaf, uint3
     if (leaf == 1) r[3] &= ~CPUID_1_EDX_APIC;
 }
 
+/* ---- hooks and system calls ------------------------------------------ */
+
+#define CR0_PE 0x1u
+#define EFLAGS_VM 0x20000u
+
+static int privilege(uc_engine *uc)
+{
+    uint64_t cr0 = 0, eflags = 0, cs = 0;
+    if (uc_reg_read(uc, UC_X86_REG_CR0, &cr0) || uc_reg_read(uc, UC_X86_REG_EFLAGS, &eflags) ||
+        uc_reg_read(uc, UC_X86_REG_CS, &cs))
+        return -1;
+    if (!(cr0 & CR0_PE)) return 0;        /* real mode */
+    if (eflags & EFLAGS_VM) return 3;     /* virtual-8086 mode */
+    return (int)(cs & 3);
+}
+
+static uint64_t asid(uc_engine *uc)
+{
+    uint64_t cr3 = 0;
+    if (uc_reg_read(uc, UC_X86_REG_CR3, &cr3)) return 0;
+    return cr3;
+}
+
+static int syscall_kind(const uint8_t *code, unsigned have, uint64_t pc, uint64_t *return_pc)
+{
+    if (have < 2) return -1;
+    if (code[0] == 0xCD && code[1] == 0x80) {            /* int $0x80 */
+        *return_pc = pc + 2;
+        return 0;
+    }
+    if (code[0] == 0x0F && code[1] == 0x34) {            /* sysenter */
+        /* Linux's vDSO: sysenter; int $0x80; landing pad (the kernel's
+         * sysexit or iret returns there, a restart goes through the int) */
+        bool vdso = have >= 4 && code[2] == 0xCD && code[3] == 0x80;
+        *return_pc = pc + (vdso ? 4 : 2);
+        return 1;
+    }
+    return -1;                                            /* no `syscall` on i386 */
+}
+
+static bool syscall_return_site(const uint8_t before[2])
+{
+    return before[0] == 0xCD && before[1] == 0x80;
+}
+
+static uc_err syscall_entry(uc_engine *uc, uint32_t kind, panda_syscall *call, int *mem_arg,
+                            uint64_t *mem_addr)
+{
+    static const int ids[] = {UC_X86_REG_EAX, UC_X86_REG_ESP, UC_X86_REG_EBX, UC_X86_REG_ECX,
+                              UC_X86_REG_EDX, UC_X86_REG_ESI, UC_X86_REG_EDI, UC_X86_REG_EBP};
+    uint64_t v[8] = {0};
+    for (int i = 0; i < 8; i++) {
+        uc_err e = uc_reg_read(uc, ids[i], &v[i]);
+        if (e) return e;
+    }
+    call->number = (int32_t)(uint32_t)v[0];
+    call->sp = (uint32_t)v[1];
+    for (int i = 0; i < 6; i++) call->args[i] = (uint32_t)v[2 + i];
+    *mem_arg = -1;
+    if (kind == 1) {
+        /* sysenter: EBP holds the user stack pointer (the vDSO did mov
+         * ebp,esp), and the sixth argument is the EBP it pushed there */
+        *mem_arg = 5;
+        *mem_addr = (uint32_t)v[7];
+    }
+    return UC_ERR_OK;
+}
+
+static uc_err syscall_return(uc_engine *uc, uint64_t *sp, int64_t *retval)
+{
+    uint64_t esp = 0, eax = 0;
+    uc_err e = uc_reg_read(uc, UC_X86_REG_ESP, &esp);
+    if (!e) e = uc_reg_read(uc, UC_X86_REG_EAX, &eax);
+    if (e) return e;
+    *sp = (uint32_t)esp;
+    *retval = (int32_t)(uint32_t)eax;
+    return UC_ERR_OK;
+}
+
+/* exit, exit_group */
+static const int32_t syscall_noreturn[] = {1, 252};
+
 const panda_arch_desc panda_arch = {
     .name = "i386",
     .bits = 32,
@@ -106,4 +188,13 @@ const panda_arch_desc panda_arch = {
     .interrupts_enabled = interrupts_enabled,
     .set_entry = set_entry,
     .hide_local_apic = hide_local_apic,
+    .privilege = privilege,
+    .asid = asid,
+    .asid_mask = ~(uint64_t)0x1FFF,
+    .syscall_kind = syscall_kind,
+    .syscall_return_site = syscall_return_site,
+    .syscall_entry = syscall_entry,
+    .syscall_return = syscall_return,
+    .syscall_noreturn = syscall_noreturn,
+    .nsyscall_noreturn = sizeof(syscall_noreturn) / sizeof(syscall_noreturn[0]),
 };

@@ -94,6 +94,9 @@ PANDA_EXPORT void panda_destroy(panda_t *p)
     if (!p) return;
     panda_dispatch_pre_shutdown(p);   /* unless the guest's end fired it */
     panda_callbacks_free(p);
+    hooks_free(p);      /* after the plugins they registered */
+    memhooks_free(p);
+    syscalls_free(p);
     if (p->rr_mode == RR_RECORD) rr_record_end(p);
     rr_replay_end(p);
     snapshots_free(p);

@@ -11,6 +11,9 @@
  *   callbacks.c  the callback registry and its dispatchers
  *   arch_<a>.c   the guest architecture (arch.h)
  *   memory.c     guest memory and registers as the host sees them
+ *   hooks.c      address hooks (an internal plugin over the registry)
+ *   memhooks.c   memory hooks (an internal plugin over the registry)
+ *   syscalls.c   system-call detection (an internal plugin over the registry)
  *   boot_linux.c loading a Linux kernel for direct boot
  *   machine_*.c  the machines (machine.h), over libpanda/devices
  *   machines.c   the table of machines
@@ -192,6 +195,9 @@ struct panda {
     atomic_bool stop_requested;
     atomic_bool restart_requested; /* stop only to apply flush_pending */
     int idle_slices;         /* idle slices in a row with no input (run loop) */
+    struct panda_hooks *hooks;       /* hooks.c, NULL until the first hook */
+    struct panda_memhooks *memhooks; /* memhooks.c, NULL until the first one */
+    struct panda_syscalls *syscalls; /* syscalls.c, NULL until first used */
 };
 
 #define panda_set_error(p, code, ...) err_set(&(p)->err, (code), __VA_ARGS__)
@@ -256,6 +262,52 @@ bool rr_diverged(panda_t *p);
 /* Is live input waiting on any channel (or wait up to ms for some)? */
 bool rr_live_input_pending(panda_t *p);
 void rr_wait_live_input(panda_t *p, int ms);
+
+/* ---- memory (memory.c) ----------------------------------------------------- */
+
+/* Read up to len bytes at guest-virtual addr through the current page
+ * tables, never faulting and setting no error: returns how many leading
+ * bytes were readable. */
+size_t memory_peek(panda_t *p, uint64_t addr, void *buf, size_t len);
+
+/* ---- hooks and system calls (hooks.c, syscalls.c) -------------------------- */
+
+/* Each keeps its state in the instance (p->hooks, p->memhooks,
+ * p->syscalls), made on first use; freed with the instance, after its
+ * plugins. */
+struct panda_hooks;
+struct panda_memhooks;
+struct panda_syscalls;
+void hooks_free(panda_t *p);
+void memhooks_free(panda_t *p);
+
+/* An insn_exec call is followed by a check that may leave the block before
+ * the instruction runs (a stop asked for, an interrupt raised mid-block),
+ * and the instruction then runs again later, calling insn_exec again: the
+ * same execution.  hooks.c and syscalls.c report each execution once:
+ * insn_exec_seen() is true for such a repeat (same pc, same instruction
+ * count, and either the count is exact or a stop was pending after the
+ * last call); insn_exec_done() notes the call just handled. */
+typedef struct insn_exec_mark {
+    uint64_t pc, icount;
+    bool valid, exit_expected;
+} insn_exec_mark;
+static inline bool insn_exec_seen(panda_t *p, insn_exec_mark *m, uint64_t pc, uint64_t *icount)
+{
+    *icount = uc_panda_icount(p->uc);
+    if (!(m->valid && m->pc == pc && m->icount == *icount && (*icount != 0 || m->exit_expected)))
+        return false;
+    m->exit_expected = false;   /* the repeat came: a count that is not exact says no more */
+    return true;
+}
+static inline void insn_exec_done(panda_t *p, insn_exec_mark *m, uint64_t pc, uint64_t icount)
+{
+    m->valid = true;
+    m->pc = pc;
+    m->icount = icount;
+    m->exit_expected = atomic_load(&p->stop_requested) || atomic_load(&p->restart_requested);
+}
+void syscalls_free(panda_t *p);
 
 /* ---- monitor (monitor.c) --------------------------------------------------- */
 

@@ -172,3 +172,22 @@ PANDA_EXPORT target_ulong panda_current_pc(CPUState *cpu)
     if (cpu && uc_reg_read(cpu->panda->uc, panda_arch.pc_reg, &pc)) pc = 0;
     return pc;
 }
+
+/* ---- for the library's own readers (hooks, system calls) ---------------- */
+
+size_t memory_peek(panda_t *p, uint64_t addr, void *buf, size_t len)
+{
+    uint8_t *bytes = buf;
+    size_t done = 0;
+    while (done < len) {
+        uint64_t pa;
+        size_t chunk = PAGE_SIZE - (addr & (PAGE_SIZE - 1));
+        if (chunk > len - done) chunk = len - done;
+        if (uc_vmem_translate(p->uc, addr, UC_PROT_READ, &pa) ||
+            uc_mem_read(p->uc, pa, bytes + done, chunk))
+            break;
+        addr += chunk;
+        done += chunk;
+    }
+    return done;
+}

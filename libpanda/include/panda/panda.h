@@ -208,6 +208,147 @@ PANDA_EXPORT double panda_replay_progress(panda_t *p);
 /* Did the last run end at its recording's end? */
 PANDA_EXPORT bool panda_replay_finished(panda_t *p);
 
+/* ---- address hooks and system calls ------------------------------------ */
+/*
+ * Both are filtered in the library: only the instructions they concern are
+ * instrumented (an internal plugin's insn_translate/insn_exec callbacks,
+ * registered only while a hook exists or the system-call callback is set),
+ * and every other instruction runs at full speed.  PANDA's rule applies to
+ * that instrumentation: insn_exec callbacks registered by anyone else also
+ * fire before the instructions hooks and system-call detection instrument.
+ * Everything here is per instance and acts identically in a replay (it is
+ * driven by the instructions the guest executes).
+ *
+ * Address spaces: an asid is CR3 (x86).  Filters and the system-call
+ * thread key compare (CR3 & ~0x1FFF) on both sides, so the two halves of a
+ * PTI page-table pair (CR3 bit 12) and the PCID bits count as one address
+ * space.  (Without PTI, Linux's 32-bit PAE page directories are 32-byte
+ * slabs: two processes whose directories share an 8 KiB region would then
+ * count as one.)
+ */
+
+/* Address hooks.  fn runs before each execution of the instruction at pc
+ * (a guest-virtual address; with several hooks at one pc, in the order they
+ * were added), only when the hook is enabled and its filters match:
+ *   asid:   0 any address space, else (asid & ~0x1FFF) == (CR3 & ~0x1FFF);
+ *   kernel: -1 any privilege, 0 user mode only (CPL 3), 1 kernel only (CPL 0).
+ * fn may read and write registers and memory (the instruction has not run
+ * yet), and may add, enable, disable and remove hooks, itself included;
+ * what it changes applies from the next instruction.  A hook added for a pc
+ * already translated takes effect at the next block start (translated code
+ * is dropped when a pc is newly instrumented).  *id_out receives the hook's
+ * id: nonzero, never reused by this instance. */
+typedef void (*panda_hook_fn)(CPUState *cpu, uint32_t hook_id, target_ulong pc, void *opaque);
+PANDA_EXPORT panda_err panda_hook_add(panda_t *p, target_ulong pc, uint64_t asid, int32_t kernel,
+                                      panda_hook_fn fn, void *opaque, uint32_t *id_out);
+/* PANDA_ERR_ARG for an id that is not a live hook of this instance. */
+PANDA_EXPORT panda_err panda_hook_set_enabled(panda_t *p, uint32_t id, bool enabled);
+PANDA_EXPORT panda_err panda_hook_remove(panda_t *p, uint32_t id);
+/* Calls made to the hook's fn so far (0 for an unknown or removed id). */
+PANDA_EXPORT uint64_t panda_hook_hits(panda_t *p, uint32_t id);
+
+/* Memory hooks (PANDA's mem_hooks plugin): fn runs for each guest data
+ * access (not instruction fetches) that overlaps [start, end] (both
+ * inclusive) and is of a kind the hook's flags name: at least one of
+ * PANDA_MEM_BEFORE / PANDA_MEM_AFTER, one of PANDA_MEM_READ /
+ * PANDA_MEM_WRITE and one of PANDA_MEM_VIRTUAL / PANDA_MEM_PHYSICAL (the
+ * address compared is the access's virtual or physical one).  They are
+ * made of the virt/phys_mem_* callbacks of the kinds some hook needs, and
+ * they turn panda_enable_memcb() on while a memory hook exists (as PANDA's
+ * plugin does; the memory callbacks of every plugin then fire), restoring
+ * what it was when the last one goes.  Every access then takes the
+ * engine's slow path: expect the guest to run several times slower.  The
+ * filtering is done here, so only matching accesses reach fn.  fn may add,
+ * enable, disable and remove memory hooks, its own included. */
+#define PANDA_MEM_BEFORE 1
+#define PANDA_MEM_AFTER 2
+#define PANDA_MEM_READ 4
+#define PANDA_MEM_WRITE 8
+#define PANDA_MEM_VIRTUAL 16
+#define PANDA_MEM_PHYSICAL 32
+typedef struct panda_mem_access {
+    uint32_t struct_size;    /* sizeof(panda_mem_access) of the library */
+    uint32_t flags;          /* this access: one each of BEFORE/AFTER, READ/WRITE, VIRTUAL/PHYSICAL */
+    uint64_t pc;             /* the accessing instruction */
+    uint64_t addr;           /* the address compared with the range */
+    uint64_t size;           /* bytes accessed */
+    uint8_t *buf;            /* the data (NULL before a read); writing it before a write changes what is stored */
+    uint32_t hook_id;
+    uint32_t reserved;
+} panda_mem_access;
+typedef void (*panda_mem_hook_fn)(CPUState *cpu, const panda_mem_access *access, void *opaque);
+PANDA_EXPORT panda_err panda_mem_hook_add(panda_t *p, uint64_t start, uint64_t end, uint32_t flags,
+                                          panda_mem_hook_fn fn, void *opaque, uint32_t *id_out);
+/* PANDA_ERR_ARG for an id that is not a live memory hook of this instance. */
+PANDA_EXPORT panda_err panda_mem_hook_set_enabled(panda_t *p, uint32_t id, bool enabled);
+PANDA_EXPORT panda_err panda_mem_hook_remove(panda_t *p, uint32_t id);
+/* Calls made to the memory hook's fn so far (0 for an unknown or removed id). */
+PANDA_EXPORT uint64_t panda_mem_hook_hits(panda_t *p, uint32_t id);
+
+/*
+ * System calls, as the guest's user mode (CPL 3) makes them.  i386: `int
+ * $0x80` (kind 0) and `sysenter` (kind 1); x86_64 (later): `syscall` (kind
+ * 2).  Detection decodes the instruction bytes at translation time through
+ * the guest's page tables (an unreadable pc is not a system call) and
+ * instruments the system-call instructions and the return sites: the first
+ * instruction of every block whose two preceding bytes are `int $0x80`.
+ * After `int $0x80` at X the thread resumes at X+2; after `sysenter` at X
+ * followed by `int $0x80` (Linux's vDSO __kernel_vsyscall: push ecx; push
+ * edx; push ebp; mov ebp,esp; sysenter; int $0x80; pop ebp; ...) the kernel
+ * resumes the thread at X+4, the landing pad (a restarted call goes through
+ * the int $0x80 at X+2 and comes back there too).  A sysenter not followed
+ * by `int $0x80` gets return_pc X+2, where no return is detected.
+ *
+ * Returns: a call whose (number, return) is watched leaves a pending record
+ * keyed by its thread, (asid & ~0x1FFF, user stack pointer), and return_pc;
+ * when that thread next executes return_pc with that stack pointer, fn runs
+ * with is_return true, the entry's fields and retval.  At most 512 calls
+ * wait (the oldest is dropped beyond that); a new call from a thread drops
+ * the one still pending from it (a call that never returned: a successful
+ * execve, a signal that longjmp'd away); exit (1) and exit_group (252) never
+ * return and leave no record.  Calls made from kernel mode are ignored.
+ */
+#define PANDA_SYSCALL_INT80 0      /* panda_syscall.kind */
+#define PANDA_SYSCALL_SYSENTER 1
+#define PANDA_SYSCALL_SYSCALL 2
+/* The numbers panda_syscalls_watch takes: 0 .. PANDA_SYSCALL_MAX_NUMBER-1, or -1 */
+#define PANDA_SYSCALL_MAX_NUMBER 4096
+/* Calls waiting for their return at most */
+#define PANDA_SYSCALL_MAX_PENDING 512
+typedef struct panda_syscall {
+    uint32_t struct_size;    /* sizeof(panda_syscall) of the library */
+    int32_t number;          /* EAX at entry */
+    uint32_t kind;           /* 0 int 0x80, 1 sysenter, 2 syscall */
+    uint32_t reserved;
+    uint64_t pc;             /* the system-call instruction */
+    uint64_t return_pc;      /* where the thread resumes in user mode */
+    uint64_t asid;           /* CR3 at entry (unmasked) */
+    uint64_t sp;             /* user stack pointer at entry (thread key with asid) */
+    uint64_t args[6];        /* i386: ebx ecx edx esi edi ebp (sysenter: the sixth from [ebp], 0 if unreadable) */
+    int64_t retval;          /* at return: EAX sign-extended; 0 at entry */
+    uint64_t enter_icount;   /* panda_instr_count() at entry (counts whole blocks; the call ends its block) */
+} panda_syscall;
+/* call is valid during the callback only; fn may read and write registers
+ * and memory (at entry, before the kernel sees them; at return, before user
+ * code does), change the watch set and turn detection off. */
+typedef void (*panda_syscall_fn)(CPUState *cpu, const panda_syscall *call, bool is_return, void *opaque);
+/* Turn detection on with fn as its one callback (replacing any), or off
+ * with NULL (which drops pending returns).  The watch set stays. */
+PANDA_EXPORT panda_err panda_syscalls_set_callback(panda_t *p, panda_syscall_fn fn, void *opaque);
+/* Which calls reach fn: (number, entry) and (number, return) pairs, for
+ * numbers 0..4095, and the same for every number at once (number -1; EAX
+ * values outside 0..4095 match only this one).  A call reaches fn if its
+ * number's pair or the every-number pair is watched.  unwatch(-1) clears
+ * the every-number pairs only, not the numbers watched one by one.
+ * PANDA_ERR_ARG for another number.  Nothing is watched at first. */
+PANDA_EXPORT panda_err panda_syscalls_watch(panda_t *p, int32_t number, bool on_enter, bool on_return);
+PANDA_EXPORT panda_err panda_syscalls_unwatch(panda_t *p, int32_t number, bool on_enter, bool on_return);
+/* System-call instructions executed in user mode while detection was on
+ * (watched or not). */
+PANDA_EXPORT uint64_t panda_syscalls_seen(panda_t *p);
+/* Pending returns dropped so far (the table was full). */
+PANDA_EXPORT uint64_t panda_syscalls_dropped(panda_t *p);
+
 /* ---- plugins and callbacks --------------------------------------------- */
 
 /*

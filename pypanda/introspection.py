@@ -62,7 +62,7 @@ class Introspection:
         if generic is not None and generic.is_file() and (
                 self._kernel is None or Path(self._kernel).resolve().parent == generic.parent.resolve()):
             prof = Profile.load(generic)      # the guest builder made it with the guest
-            self._check_release(prof.data.get("release"), f"the {self._generic_dir.name} guest's kernel")
+            self._check_release(prof.data.get("release"), f"the {generic.parent.name} guest's kernel")
         elif self._kernel is not None:
             prof = profile_for(self._kernel)
             self._check_release(prof.data.get("release"), f"the -kernel file {self._kernel}")

@@ -14,7 +14,11 @@ import pytest
 from conftest import CODE_ADDR, SUM_LOOP
 from pypanda import Panda
 from pypanda.errors import UnsupportedError
-from test_system_mode import PIC_SETUP, program, var  # noqa: F401  (program is a fixture)
+import test_system_mode
+from test_system_mode import PIC_SETUP, var
+
+# test_system_mode's fixture, shared under its own name
+program = test_system_mode.program
 
 CPU_INTERRUPT_HARD = 0x2
 

@@ -339,7 +339,7 @@ class LinuxOSI:
     def _list(self, head: int, link_off: int, limit: int) -> Iterator[int]:
         """The entries of a kernel list_head at ``head`` whose list_head sits at
         ``link_off`` inside each entry (``head`` itself is not an entry)."""
-        seen = set()
+        seen: set = set()
         node = self.mem.ptr(head)
         while node != head:
             if not self.mem.is_kernel(node) or node in seen:
@@ -436,7 +436,8 @@ class LinuxOSI:
 
     def _vma_addresses(self, mm: int) -> List[int]:
         if self.has("mm_struct.mmap"):       # before 6.1: a linked list
-            out, v = [], self.mem.ptr(mm + self.off("mm_struct.mmap"))
+            out: List[int] = []
+            v = self.mem.ptr(mm + self.off("mm_struct.mmap"))
             while v and len(out) < MAX_VMAS:
                 out.append(v)
                 v = self.mem.ptr(v + self.off("vm_area_struct.vm_next"))
@@ -506,7 +507,7 @@ class LinuxOSI:
         vdso = None
         if self.has("mm_struct.context") and self.has("mm_context_t.vdso"):
             vdso = m.ptr(mm + self.off("mm_struct.context") + self.off("mm_context_t.vdso"))
-        out = []
+        out: List[OsiModule] = []
         for v in self._vma_addresses(mm):
             if not m.is_kernel(v):
                 continue

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ._instance import Instance
 from .errors import PandaError
@@ -43,6 +43,7 @@ class Introspection:
         self._ram_size = ram_size
         self._osi: Optional[LinuxOSI] = None
         self._profile: Any = None
+        self._kallsyms: Optional[Dict[str, int]] = None
         self.os_version: Any = None
         if os_version is not None:
             from .osi import parse_os_version
@@ -106,6 +107,28 @@ class Introspection:
         if self._osi is None:
             self._osi = LinuxOSI(self.profile(), self._read_phys, self._reg, self._ram_size, self.os_version)
         return self._osi
+
+    def kernel_symbol(self, name: str) -> int:
+        """The running (slid) address of kernel symbol ``name``: the
+        profile's symbols, else the kernel image's kallsyms (text symbols;
+        read once from the -kernel file or the generic guest's vmlinuz)."""
+        osi = self.osi
+        if not osi.locate():
+            raise OsiError("the kernel is not in the guest's memory yet")
+        if name in self.profile().data["symbols"]:
+            return osi.sym(name)
+        if self._kallsyms is None:
+            image = self._kernel or (str(self._generic_dir / "vmlinuz") if self._generic_dir else None)
+            if image is None or not Path(image).is_file():
+                raise OsiError(f"kernel symbol {name!r} is not in the profile, and there is no kernel "
+                               "image to read kallsyms from (boot with -kernel)")
+            from .osi.kimage import ELF, find_kallsyms, load_vmlinux
+            elf = ELF(load_vmlinux(Path(image).read_bytes()))
+            self._kallsyms = {n: a for a, _, n in find_kallsyms(elf).symbols}
+        if name not in self._kallsyms:
+            raise OsiError(f"the kernel has no symbol {name!r} (kallsyms holds text symbols only "
+                           "unless the kernel has CONFIG_KALLSYMS_ALL)")
+        return (self._kallsyms[name] + (osi.slide or 0)) & ((1 << osi.bits) - 1)
 
     # ---- pandare's calls ----------------------------------------------------------
 

@@ -27,7 +27,7 @@ from .console import DEFAULT_BUFFER_LIMIT, Console, SerialConsole, checked_limit
 from .errors import CallbackError, OptionError, PandaError, StateError, error_for
 from . import guest_files
 from .introspection import Introspection, OsiModule, OsiProc, OsiThread
-from .plugins import Plugins
+from .plugins import Plugins, SymbolHooks
 from .hooks import (MEM_AFTER, MEM_BEFORE, MEM_PHYSICAL, MEM_READ, MEM_VIRTUAL, MEM_WRITE, Hook, Hooks,
                     MemHook)
 from .memory import Memory
@@ -246,6 +246,7 @@ class Panda:
             lambda reg: self.arch.get_reg(self.get_cpu(), reg), lib.panda_ram_size(handle))
         #: pandare's panda.plugins: the native plugins (syscalls2, osi, osi_linux)
         self.plugins = Plugins(self)
+        self._symbol_hooks: Optional[SymbolHooks] = None
         self._hooks = Hooks(self._instance)
         self._hook_of_function: Dict[Any, Hook] = {}
         self._mem_hook_of_function: Dict[Any, MemHook] = {}
@@ -585,6 +586,25 @@ class Panda:
             self._callbacks.delete(name)
 
     # ---- address hooks and system calls ---------------------------------------
+
+    def hook_symbol(self, libraryname: str, symbol: str, kernel: bool = False, name: Optional[str] = None,
+                    cb_type: str = "start_block_exec", procname: Optional[str] = None
+                    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """pandare's decorator: hook ``symbol`` of the shared library
+        ``libraryname`` ("libc.so.6", or "libc" for any libc.so*) in every
+        process that maps it, as :meth:`hook` does at an address: ``fn(cpu,
+        tb, h)``.  The address comes from the library's dynamic symbol table,
+        read from the process's memory once ld.so has loaded it (needs OS
+        introspection; see :class:`~pypanda.plugins.SymbolHooks`).  Kernel
+        symbols (``kernel=True``) are the profile's."""
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if kernel:
+                return self.hook(self._introspection.kernel_symbol(symbol), kernel=True, cb_type=cb_type)(fn)
+            if self._symbol_hooks is None:
+                self._symbol_hooks = SymbolHooks(self)
+            self._symbol_hooks.add(libraryname, symbol, fn, cb_type=cb_type)
+            return fn
+        return decorator
 
     def hook(self, addr: int, enabled: bool = True, kernel: Optional[bool] = None, asid: Optional[int] = None,
              cb_type: str = "start_block_exec") -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -219,7 +219,7 @@ class SymbolHooks:
 
     The symbol is looked up in the library's own dynamic symbol table, read
     from the process's memory (:mod:`pypanda.guest_elf`), each time a
-    process may have mapped something new: after ``mmap2``/``mprotect``
+    process may have mapped something new: after ``mmap2`` (the kernel's ``mmap_pgoff``) and ``mprotect``
     return (ld.so protects RELRO once it has relocated, so the tables are
     there) and at each task change.  Each hook is filtered in C to that
     process's address space."""
@@ -227,7 +227,10 @@ class SymbolHooks:
     def __init__(self, panda: Any) -> None:
         self._panda = panda
         self._wanted: List[Tuple[str, str, Callable[..., Any], Dict[str, Any]]] = []
-        self._done: Dict[Tuple[int, int], Any] = {}      # (asid, wanted index) -> hook
+        # asid -> (the process that has it, {wanted index: its Hook}); a
+        # page directory is reused once its process is gone, and with it the
+        # asid: a new owner gets its hooks anew, the old ones go
+        self._by_asid: Dict[int, Tuple[Tuple[int, int], Dict[int, Any]]] = {}
         self._armed = False
 
     def add(self, libname: str, symbol: str, fn: Callable[..., Any], **hook_kwargs: Any) -> None:
@@ -236,7 +239,7 @@ class SymbolHooks:
             self._armed = True
             ppp = self._panda.ppp
             ppp("osi", "on_task_change")(self._scan)
-            for call in ("mmap2", "mprotect"):
+            for call in ("mmap_pgoff", "mprotect"):
                 ppp("syscalls2", f"on_sys_{call}_return")(lambda cpu, pc, *args: self._scan(cpu))
 
     @staticmethod
@@ -253,7 +256,14 @@ class SymbolHooks:
         proc = panda.get_current_process(cpu)
         if proc is None or not proc.asid:
             return
-        todo = [i for i in range(len(self._wanted)) if (proc.asid, i) not in self._done]
+        owner = (proc.pid, proc.create_time)
+        known = self._by_asid.get(proc.asid)
+        if known is None or known[0] != owner:
+            for h in (known[1].values() if known else ()):
+                h.remove()
+            known = self._by_asid[proc.asid] = (owner, {})
+        done = known[1]
+        todo = [i for i in range(len(self._wanted)) if i not in done]
         if not todo:
             return
         osi = panda._introspection.osi
@@ -270,4 +280,4 @@ class SymbolHooks:
             addr = syms.get(symbol) if syms is not None else None
             if addr is None:
                 continue
-            self._done[(proc.asid, i)] = panda.hook(addr, asid=proc.asid, kernel=False, **kwargs)(fn)
+            done[i] = panda.hook_add(addr, fn, asid=proc.asid, kernel=False, **kwargs)

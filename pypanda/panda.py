@@ -24,7 +24,7 @@ from .arch import PandaArch, X86Arch
 from .callbacks import CallbackType, callback_types
 from ._args import c_path, c_string
 from .console import DEFAULT_BUFFER_LIMIT, Console, SerialConsole, checked_limit
-from .errors import CallbackError, OptionError, PandaError, StateError, error_for
+from .errors import CallbackError, OptionError, PandaError, SnapshotError, StateError, error_for
 from . import guest_files
 from .introspection import Introspection, OsiModule, OsiProc, OsiThread
 from .plugins import Plugins, SymbolHooks
@@ -708,9 +708,23 @@ class Panda:
     def revert_sync(self, name: str) -> str:
         """Restore the machine to snapshot ``name`` (pandare's name; returns
         an empty string, raises SnapshotError if there is no such snapshot).
+        On a generic guest, ``"root"`` (the snapshot pandare's generic images
+        have, at the root shell's prompt) exists from the first prompt on:
+        the first revert to it waits for the prompt and snapshots it.
         A before/after_loadvm callback raising re-raises here (and, from the
         driver thread, stops the run, whose run() raises it too)."""
-        self._rr.revert(name)
+        try:
+            self._rr.revert(name)
+        except SnapshotError:
+            if name != "root" or self.generic is None:
+                raise
+            # pandare's generic images carry a "root" snapshot at a root
+            # shell's prompt; pypanda's generic guests boot to that prompt,
+            # so the first revert to "root" takes it there, and later ones
+            # return to it
+            self._console.wait_for_first_prompt(300.0)
+            self._rr.snap("root")
+            self._rr.revert("root")
         return ""
 
     def delvm(self, name: str) -> None:

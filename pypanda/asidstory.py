@@ -11,10 +11,13 @@ replay; ``--svg`` also writes the picture.  In a script::
     print(story.table())
     Path("story.svg").write_text(story.svg())
 
-Time is the guest's instruction count.  A process is its address space
-(CR3 with PTI's user bit masked, as PANDA's asidstory keys on the ASID):
-kernel threads borrow the address space they interrupt, and so count for
-it.
+Time is the guest's instruction count.  A row is an address space (CR3
+with PTI's user bit masked, as PANDA's asidstory keys on the ASID) and the
+process that owns it: a process that execs gets a second row, and a page
+directory freed and reused by another process starts a new one.  Kernel
+threads borrow the address space they interrupt, and so count for it; page
+tables no process owns are the kernel's ("[kernel]": swapper_pg_dir).  A
+row's name is the process's latest (busybox's applets rename themselves).
 """
 from __future__ import annotations
 
@@ -44,31 +47,66 @@ class AsidStory:
 
     def __init__(self, panda: Any) -> None:
         self._panda = panda
-        self.processes: Dict[int, Process] = {}
+        self.processes: Dict[Tuple[int, int], Process] = {}   # (asid, pid) -> its row
         self._current: Optional[Process] = None
         self._since = 0
         self.start: Optional[int] = None
         self.end = 0
         panda.ppp("osi", "on_task_change")(self._on_task_change)
 
-    def _process(self, asid: int) -> Process:
-        proc = self.processes.get(asid)
+    def _process(self, key: Tuple[int, int]) -> Process:
+        proc = self.processes.get(key)
         if proc is None:
-            proc = self.processes[asid] = Process(asid)
+            proc = self.processes[key] = Process(key[0])
         return proc
 
     def _on_task_change(self, cpu: Any) -> None:
         now = self._panda.instr_count()
+        intro = self._panda._introspection
+        root = intro.osi.switching_to
         osi = self._panda.get_current_process(cpu)
-        if osi is None:
+        if osi is None or root is None:
             return
+        self._rename_outgoing(intro.osi)
         self._close(now)
-        proc = self._process(osi.asid)
-        # exec keeps nothing of the old image: the latest name is the one shown
-        proc.pid, proc.name = osi.pid, osi.name
+        # a row per (address space, process): a freed page directory is
+        # soon another process's
+        owner = osi.pid if osi.asid == root else 0
+        proc = self._process((root, owner))
+        if owner:
+            proc.pid, proc.name = osi.pid, osi.name
+        elif proc.pid is None:
+            # page tables no process owns are the kernel's own: the early
+            # boot's, swapper_pg_dir (idle, a process exiting), text_poke's
+            # temporary mm; swapper_pg_dir's row is "[kernel]", others
+            # "[kernel <asid>]"
+            proc.pid = 0
+            proc.name = "[kernel]" if root == self._kernel_root() else f"[kernel {root:#x}]"
         self._current, self._since = proc, now
         if self.start is None:
             self.start = now
+
+    def _rename_outgoing(self, osi: Any) -> None:
+        # the task being switched away from is still `current`: its name now
+        # (a program may rename itself, as busybox's applets do with prctl,
+        # without a new address space)
+        cur = self._current
+        if cur is None or not cur.pid:
+            return
+        try:
+            task = osi.proc(osi.current_task())
+        except Exception:       # unreadable mid-switch: keep the old name
+            return
+        # the same process (an exiting one has dropped its mm already)
+        if task.pid == cur.pid and task.asid in (cur.asid, 0):
+            cur.name = task.name
+
+    def _kernel_root(self) -> Optional[int]:
+        osi = self._panda._introspection.osi
+        try:
+            return osi.sym("swapper_pg_dir") - osi.mem.page_offset
+        except Exception:       # a profile without the symbol
+            return None
 
     def _close(self, now: int) -> None:
         cur = self._current

@@ -51,6 +51,8 @@ class Syscalls2:
         self._all: Dict[str, List[Callable[..., Any]]] = {n: [] for n in self.PPP}
         self._table: Optional[Dict[int, Tuple[str, List[Callable[[int], int]]]]] = None
         self._names: Dict[str, int] = {}
+        self._subscribed: set = set()
+        self._last: Optional[Tuple[int, int, int, bool]] = None
 
     # -- the kernel's table
     def _set_table(self, prof: Any) -> bool:
@@ -73,7 +75,7 @@ class Syscalls2:
         if name in self._all:
             self._all[name].append(fn)
             enter = "enter" in name
-            self._tap_on().watch(None, enter, not enter, self._dispatch)
+            self._subscribe(None, enter)
             return
         if not (name.startswith("on_sys_") and (name.endswith("_enter") or name.endswith("_return"))):
             raise CallbackError(f"syscalls2 has no callback {name!r}: use on_sys_<name>_enter, "
@@ -84,7 +86,14 @@ class Syscalls2:
         number = self._number(call)
         # an unknown kernel (found in memory later): every call comes to
         # Python until the table is there; a known one: just this number
-        self._tap_on().watch(number, enter, not enter, self._dispatch)
+        self._subscribe(number, enter)
+
+    def _subscribe(self, number: Optional[int], enter: bool) -> None:
+        # one subscription of the dispatcher per (number, side): several
+        # Python callbacks on one call still cost one trip from C
+        if (number, enter) not in self._subscribed:
+            self._subscribed.add((number, enter))
+            self._tap_on().watch(number, enter, not enter, self._dispatch)
 
     def _number(self, call: str) -> Optional[int]:
         try:
@@ -105,6 +114,11 @@ class Syscalls2:
             except Exception:
                 return
         assert self._table is not None
+        # a call watched both by number and by "every number" comes twice
+        key = (call.enter_icount, call.pc, call.number, is_return)
+        if key == self._last:
+            return
+        self._last = key
         nr, pc = call.number, call.pc
         entry = self._table.get(nr)
         for fn in self._all["on_all_sys_return" if is_return else "on_all_sys_enter"]:

@@ -278,6 +278,12 @@ def test_syscalls(guest, tmp_path):
         if panda.get_process_name(cpu) == "sysprog":
             tally[callno] += 1
 
+    @panda.ppp("syscalls2", "on_sys_getpid_enter")
+    def getpid(cpu, pc):
+        # watched by number and by on_all_sys_enter: still one call each
+        if panda.get_process_name(cpu) == "sysprog":
+            tally["getpid"] += 1
+
     @panda.ppp("syscalls2", "on_sys_openat_enter")
     def openat(cpu, pc, dfd, filename, flags, mode):
         opened.append(panda.read_str(cpu, filename))
@@ -297,8 +303,12 @@ def test_syscalls(guest, tmp_path):
     assert "ok\nok" in text.replace("\r", "")
     assert "/etc/passwd" in opened and "/etc/hostname" in opened
     assert writes == [3, 3]
+    assert tally.pop("getpid") == 3
     assert tally == SYSPROG_CALLS
+    tally["getpid"] = 3
     live = (Counter(tally), list(opened), list(writes))
-    tally.clear(), opened.clear(), writes.clear()
+    tally.clear()
+    opened.clear()
+    writes.clear()
     panda.run_replay(rec)
     assert (tally, opened, writes) == live

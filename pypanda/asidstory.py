@@ -78,10 +78,8 @@ class AsidStory:
         elif proc.pid is None:
             # page tables no process owns are the kernel's own: the early
             # boot's, swapper_pg_dir (idle, a process exiting), text_poke's
-            # temporary mm; swapper_pg_dir's row is "[kernel]", others
-            # "[kernel <asid>]"
-            proc.pid = 0
-            proc.name = "[kernel]" if root == self._kernel_root() else f"[kernel {root:#x}]"
+            # temporary mm (the Asid column tells them apart)
+            proc.pid, proc.name = 0, "[kernel]"
         self._current, self._since = proc, now
         if self.start is None:
             self.start = now
@@ -100,13 +98,6 @@ class AsidStory:
         # the same process (an exiting one has dropped its mm already)
         if task.pid == cur.pid and task.asid in (cur.asid, 0):
             cur.name = task.name
-
-    def _kernel_root(self) -> Optional[int]:
-        osi = self._panda._introspection.osi
-        try:
-            return osi.sym("swapper_pg_dir") - osi.mem.page_offset
-        except Exception:       # a profile without the symbol
-            return None
 
     def _close(self, now: int) -> None:
         cur = self._current

@@ -527,3 +527,27 @@ def test_linux_interrupts_match_proc_interrupts(linux):
     # Linux counted what the CPU was handed, up to when cat read the file
     assert out["irq_before"] * 0.98 - 10 <= total <= out["irq_after"] + 10, (
         out["irq_before"], total, out["irq_after"])
+
+
+@pytest.mark.parametrize("how", ["disable_memcb", "delete_callback"])
+def test_memory_callbacks_switched_off_from_inside_one(machine, how):
+    """The engine looks its memory hook up before a store and calls it again
+    after; a callback that turns memory callbacks off (or removes the last
+    one) must not leave it a dangling hook.  It fires once, the loop's
+    remaining stores go unwatched, the guest finishes."""
+    panda, _ = machine("    mov $5, %ecx\n1:  mov %ecx, 0x2000\n    dec %ecx\n    jnz 1b\n    hlt\n")
+    seen = []
+
+    @panda.cb_virt_mem_before_write(name="w")
+    def w(cpu, pc, addr, size, buf):
+        seen.append(addr)
+        if how == "disable_memcb":
+            panda.disable_memcb()
+        else:
+            panda.delete_callback("w")
+
+    panda.enable_memcb()
+    panda.run()
+    assert seen == [0x2000]
+    assert panda.arch.get_reg(panda.get_cpu(), "ECX") == 0
+    assert panda.physical_memory_read(0x2000, 4, fmt="int") == 1

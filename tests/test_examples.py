@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,13 @@ def test_pandare_syscalls_example(tmp_path):
     assert "execve enter /proc/self/exe" in out, out[-2000:]
     assert out.count("read return") >= 2           # cat's reads of the file, at least
     assert "root::0:0:root:/root:/bin/sh" in out        # the initramfs guest's passwd
+
+
+def test_boot_analysis_demo():
+    """The README's main job: processes named by OSI, their calls by syscalls2."""
+    out = run_example("boot_analysis.py")
+    assert re.search(r"pid +\d+ uname +\d+ system calls: .*1 newuname", out), out
+    assert re.search(r"pid +\d+ cat +\d+ system calls: .*openat", out), out
+    assert "opened /proc/uptime" in out
+    assert "guest# echo $((6*7))\n42" in out
+    assert re.search(r"\d+ +0 +\[kernel\] +0x[0-9a-f]+", out)

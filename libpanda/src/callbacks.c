@@ -65,6 +65,7 @@ static _Thread_local struct {
 } dispatch;
 
 static panda_err update_engine_hooks(panda_t *p, bool safe_point);
+static bool any_mem_cb(panda_t *p);
 
 /* Callbacks that need every block to come back to the execution loop. */
 static bool block_cbs(panda_t *p)
@@ -194,6 +195,7 @@ static void d_mem_access(void *opaque, int kind, uint64_t pc, uint64_t vaddr,
 {
     panda_t *p = opaque;
     void *buf = value; /* little-endian host: the access's bytes */
+    if (!p->memcb_enabled) return;   /* switched off, the hook not yet gone */
     dispatch_begin(p);
     switch (kind) {
     case UC_PANDA_MEM_BEFORE_READ:
@@ -286,7 +288,9 @@ void panda_dispatch_after_loadvm(panda_t *p)
 void panda_dispatch_top_loop(panda_t *p)
 {
     FOR_EACH_CB(p, TOP_LOOP, e) e->cb.top_loop(&p->cpu);
-    if (p->cur_chaining != (p->chaining_wanted && !block_cbs(p)) && update_engine_hooks(p, true))
+    bool mem_hook_stale = p->cur_hooks.mem_access && !(p->memcb_enabled && any_mem_cb(p));
+    if ((p->cur_chaining != (p->chaining_wanted && !block_cbs(p)) || mem_hook_stale) &&
+        update_engine_hooks(p, true))
         panda_stop(p);
 }
 
@@ -499,6 +503,11 @@ static panda_err update_engine_hooks(panda_t *p, bool safe_point)
     if (HAS(p, CPU_RESTORE_STATE)) h.cpu_restore_state = d_cpu_restore_state;
     if (HAS(p, ASID_CHANGED)) h.asid_changed = d_asid_changed;
     if (p->memcb_enabled && any_mem_cb(p)) h.mem_access = d_mem_access;
+    /* The engine's store path looks the memory hook up before a store and
+     * calls it again after: dropped while the guest runs, the second call
+     * would find NULL.  It goes at the next safe point (the top loop); till
+     * then d_mem_access finds nothing to call. */
+    if (!h.mem_access && p->cur_hooks.mem_access && !safe_point) h.mem_access = d_mem_access;
     loop_engine_hooks(p, &h);
     if (p->mops && p->mops->engine_hooks) p->mops->engine_hooks(p->machine, &h);
 

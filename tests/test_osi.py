@@ -86,7 +86,8 @@ _start:
 path: .asciz "/bin/busybox"
 """
 
-# sysprog: getpid x3, write(1, "ok\n", 3) x2, getppid, brk(0), exit_group(0)
+# sysprog: getpid x3, write(1, "ok\n", 3) x2, getppid, brk(0), two calls the
+# kernel does not have (17, 1000), exit_group(0)
 SYSPROG = r"""
     .globl _start
 _start:
@@ -111,12 +112,16 @@ _start:
     mov $45, %eax
     xor %ebx, %ebx
     int $0x80
+    mov $17, %eax           # sys_ni_syscall's slot (the old break)
+    int $0x80
+    mov $1000, %eax         # past the table
+    int $0x80
     mov $252, %eax
     xor %ebx, %ebx
     int $0x80
 msg: .ascii "ok\n"
 """
-SYSPROG_CALLS = Counter({20: 3, 4: 2, 64: 1, 45: 1, 252: 1})
+SYSPROG_CALLS = Counter({20: 3, 4: 2, 64: 1, 45: 1, 17: 1, 1000: 1, 252: 1})
 
 
 def static_elf(tmp: Path, name: str, source: str) -> bytes:
@@ -284,6 +289,11 @@ def test_syscalls(guest, tmp_path):
         if panda.get_process_name(cpu) == "sysprog":
             tally["getpid"] += 1
 
+    @panda.ppp("syscalls2", "on_unknown_sys_enter")
+    def unknown(cpu, pc, callno):
+        if panda.get_process_name(cpu) == "sysprog":
+            tally[f"unknown {callno}"] += 1
+
     @panda.ppp("syscalls2", "on_sys_openat_enter")
     def openat(cpu, pc, dfd, filename, flags, mode):
         opened.append(panda.read_str(cpu, filename))
@@ -304,8 +314,9 @@ def test_syscalls(guest, tmp_path):
     assert "/etc/passwd" in opened and "/etc/hostname" in opened
     assert writes == [3, 3]
     assert tally.pop("getpid") == 3
+    assert (tally.pop("unknown 17"), tally.pop("unknown 1000")) == (1, 1)
     assert tally == SYSPROG_CALLS
-    tally["getpid"] = 3
+    tally.update({"getpid": 3, "unknown 17": 1, "unknown 1000": 1})
     live = (Counter(tally), list(opened), list(writes))
     tally.clear()
     opened.clear()

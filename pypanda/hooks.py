@@ -47,7 +47,49 @@ class HookedBlock:
         return f"HookedBlock(pc={self.pc:#x})"
 
 
-class Hook:
+class _HookHandle:
+    """What address and memory hooks share: ``enabled`` (settable),
+    ``enable()``, ``disable()``, ``remove()`` and ``hits``, each through the
+    owner's C calls for the hook's kind."""
+
+    __slots__ = ()
+    _hooks: "Hooks"
+    _enabled: bool
+
+    def _set_enabled(self, enabled: bool) -> None:
+        raise NotImplementedError
+
+    def _remove(self) -> None:
+        raise NotImplementedError
+
+    def _hits(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self._set_enabled(bool(value))
+
+    def enable(self) -> None:
+        self.enabled = True
+
+    def disable(self) -> None:
+        self.enabled = False
+
+    def remove(self) -> None:
+        """Remove the hook (again: nothing)."""
+        self._remove()
+
+    @property
+    def hits(self) -> int:
+        """How many times the hook's function was called."""
+        return self._hits()
+
+
+class Hook(_HookHandle):
     """One address hook: ``id``, ``addr``, ``asid``, ``kernel``, ``fn``,
     ``enabled`` (settable), ``hits`` (calls made so far), ``enable()``,
     ``disable()``, ``remove()``.  Safe to change from inside any callback,
@@ -68,27 +110,13 @@ class Hook:
         self.removed = False
         self._final_hits = 0
 
-    @property
-    def enabled(self) -> bool:
-        return self._enabled
+    def _set_enabled(self, enabled: bool) -> None:
+        self._hooks.set_enabled(self, enabled)
 
-    @enabled.setter
-    def enabled(self, value: bool) -> None:
-        self._hooks.set_enabled(self, bool(value))
-
-    def enable(self) -> None:
-        self.enabled = True
-
-    def disable(self) -> None:
-        self.enabled = False
-
-    def remove(self) -> None:
-        """Remove the hook (again: nothing)."""
+    def _remove(self) -> None:
         self._hooks.remove(self)
 
-    @property
-    def hits(self) -> int:
-        """How many times the hook's function was called."""
+    def _hits(self) -> int:
         return self._hooks.hits(self)
 
     def __repr__(self) -> str:
@@ -144,7 +172,7 @@ class MemoryAccess:
         return f"<MemoryAccess {kind} of {self.size} at {space} {self.addr:#x}, pc {self.pc:#x}>"
 
 
-class MemHook:
+class MemHook(_HookHandle):
     """One memory hook: ``id``, ``start_address``, ``end_address``, ``flags``,
     ``fn``, ``enabled`` (settable), ``hits``, ``enable()``, ``disable()``,
     ``remove()``."""
@@ -159,25 +187,13 @@ class MemHook:
         self.removed = False
         self._final_hits = 0
 
-    @property
-    def enabled(self) -> bool:
-        return self._enabled
+    def _set_enabled(self, enabled: bool) -> None:
+        self._hooks.mem_set_enabled(self, enabled)
 
-    @enabled.setter
-    def enabled(self, value: bool) -> None:
-        self._hooks.mem_set_enabled(self, bool(value))
-
-    def enable(self) -> None:
-        self.enabled = True
-
-    def disable(self) -> None:
-        self.enabled = False
-
-    def remove(self) -> None:
+    def _remove(self) -> None:
         self._hooks.mem_remove(self)
 
-    @property
-    def hits(self) -> int:
+    def _hits(self) -> int:
         return self._hooks.mem_hits(self)
 
     def __repr__(self) -> str:

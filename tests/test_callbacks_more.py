@@ -15,7 +15,7 @@ from conftest import CODE_ADDR, SUM_LOOP
 from pypanda import Panda
 from pypanda.errors import UnsupportedError
 import test_system_mode
-from test_system_mode import PIC_SETUP, var
+from test_system_mode import TIMER_PROGRAM, var
 
 # test_system_mode's fixture, shared under its own name
 program = test_system_mode.program
@@ -234,30 +234,6 @@ def test_dropping_a_page_fault_retries_the_instruction(program):
     assert panda.physical_memory_read(0x400010, 4, fmt="int") == 0xCAFE
 
 
-TIMER_PROGRAM = PIC_SETUP + """
-    mov $0xfe, %al               # unmask IRQ0 only
-    out %al, $0x21
-    mov $0x34, %al               # PIT channel 0, mode 2, 1 ms
-    out %al, $0x43
-    mov $0xa9, %al
-    out %al, $0x40
-    mov $0x04, %al
-    out %al, $0x40
-    sti
-wait:
-    hlt
-    cmpl $5, 0x500
-    jb wait
-    cli
-    hlt
-timer_handler:
-    incl 0x500
-    push %eax
-    mov $0x20, %al               # EOI
-    out %al, $0x20
-    pop %eax
-    iret
-"""
 
 
 def test_before_handle_interrupt_sees_each_timer_interrupt(program):

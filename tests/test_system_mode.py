@@ -154,30 +154,36 @@ def test_sysenter_and_cpuid(program):
     assert not edx & (1 << 9)  # no local APIC advertised: the machine has none
 
 
+# Five ticks of a 1 ms PIT (1193 ticks), each counted at 0x500 by the
+# handler at vector 0x20, the CPU halted in between
+TIMER_PROGRAM = PIC_SETUP + """
+    mov $0xfe, %al               # unmask IRQ0 only
+    out %al, $0x21
+    mov $0x34, %al               # PIT channel 0, mode 2, 1193 ticks = 1 ms
+    out %al, $0x43
+    mov $0xa9, %al
+    out %al, $0x40
+    mov $0x04, %al
+    out %al, $0x40
+    sti
+wait:
+    hlt
+    cmpl $5, 0x500
+    jb wait
+    cli
+    hlt
+timer_handler:
+    incl 0x500
+    push %eax
+    mov $0x20, %al               # EOI
+    out %al, $0x20
+    pop %eax
+    iret
+"""
+
+
 def test_timer_interrupts_wake_hlt_with_their_vector(program):
-    panda, labels = program(PIC_SETUP + """
-        mov $0xfe, %al               # unmask IRQ0 only
-        out %al, $0x21
-        mov $0x34, %al               # PIT channel 0, mode 2, 1193 ticks = 1 ms
-        out %al, $0x43
-        mov $0xa9, %al
-        out %al, $0x40
-        mov $0x04, %al
-        out %al, $0x40
-        sti
-    wait:
-        hlt
-        cmpl $5, 0x500
-        jb wait
-        cli
-        hlt
-    timer_handler:
-        incl 0x500
-        push %eax
-        mov $0x20, %al               # EOI
-        out %al, $0x20
-        pop %eax
-        iret
+    panda, labels = program(TIMER_PROGRAM + """
     other_handler:
         movl $0xdead, 0x504
         cli

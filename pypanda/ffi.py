@@ -155,10 +155,50 @@ _INT_RESULTS = {ctypes.c_int8, ctypes.c_int16, ctypes.c_int32, ctypes.c_int64, c
                 ctypes.c_size_t, ctypes.c_ssize_t}
 
 
-def wrap(fn: Callable[..., Any], restype: Any, argtypes: Tuple[Any, ...], kind: str = "") -> Any:
+_FIELD_POINTERS: Dict[Any, Any] = {}
+
+
+def field_pointer(ptr_type: Any) -> Any:
+    """``POINTER(S)`` for a struct S with fields -> the same pointer type whose
+    instances also read S's fields directly (``tb.pc`` as pandare's cffi
+    objects do, besides ``tb.contents.pc``); other types unchanged.  A NULL
+    pointer's fields raise ValueError, as ``.contents`` does."""
+    target = getattr(ptr_type, "_type_", None)
+    if not (isinstance(ptr_type, type) and issubclass(ptr_type, ctypes._Pointer)  # type: ignore[attr-defined]
+            and isinstance(target, type) and issubclass(target, ctypes.Structure)
+            and getattr(target, "_fields_", None)):
+        return ptr_type
+    cls = _FIELD_POINTERS.get(ptr_type)
+    if cls is None:
+        fields = {f[0] for f in target._fields_}
+
+        def __getattr__(self: Any, name: str) -> Any:
+            if name in fields:
+                return getattr(self.contents, name)
+            raise AttributeError(f"{target.__name__}* has no field {name!r} "
+                                 f"(fields: {', '.join(sorted(fields))})")
+
+        def __setattr__(self: Any, name: str, value: Any) -> None:
+            if name in fields:
+                raise AttributeError(f"{target.__name__}.{name} is read-only here")
+            object.__setattr__(self, name, value)
+
+        # a subclass of POINTER(S) (isinstance checks hold); ctypes needs
+        # _type_ named again in a pointer subclass
+        cls = type(f"{target.__name__}Pointer", (ptr_type,),
+                   {"_type_": target, "__getattr__": __getattr__, "__setattr__": __setattr__})
+        _FIELD_POINTERS[ptr_type] = cls
+    return cls
+
+
+def wrap(fn: Callable[..., Any], restype: Any, argtypes: Tuple[Any, ...], kind: str = "",
+         fields: bool = True) -> Any:
     """Make a C function pointer calling ``fn``; see the module docstring.
-    ``kind`` (e.g. the callback type's name) is how error messages call it."""
-    proto = CFUNCTYPE(restype, *argtypes)
+    ``kind`` (e.g. the callback type's name) is how error messages call it.
+    Struct pointers reach ``fn`` as :func:`field_pointer` types unless
+    ``fields`` is false (a trampoline that must be exactly the ABI's
+    function type)."""
+    proto = CFUNCTYPE(restype, *[field_pointer(t) if fields else t for t in argtypes])
     default = None if restype is None else 0
     label = f"the {kind} callback {getattr(fn, '__name__', repr(fn))!r}".replace("  ", " ")
     convert = _result_check(restype, label)

@@ -215,7 +215,7 @@ class Hooks:
 
     def _c_trampoline(self) -> Any:
         if self._trampoline is None:
-            cfn = wrap(self._dispatch, None, _abi.FUNCTION_TYPES["panda_hook_fn"].argtypes, "hook")
+            cfn = wrap(self._dispatch, None, _abi.FUNCTION_TYPES["panda_hook_fn"].argtypes, "hook", fields=False)
             self._keep = cfn    # alive as long as this Panda's hooks
             self._trampoline = cfn if isinstance(cfn, _abi.panda_hook_fn) else ctypes.cast(cfn, _abi.panda_hook_fn)
         return self._trampoline
@@ -290,7 +290,7 @@ class Hooks:
     def _mem_trampoline(self) -> Any:
         if self._mem_cfn is None:
             self._mem_cfn = wrap(self._mem_dispatch, None, _abi.FUNCTION_TYPES["panda_mem_hook_fn"].argtypes,
-                                 "memory hook")
+                                 "memory hook", fields=False)
         return self._mem_cfn
 
     def _mem_dispatch(self, cpu: Any, access_ptr: Any, opaque: Any) -> None:

@@ -74,7 +74,12 @@ class Memory:
         out = bytearray()
         while len(out) < max_length:
             # stop at the top of the address space rather than wrap around
-            n = min(64, max_length - len(out), (1 << self._bits) - (ptr + len(out)))
+            # 64 bytes first (most strings are short), then a page at a time,
+            # never across a page boundary (the next page may be unmapped
+            # when the NUL is on this one)
+            at = ptr + len(out)
+            n = min(64 if len(out) < 64 else 4096, 0x1000 - (at & 0xfff), max_length - len(out),
+                    (1 << self._bits) - at)
             if n <= 0:
                 break
             chunk = self.virtual_read(cpu, ptr + len(out), n, "bytes")

@@ -24,7 +24,8 @@ from .arch import PandaArch, X86Arch
 from .callbacks import CallbackType, callback_types
 from ._args import c_path, c_string
 from .console import DEFAULT_BUFFER_LIMIT, Console, SerialConsole, checked_limit
-from .errors import CallbackError, OptionError, PandaError, SnapshotError, StateError, error_for
+from .errors import (CallbackError, OptionError, PandaError, SnapshotError, StateError, UnsupportedError,
+                     error_for)
 from . import guest_files
 from .introspection import Introspection, OsiModule, OsiProc, OsiThread
 from .plugins import Plugins, SymbolHooks
@@ -49,6 +50,10 @@ GENERIC_IMAGES = ("i386", "debian-i386")
 GENERIC_ARCH = {"i386": "i386", "debian-i386": "i386"}
 #: each generic image's CD drive (copy_to_guest's default), as pandare's qcows
 GENERIC_CDROM = {"i386": guest_files.DEFAULT_CDROM, "debian-i386": guest_files.DEFAULT_CDROM}
+
+
+#: read_str's bound when no max_length is given (a guest string with no NUL)
+READ_STR_LIMIT = 1 << 20
 
 
 def guest_dir(name: str) -> Path:
@@ -165,8 +170,20 @@ class Panda:
                  *, expect_prompt: Optional[str] = None, os: str = "linux",
                  generic: Optional[str] = None, catch_exceptions: bool = True,
                  libpanda_path: Optional[str] = None, verbose: Optional[bool] = None,
-                 serial_buffer_limit: int = DEFAULT_BUFFER_LIMIT) -> None:
+                 serial_buffer_limit: int = DEFAULT_BUFFER_LIMIT,
+                 serial_kwargs: Optional[Dict[str, Any]] = None, raw_monitor: bool = False,
+                 biospath: Optional[str] = None, plugin_path: Optional[str] = None) -> None:
         generic_args: List[str] = []
+        # pandare's keywords: serial_kwargs configure its pexpect console
+        # (kept, unused: this console needs none); a raw monitor socket and
+        # C plugin folders have no meaning here
+        self.serial_kwargs = dict(serial_kwargs or {})
+        if raw_monitor:
+            raise UnsupportedError("raw_monitor=True: pypanda has no monitor socket; "
+                                   "use panda.run_monitor_cmd(cmd)")
+        if plugin_path is not None:
+            raise UnsupportedError(f"plugin_path={plugin_path!r}: pypanda loads no PANDA C plugins; "
+                                   "its plugins (syscalls2, osi, osi_linux) are built in")
         for what, value in (("arch", arch), ("generic", generic)):
             if value is not None:
                 c_string(value, what, OptionError)
@@ -196,6 +213,13 @@ class Panda:
         # appends it as QEMU's bare positional image, which is -hda)
         disk = ["-hda", fsdecode(c_path(qcow, "qcow"))] if qcow is not None else []
         self.panda_args = ["-m", str(mem)] + generic_args + disk + extra
+        if biospath is not None and "-bios" not in self.panda_args:
+            # pandare's biospath is QEMU's -L folder: its bios-256k.bin
+            rom = Path(biospath) / "bios-256k.bin"
+            if not rom.is_file():
+                raise OptionError(f"biospath={biospath!r}: no bios-256k.bin there")
+            if _needs_bios(self.panda_args):
+                self.panda_args += ["-bios", str(rom)]
         if arch == "i386" and _needs_bios(self.panda_args):
             # imported here: `python -m pypanda.firmware` would otherwise
             # find its module loaded by the package before it runs
@@ -523,9 +547,11 @@ class Panda:
         """The guest-physical address of virtual ``addr``."""
         return self._memory.virt_to_phys(cpu, addr)
 
-    def read_str(self, cpu: Any, ptr: int, max_length: int = 256) -> str:
-        """A NUL-terminated guest string at virtual address ``ptr``."""
-        return self._memory.read_str(cpu, ptr, max_length)
+    def read_str(self, cpu: Any, ptr: int, max_length: Optional[int] = None) -> str:
+        """A NUL-terminated guest string at virtual address ``ptr``: up to
+        ``max_length`` characters, or (None, pandare's default) to the NUL,
+        at most 1 MiB."""
+        return self._memory.read_str(cpu, ptr, READ_STR_LIMIT if max_length is None else max_length)
 
     # ---- callbacks ----------------------------------------------------------
 

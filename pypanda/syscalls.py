@@ -138,7 +138,7 @@ class SyscallTap:
         if self._installed:
             return
         if self._cfn is None:
-            self._cfn = wrap(self._dispatch, None, _abi.FUNCTION_TYPES["panda_syscall_fn"].argtypes, "syscall")
+            self._cfn = wrap(self._dispatch, None, _abi.FUNCTION_TYPES["panda_syscall_fn"].argtypes, "syscall", fields=False)
         inst = self._instance
         cfn = self._cfn
         inst.with_guest_paused(lambda: inst.check(inst.lib.panda_syscalls_set_callback(inst.handle, cfn, None)))

@@ -1,0 +1,81 @@
+"""pandare's idioms beyond OSI: fields read straight off callback arguments,
+the ``ffi`` subset its scripts use, its constructor keywords, read_str
+without a limit."""
+from __future__ import annotations
+
+import ctypes
+
+import pytest
+
+from pypanda import Panda, UnsupportedError, ffi
+from pypanda.errors import OptionError
+
+LOOP = "    mov $3, %ecx\n1:  dec %ecx\n    jnz 1b\n    hlt\n"
+
+
+def test_callback_arguments_read_fields_directly(machine):
+    panda, labels = machine(LOOP)
+    seen = []
+
+    @panda.cb_before_block_exec
+    def bbe(cpu, tb):
+        # pandare's tb.pc / tb.size / tb.icount, and the seed's tb.contents
+        seen.append((tb.pc, tb.size, tb.icount, tb.contents.pc, cpu.cpu_index))
+        with pytest.raises(AttributeError, match="no field 'nope'"):
+            _ = tb.nope
+        with pytest.raises(AttributeError, match="read-only"):
+            tb.pc = 0
+
+    panda.run()
+    first = seen[0]
+    assert first[0] == first[3] == labels.get("_start", first[0])
+    assert first[1] == 8 and first[2] == 3      # mov (5 bytes), dec (1), jnz (2)
+    assert all(s[4] == 0 for s in seen)
+    # the loop body twice more (dec; jnz), then the hlt
+    assert [s[2] for s in seen[1:]] == [2, 2, 1]
+
+
+def test_ffi_subset():
+    assert ffi.string("sh") == b"sh" and ffi.string(b"a\0b") == b"a"
+    with pytest.raises(TypeError):
+        ffi.string(ffi.NULL)
+    assert ffi.cast("int", 0xFFFFFFFF) == -1 and ffi.cast("unsigned int", -1) == 0xFFFFFFFF
+    assert ffi.cast("uint8_t", 0x1FF) == 0xFF and ffi.cast("int16_t", 0x8000) == -0x8000
+    buf = ffi.new("char[]", b"abc")
+    assert ffi.sizeof(buf) == 4 and ffi.string(buf) == b"abc"
+    arr = ffi.new("uint8_t[4]", [1, 2, 3, 4])
+    assert ffi.unpack(arr, 4) == b"\x01\x02\x03\x04" and bytes(ffi.buffer(arr)) == b"\x01\x02\x03\x04"
+    p = ffi.new("int *", 7)
+    assert p[0] == 7 and ffi.sizeof("int") == 4 and ffi.sizeof("uint64_t") == 8
+    assert ffi.typeof("uint32_t") is ctypes.c_uint32
+    ints = ffi.new("uint32_t[2]", [5, 6])
+    assert ffi.unpack(ints, 2) == [5, 6]
+    view = ffi.from_buffer(bytearray(b"xyz"))
+    assert bytes(view) == b"xyz"
+    cpu_ptr = ffi.cast("CPUState *", ctypes.c_void_p(0))
+    assert not cpu_ptr
+
+
+def test_pandare_constructor_keywords(tmp_path):
+    panda = Panda(arch="i386", mem="1M", extra_args="-M configurable", serial_kwargs={"unansi": False})
+    assert panda.serial_kwargs == {"unansi": False}
+    panda.close()
+    with pytest.raises(UnsupportedError, match="monitor socket"):
+        Panda(arch="i386", mem="1M", extra_args="-M configurable", raw_monitor=True)
+    with pytest.raises(UnsupportedError, match="no PANDA C plugins"):
+        Panda(arch="i386", mem="1M", extra_args="-M configurable", plugin_path=str(tmp_path))
+    with pytest.raises(OptionError, match="no bios-256k.bin"):
+        Panda(arch="i386", mem="16M", biospath=str(tmp_path))
+
+
+def test_read_str_reads_to_the_nul(machine):
+    panda, _ = machine("hlt")
+    text = "x" * 5000
+    panda.physical_memory_write(0x4000, text.encode() + b"\0")
+    panda.run()
+    cpu = panda.get_cpu()
+    assert panda.read_str(cpu, 0x4000) == text               # pandare: no limit
+    assert panda.read_str(cpu, 0x4000, max_length=10) == "x" * 10
+    # a string that ends on the last byte of mapped memory: no read past it
+    panda.physical_memory_write(0xFFF0, b"tail-of-ram\0\0\0\0\0")
+    assert panda.read_str(cpu, 0xFFF0) == "tail-of-ram"

@@ -23,6 +23,7 @@ import queue
 import select
 import signal
 import threading
+import traceback
 from types import FrameType
 from typing import Any, Callable, Optional
 
@@ -114,6 +115,10 @@ class SigintGuard:
         signal.set_wakeup_fd(self._old_fd)
         os.close(self._r)
         os.close(self._w)
+
+
+#: seconds run() waits, once the run has ended, for a queued function to finish
+DRIVER_GRACE = 1.0
 
 
 class Runner:
@@ -224,11 +229,12 @@ class Runner:
         if self._driver_queue.empty():
             return
         self._driver_stop = threading.Event()
-        self._driver = threading.Thread(target=self._driver_loop, name="pypanda-driver", daemon=True)
+        self._driver = threading.Thread(target=self._driver_loop, args=(self._driver_stop,),
+                                        name="pypanda-driver", daemon=True)
         self._driver.start()
 
-    def _driver_loop(self) -> None:
-        while not self._driver_stop.is_set():
+    def _driver_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             if not self._loop_started.wait(0.05):
                 continue     # the run loop is not under way yet
             try:
@@ -238,15 +244,24 @@ class Runner:
             try:
                 func()
             except BaseException as exc:  # noqa: B902 - re-raised by run()
-                if self._driver_exc is None:
+                if stop.is_set() and self._driver is not threading.current_thread():
+                    # its run() has returned without it (below): nobody is
+                    # left to re-raise it, so it is reported here
+                    progress(f"a queued function failed after its run ended: {exc!r}")
+                    traceback.print_exception(type(exc), exc, exc.__traceback__)
+                elif self._driver_exc is None:
                     self._driver_exc = exc
                 if self._instance.running:
                     self._instance.end_analysis()
                 return
 
     def _stop_driver(self) -> None:
+        """As pandare's async thread (a daemon), a queued function still
+        running when the run ends does not hold run() up: it gets
+        DRIVER_GRACE seconds to finish (most end the run as their last
+        step), then run() returns and it goes on alone, its thread a daemon."""
         if self._driver is None:
             return
         self._driver_stop.set()
-        self._driver.join()
+        self._driver.join(DRIVER_GRACE)
         self._driver = None

@@ -79,3 +79,31 @@ def test_read_str_reads_to_the_nul(machine):
     # a string that ends on the last byte of mapped memory: no read past it
     panda.physical_memory_write(0xFFF0, b"tail-of-ram\0\0\0\0\0")
     assert panda.read_str(cpu, 0xFFF0) == "tail-of-ram"
+
+
+def test_run_returns_while_a_queued_function_still_blocks():
+    """pandare's tests/sleep_in_cb.py: a callback ends the run while the
+    queued function sleeps; run() returns, the function never finishes."""
+    import threading
+    import time
+    panda = Panda(generic="i386", verbose=False)
+    started, release, ended = threading.Event(), threading.Event(), []
+
+    @panda.queue_blocking
+    def hang():
+        started.set()
+        release.wait(1000)
+        ended.append(True)
+
+    @panda.cb_before_block_exec
+    def bbe(cpu, tb):
+        if started.is_set():
+            panda.end_analysis()
+
+    t0 = time.monotonic()
+    panda.run()
+    waited = time.monotonic() - t0
+    assert started.is_set() and not ended
+    assert waited < 30                 # not the function's 1000 s
+    release.set()
+    panda.close()

@@ -32,10 +32,25 @@ def clean(text: bytes) -> str:
     return _ANSI.sub(b"", text).replace(b"\r\n", b"\n").replace(b"\r", b"").decode(errors="replace")
 
 
-def command_output(console: bytes, prompt: "re.Match[bytes]") -> str:
+def command_output(console: bytes, prompt: "re.Match[bytes]", cmd: Optional[str] = None) -> str:
     """What a typed command printed: the console up to the prompt, less the
-    command's own echo on the first line."""
-    return clean(console[:prompt.start()]).partition("\n")[2].rstrip("\n")
+    command's own echo.  Given ``cmd``, the echo is matched character by
+    character, so that the line breaks a shell inserts when prompt and
+    command pass its 80 columns do not leave part of the echo in the output;
+    otherwise (or if the echo differs) the first line is dropped."""
+    text = clean(console[:prompt.start()])
+    if cmd:
+        i = 0
+        for ch in cmd:
+            while i < len(text) and text[i] in "\r\n" and ch not in "\r\n":
+                i += 1
+            if i >= len(text) or text[i] != ch:
+                break
+            i += 1
+        else:
+            nl = text.find("\n", i)
+            return "" if nl < 0 else text[nl + 1:].rstrip("\n")
+    return text.partition("\n")[2].rstrip("\n")
 
 
 #: How much console output pypanda keeps, in ``log`` and unread (libpanda
@@ -209,7 +224,7 @@ class Console:
         self.wait_for_first_prompt(None if no_timeout else max(limit or 0, 300.0))
         self.serial.write(cmd.encode() + b"\n")
         out, match = self.serial.read_until(self.prompt_regex(), limit)
-        return command_output(out, match)
+        return command_output(out, match, cmd)
 
     def type_serial_cmd(self, cmd: str) -> None:
         self.require_driver("type_serial_cmd")

@@ -107,3 +107,22 @@ def test_run_returns_while_a_queued_function_still_blocks():
     assert waited < 30                 # not the function's 1000 s
     release.set()
     panda.close()
+
+
+def test_run_serial_cmd_output_when_the_echo_wraps():
+    """BusyBox breaks the echoed command line at 80 columns: none of the
+    echo may stay in the output."""
+    panda = Panda(generic="i386", verbose=False)
+    out = {}
+    long_word = "x" * 100
+
+    @panda.queue_blocking
+    def go():
+        out["long"] = panda.run_serial_cmd(f"echo {long_word} done")
+        out["short"] = panda.run_serial_cmd("echo short")
+        panda.end_analysis()
+
+    panda.run()
+    assert out == {"long": f"{long_word} done", "short": "short"}
+    assert f"{long_word[:60]}\n" in panda.serial_log     # it did wrap
+    panda.close()

@@ -74,3 +74,19 @@ def test_virtual_and_physical_addresses(machine):
     assert panda.read_str(cpu, VIRT_PAGE + 0x30) == "hi!"
     with pytest.raises(ValueError, match="no translation"):
         panda.virt_to_phys(cpu, 0x00800000)
+
+
+def test_monitor_info_mem_lists_the_mapped_ranges(machine):
+    """QEMU's `info mem`: ranges merged while the permissions hold, the
+    permissions the AND of the levels' (user, write)."""
+    panda, _ = machine(PROGRAM)
+    build_page_tables(panda)
+    assert panda.run_monitor_cmd("info mem") == "PG disabled\n"      # before the guest turns it on
+    panda.run()
+    assert panda.run_monitor_cmd("info mem") == ("00000000-00010000 00010000 -rw\n"
+                                                 "00400000-00401000 00001000 -rw\n")
+    # a user page under a user, read-only directory entry: "ur-"
+    pd_entry = panda.physical_memory_read(PD + 4 * (VIRT_PAGE >> 22), 4, fmt="int")
+    panda.physical_memory_write(PD + 4 * (VIRT_PAGE >> 22), struct.pack("<I", (pd_entry & ~0x2) | 0x4))
+    panda.physical_memory_write(0xA000, struct.pack("<I", PHYS_PAGE | 0x7))
+    assert panda.run_monitor_cmd("info mem").splitlines()[1] == "00400000-00401000 00001000 ur-"

@@ -88,6 +88,12 @@ typedef struct panda_arch_desc {
     /* Linux's system calls that never return (no pending return kept). */
     const int32_t *syscall_noreturn;
     uint32_t nsyscall_noreturn;
+
+    /* The monitor's "info mem": the virtual ranges the current page tables
+     * map, merged while the permissions stay the same, one line each to
+     * emit(ctx, line) in QEMU's format ("START-END SIZE urw").  false: paging
+     * is off (nothing emitted). */
+    bool (*info_mem)(uc_engine *uc, void (*emit)(void *ctx, const char *line), void *ctx);
 } panda_arch_desc;
 
 extern const panda_arch_desc panda_arch;

@@ -2,6 +2,8 @@
 #include "arch.h"
 #include "callbacks_dispatch.h"
 
+#include <stdio.h>
+
 #include <unicorn/x86.h>
 
 /* QEMU's -cpu names for the models that can boot the reference kernel
@@ -170,6 +172,109 @@ static uc_err syscall_return(uc_engine *uc, uint64_t *sp, int64_t *retval)
 /* exit, exit_group */
 static const int32_t syscall_noreturn[] = {1, 252};
 
+/* ---- the monitor's "info mem" ------------------------------------------ */
+
+#define PG_PRESENT 0x1u
+#define PG_RW 0x2u
+#define PG_USER 0x4u
+#define PG_PSE 0x80u
+#define CR0_PG 0x80000000u
+#define CR4_PSE 0x10u
+#define CR4_PAE 0x20u
+
+typedef struct mem_run {
+    void (*emit)(void *ctx, const char *line);
+    void *ctx;
+    uint64_t start, end;   /* the open run [start, end) */
+    uint32_t prot;         /* 0: none open */
+} mem_run;
+
+static void run_flush(mem_run *r)
+{
+    if (!r->prot) return;
+    char line[96];
+    snprintf(line, sizeof line, "%08llx-%08llx %08llx %c%c%c\n", (unsigned long long)r->start,
+             (unsigned long long)r->end, (unsigned long long)(r->end - r->start),
+             r->prot & PG_USER ? 'u' : '-', 'r', r->prot & PG_RW ? 'w' : '-');
+    r->emit(r->ctx, line);
+    r->prot = 0;
+}
+
+/* One mapped (prot != 0) or unmapped range, in address order. */
+static void run_add(mem_run *r, uint64_t va, uint64_t size, uint32_t prot)
+{
+    if (r->prot && (prot != r->prot || va != r->end)) run_flush(r);
+    if (!prot) return;
+    if (!r->prot) { r->start = va; r->prot = prot; }
+    r->end = va + size;
+}
+
+static bool read_entry(uc_engine *uc, uint64_t pa, bool wide, uint64_t *e)
+{
+    uint64_t v = 0;
+    if (uc_mem_read(uc, pa, &v, wide ? 8 : 4)) return false;
+    *e = wide ? v : (v & 0xFFFFFFFFu);
+    return true;
+}
+
+/* QEMU's rule: a range's permissions are the AND of its levels' U and W
+ * bits, present at every level. */
+static bool info_mem(uc_engine *uc, void (*emit)(void *ctx, const char *line), void *ctx)
+{
+    uint64_t cr0 = 0, cr3 = 0, cr4 = 0;
+    if (uc_reg_read(uc, UC_X86_REG_CR0, &cr0) || uc_reg_read(uc, UC_X86_REG_CR3, &cr3) ||
+        uc_reg_read(uc, UC_X86_REG_CR4, &cr4) || !(cr0 & CR0_PG))
+        return false;
+    mem_run r = {.emit = emit, .ctx = ctx};
+    const uint32_t keep = PG_PRESENT | PG_RW | PG_USER;
+    if (cr4 & CR4_PAE) {
+        const uint64_t addr_mask = 0x000FFFFFFFFFF000ull;
+        for (unsigned i = 0; i < 4; i++) {
+            uint64_t pdpte;
+            uint64_t base_i = (uint64_t)i << 30;
+            if (!read_entry(uc, (cr3 & ~0x1Full) + i * 8, true, &pdpte) || !(pdpte & PG_PRESENT)) {
+                run_add(&r, base_i, 1ull << 30, 0);
+                continue;
+            }
+            for (unsigned j = 0; j < 512; j++) {
+                uint64_t pde, base_j = base_i | ((uint64_t)j << 21);
+                if (!read_entry(uc, (pdpte & addr_mask) + j * 8, true, &pde) || !(pde & PG_PRESENT)) {
+                    run_add(&r, base_j, 1ull << 21, 0);
+                    continue;
+                }
+                if (pde & PG_PSE) {
+                    run_add(&r, base_j, 1ull << 21, (uint32_t)pde & keep);
+                    continue;
+                }
+                for (unsigned k = 0; k < 512; k++) {
+                    uint64_t pte = 0;
+                    bool ok = read_entry(uc, (pde & addr_mask) + k * 8, true, &pte) && (pte & PG_PRESENT);
+                    run_add(&r, base_j | ((uint64_t)k << 12), 4096, ok ? ((uint32_t)pte & (uint32_t)pde & keep) : 0);
+                }
+            }
+        }
+    } else {
+        for (unsigned i = 0; i < 1024; i++) {
+            uint64_t pde, base_i = (uint64_t)i << 22;
+            if (!read_entry(uc, (cr3 & ~0xFFFull) + i * 4, false, &pde) || !(pde & PG_PRESENT)) {
+                run_add(&r, base_i, 1ull << 22, 0);
+                continue;
+            }
+            if ((pde & PG_PSE) && (cr4 & CR4_PSE)) {
+                run_add(&r, base_i, 1ull << 22, (uint32_t)pde & keep);
+                continue;
+            }
+            for (unsigned k = 0; k < 1024; k++) {
+                uint64_t pte = 0;
+                bool ok = read_entry(uc, (pde & ~0xFFFull) + k * 4, false, &pte) && (pte & PG_PRESENT);
+                run_add(&r, base_i | ((uint64_t)k << 12), 4096, ok ? ((uint32_t)pte & (uint32_t)pde & keep) : 0);
+            }
+        }
+    }
+    run_flush(&r);
+    return true;
+}
+
 const panda_arch_desc panda_arch = {
     .name = "i386",
     .bits = 32,
@@ -197,4 +302,5 @@ const panda_arch_desc panda_arch = {
     .syscall_return = syscall_return,
     .syscall_noreturn = syscall_noreturn,
     .nsyscall_noreturn = sizeof(syscall_noreturn) / sizeof(syscall_noreturn[0]),
+    .info_mem = info_mem,
 };

@@ -1,7 +1,7 @@
 /*
  * The monitor: text commands from any thread, answered by the emulation
  * thread between slices (or at once when the guest is not running).
- * libpanda answers "info registers", "stop", "cont" and "q", the snapshot
+ * libpanda answers "info registers", "info mem", "stop", "cont" and "q", the snapshot
  * and record/replay commands, and (through the machine) QEMU's removable
  * media commands "change DEVICE FILE [FORMAT]", "eject [-f] DEVICE" and
  * "info block"; anything else goes to PANDA's monitor callbacks, which
@@ -57,6 +57,11 @@ static void printf_to(Monitor *mon, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    panda_monitor_printf(mon, line);
+}
+
+static void emit_line(void *mon, const char *line)
+{
     panda_monitor_printf(mon, line);
 }
 
@@ -161,6 +166,9 @@ static void execute(panda_t *p, Monitor *mon)
         panda_monitor_printf(mon, buf);
     } else if (!strcmp(cmd, "info registers")) {
         info_registers(p, mon);
+    } else if (!strcmp(cmd, "info mem")) {
+        if (!panda_arch.info_mem || !panda_arch.info_mem(p->uc, emit_line, mon))
+            printf_to(mon, "PG disabled\n");
     } else if (!strcmp(cmd, "stop")) {
         p->paused = true;
     } else if (!strcmp(cmd, "cont") || !strcmp(cmd, "c")) {

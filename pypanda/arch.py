@@ -74,6 +74,11 @@ class PandaArch:
         for name in self.registers:
             print(f"{name:>7}: 0x{self.get_reg(cpu, name):x}")
 
+    def dump_state(self, cpu: Any) -> None:
+        """pandare's dump_state: the registers and the program counter."""
+        self.dump_regs(cpu)
+        print(f"{'PC':>7}: 0x{self.get_pc(cpu):x}")
+
 
 class X86Arch(PandaArch):
     """i386: EAX..EDI (ids 0..7, QEMU's order), EIP, EFLAGS, segments,

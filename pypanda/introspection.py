@@ -46,10 +46,20 @@ class Introspection:
         self._kallsyms: Optional[Dict[str, int]] = None
         self.os_version: Any = None
         if os_version is not None:
-            from .osi import parse_os_version
-            self.os_version = parse_os_version(os_version)
-            if self.os_version.family != "linux":
-                raise OsiError(f"os_version {os_version!r}: pypanda introspects Linux guests only")
+            self.set_os_version(os_version)
+
+    def set_os_version(self, os_version: str) -> None:
+        """The OS the user says the guest runs (PANDA's forms); a profile
+        already made is checked against it at once."""
+        from .osi import parse_os_version
+        parsed = parse_os_version(os_version)
+        if parsed.family != "linux":
+            raise OsiError(f"os_version {os_version!r}: pypanda introspects Linux guests only")
+        self.os_version = parsed
+        if self._profile is not None:
+            self._check_release(self._profile.data.get("release"), "the running kernel")
+        if self._osi is not None:
+            self._osi.os_version = parsed
 
     # ---- the profile ------------------------------------------------------------
 

@@ -916,3 +916,26 @@ class Panda:
         and ``svg()`` show it, by instruction count, once the run is over."""
         from .asidstory import AsidStory
         return AsidStory(self)
+
+    # ---- pandare's CPU-state helpers ------------------------------------------
+
+    def current_asid(self, cpu: Any = None) -> int:
+        """The current address-space id: CR3 (pandare's current_asid)."""
+        return self.arch.get_reg(cpu if cpu is not None else self.get_cpu(), "CR3")
+
+    def in_kernel(self, cpu: Any = None) -> bool:
+        """Is the CPU in kernel mode (CPL 0)? (pandare's in_kernel)"""
+        cpu = cpu if cpu is not None else self.get_cpu()
+        return self.arch.get_reg(cpu, "CS") & 3 == 0 and bool(self.arch.get_reg(cpu, "CR0") & 1)
+
+    in_kernel_mode = in_kernel
+
+    def current_sp(self, cpu: Any = None) -> int:
+        """The stack pointer (pandare's current_sp)."""
+        return self.arch.get_reg(cpu if cpu is not None else self.get_cpu(), getattr(self.arch, "reg_sp", "ESP"))
+
+    def set_os_name(self, os_name: str) -> None:
+        """pandare's set_os_name: the OS the guest runs, in PANDA's form
+        (``linux-32-debian:6.1.0-57-686-pae``); checked against the running
+        kernel as ``os_version`` is."""
+        self._introspection.set_os_version(os_name)

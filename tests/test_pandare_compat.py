@@ -126,3 +126,21 @@ def test_run_serial_cmd_output_when_the_echo_wraps():
     assert out == {"long": f"{long_word} done", "short": "short"}
     assert f"{long_word[:60]}\n" in panda.serial_log     # it did wrap
     panda.close()
+
+
+def test_cpu_state_helpers_and_set_os_name(machine):
+    import warnings
+    from pypanda.osi.linux import OsiWarning
+    panda, _ = machine("    mov $0x1234, %esp\n    hlt\n")
+    panda.run()
+    cpu = panda.get_cpu()
+    assert panda.current_sp(cpu) == 0x1234
+    assert panda.current_asid(cpu) == panda.arch.get_reg(cpu, "CR3")
+    assert panda.in_kernel(cpu)                 # flat protected mode at CPL 0
+    guest = Panda(generic="i386", verbose=False)
+    assert guest.os_profile.release.startswith("6.1.0-57")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        guest.set_os_name("linux-32-debian:4.9.0-6-686-pae")
+    assert any(issubclass(w.category, OsiWarning) and "4.9.0-6-686-pae" in str(w.message) for w in caught)
+    guest.close()

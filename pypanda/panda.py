@@ -8,6 +8,8 @@ work is done by one object per concern (``running``, ``memory``,
 from __future__ import annotations
 
 import ctypes
+import functools
+import hashlib
 import json
 import os
 import re
@@ -54,6 +56,15 @@ GENERIC_CDROM = {"i386": guest_files.DEFAULT_CDROM, "debian-i386": guest_files.D
 
 #: read_str's bound when no max_length is given (a guest string with no NUL)
 READ_STR_LIMIT = 1 << 20
+
+
+@functools.lru_cache(maxsize=8)
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def guest_dir(name: str) -> Path:
@@ -744,14 +755,47 @@ class Panda:
         except SnapshotError:
             if name != "root" or self.generic is None:
                 raise
-            # pandare's generic images carry a "root" snapshot at a root
-            # shell's prompt; pypanda's generic guests boot to that prompt,
-            # so the first revert to "root" takes it there, and later ones
-            # return to it
-            self._console.wait_for_first_prompt(300.0)
-            self._rr.snap("root")
-            self._rr.revert("root")
+            self._revert_to_generic_root()
         return ""
+
+    def _revert_to_generic_root(self) -> None:
+        """pandare's generic images carry a "root" snapshot at a root shell's
+        prompt.  pypanda keeps one per generic guest in its cache
+        (``root-<key>.snap``, the key a hash of the guest and of this
+        library, so a rebuilt guest or library makes a new one): the first
+        revert ever boots to the prompt and saves it, later ones load it."""
+        path = self.generic_root_snapshot()
+        if path is not None and path.is_file():
+            try:
+                self._rr.load_file(str(path))
+                self._rr.snap("root")
+                return
+            except SnapshotError:
+                path.unlink()           # refused (damaged, foreign): made anew
+        self._console.wait_for_first_prompt(300.0)
+        self._rr.snap("root")
+        if path is not None:
+            try:
+                self._rr.save_file(str(path))
+                for old in path.parent.glob("root-*.snap"):
+                    if old != path:     # an older guest's, library's or command line's
+                        old.unlink()
+            except (PandaError, OSError):
+                pass                    # a read-only cache: it only costs the boot
+        self._rr.revert("root")
+
+    def generic_root_snapshot(self) -> Optional[Path]:
+        """Where the generic guest's "root" snapshot is kept (None: not a
+        generic guest, or it has no guest.json)."""
+        if self.generic is None:
+            return None
+        info = guest_dir(self.generic) / "guest.json"
+        if not info.is_file():
+            return None
+        key = hashlib.sha256(info.read_bytes())
+        key.update(_file_digest(str(self._instance.lib.path)).encode())
+        key.update("\0".join(self.panda_args).encode())
+        return info.parent / f"root-{key.hexdigest()[:16]}.snap"
 
     def delvm(self, name: str) -> None:
         """Forget snapshot ``name``."""

@@ -77,6 +77,9 @@ class RecordReplay:
         inst = self._instance
         cpath = c_path(path, "save_snapshot: the path")
         self._needs_pc("save_snapshot")
+        if inst.running:      # from the driver thread: between slices
+            inst.state_cmd(f"savevm_file {os.fsdecode(cpath)}", "save_snapshot")
+            return
         inst.check(inst.lib.panda_snapshot_save_file(inst.handle, cpath))
 
     def commit_disk(self, path: str, drive: int) -> None:
@@ -90,6 +93,10 @@ class RecordReplay:
         inst = self._instance
         cpath = c_path(path, "load_snapshot: the path")
         self._needs_pc("load_snapshot")
+        if inst.running:      # from the driver thread: between slices
+            inst.state_cmd(f"loadvm_file {os.fsdecode(cpath)}", "load_snapshot")
+            self._console.prompt_seen = True
+            return
         # before/after_loadvm callbacks raising re-raise here, after the load
         inst.check(inst.call(inst.lib.panda_snapshot_load_file, inst.handle, cpath))
 

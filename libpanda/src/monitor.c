@@ -1,11 +1,12 @@
 /*
  * The monitor: text commands from any thread, answered by the emulation
  * thread between slices (or at once when the guest is not running).
- * libpanda answers "info registers", "info mem", "stop", "cont" and "q", the snapshot
- * and record/replay commands, and (through the machine) QEMU's removable
- * media commands "change DEVICE FILE [FORMAT]", "eject [-f] DEVICE" and
- * "info block"; anything else goes to PANDA's monitor callbacks, which
- * reply with panda_monitor_printf.
+ * libpanda answers "info registers", "info mem", "stop", "cont" and "q", the
+ * snapshot commands (savevm, loadvm, delvm; savevm_file PATH and loadvm_file
+ * PATH for a snapshot in a file), the record/replay commands, and (through
+ * the machine) QEMU's removable media commands "change DEVICE FILE
+ * [FORMAT]", "eject [-f] DEVICE" and "info block"; anything else goes to
+ * PANDA's monitor callbacks, which reply with panda_monitor_printf.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -147,6 +148,10 @@ static void execute(panda_t *p, Monitor *mon)
         report(p, mon, snapshot_save_named(p, arg));
     } else if ((arg = arg_of(cmd, "loadvm")) && *arg) {
         report(p, mon, snapshot_load_named(p, arg));
+    } else if ((arg = arg_of(cmd, "savevm_file")) && *arg) {
+        report(p, mon, snapshot_save_file(p, arg));
+    } else if ((arg = arg_of(cmd, "loadvm_file")) && *arg) {
+        report(p, mon, snapshot_load_file(p, arg));
     } else if ((arg = arg_of(cmd, "delvm")) && *arg) {
         report(p, mon, snapshot_delete_named(p, arg));
     } else if ((arg = arg_of(cmd, "begin_record")) && *arg) {

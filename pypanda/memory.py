@@ -91,14 +91,14 @@ class Memory:
         return out.decode(errors="replace")
 
     def format(self, raw: bytes, fmt: str) -> Any:
-        if fmt == "bytearray":
-            return bytearray(raw)
-        if fmt == "bytes":
+        # pandare's formats: "bytearray" (its default) hands the bytes as
+        # cffi's unpack does, immutable; "str" the bytes before the first NUL
+        if fmt in ("bytearray", "bytes"):
             return raw
         if fmt == "int":
             return int.from_bytes(raw, "little")
         if fmt == "str":
-            return raw.split(b"\0", 1)[0].decode(errors="replace")
+            return raw.split(b"\0", 1)[0]
         if fmt == "ptrlist":
             w = self._word
             return [int.from_bytes(raw[i:i + w], "little") for i in range(0, len(raw) - w + 1, w)]

@@ -536,8 +536,10 @@ class Panda:
         self._memory.map_memory(name, size, address)
 
     def physical_memory_read(self, addr: int, length: int, fmt: str = "bytearray") -> Any:
-        """Read guest-physical memory; ``fmt`` is 'bytearray', 'bytes', 'int'
-        (little-endian), 'str' or 'ptrlist' (guest-word integers).
+        """Read guest-physical memory; ``fmt`` is 'bytearray' (the default:
+        the bytes, immutable, as pandare returns them), 'bytes' (the same),
+        'int' (little-endian), 'str' (the bytes before the first NUL, as
+        pandare's) or 'ptrlist' (guest-word integers).
         Raises ValueError (MemoryAccessError) if the range is not mapped."""
         return self._memory.physical_read(addr, length, fmt)
 

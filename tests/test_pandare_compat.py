@@ -159,13 +159,14 @@ def test_generic_root_snapshot_is_made_once_then_loaded():
     for panda in (first, Panda(generic="i386", verbose=False)):
         out = {}
 
-        @panda.queue_blocking
-        def go():
+        def go(panda=panda, out=out):
             t0 = time.monotonic()
             panda.revert_sync("root")
             out["revert_s"] = time.monotonic() - t0
             out["echo"] = panda.run_serial_cmd("echo $((6*7))")
             panda.end_analysis()
+
+        panda.queue_blocking(go)
 
         panda.run()
         results.append(out)
@@ -183,3 +184,16 @@ def test_qcows_cli():
     assert out.returncode == 0 and "Panda(generic='i386')" in out.stdout and "-kernel" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "pypanda.qcows", "sparc"], capture_output=True, text=True)
     assert bad.returncode != 0 and "pypanda has debian-i386, i386" in bad.stderr
+
+
+def test_memory_read_formats_as_pandare(machine):
+    panda, _ = machine("hlt")
+    panda.physical_memory_write(0x4000, b"name\0rest")
+    panda.run()
+    cpu = panda.get_cpu()
+    for read in (lambda fmt: panda.physical_memory_read(0x4000, 9, fmt=fmt),
+                 lambda fmt: panda.virtual_memory_read(cpu, 0x4000, 9, fmt=fmt)):
+        assert read("bytearray") == b"name\0rest" and type(read("bytearray")) is bytes
+        assert read("str") == b"name"               # pandare: ffi.string's bytes
+        assert read("int") == int.from_bytes(b"name\0rest", "little")
+    assert type(panda.physical_memory_read(0x4000, 4)) is bytes   # the default

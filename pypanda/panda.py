@@ -282,6 +282,8 @@ class Panda:
         #: pandare's panda.plugins: the native plugins (syscalls2, osi, osi_linux)
         self.plugins = Plugins(self)
         self._symbol_hooks: Optional[SymbolHooks] = None
+        self._procname_gates: Dict[str, str] = {}      # callback name -> process name
+        self._callbacks.procname_gate = self._gate_by_procname
         self._hooks = Hooks(self._instance)
         self._hook_of_function: Dict[Any, Hook] = {}
         self._mem_hook_of_function: Dict[Any, MemHook] = {}
@@ -985,3 +987,31 @@ class Panda:
         (``linux-32-debian:6.1.0-57-686-pae``); checked against the running
         kernel as ``os_version`` is."""
         self._introspection.set_os_version(os_name)
+
+    # ---- procname= on callbacks (pandare's) -------------------------------------
+
+    def _gate_by_procname(self, name: str, procname: str) -> None:
+        """Keep callback ``name`` enabled only while a process named
+        ``procname`` runs: checked at each task change, and after execve and
+        prctl return (a process takes its new name there).  By address
+        space, as pandare's: kernel code that runs meanwhile (interrupts,
+        kernel threads borrowing the address space) is included."""
+        if not self._procname_gates:
+            self.ppp("osi", "on_task_change")(self._apply_procname_gates)
+            for call in ("execve", "prctl"):
+                self.ppp("syscalls2", f"on_sys_{call}_return")(
+                    lambda cpu, pc, *args: self._apply_procname_gates(cpu))
+        self._procname_gates[name] = procname
+        self._callbacks.set_enabled(name, False)     # until that process runs
+
+    def _apply_procname_gates(self, cpu: Any) -> None:
+        current = self.get_process_name(cpu)
+        for name, procname in list(self._procname_gates.items()):
+            reg = self._callbacks.named.get(name)
+            if reg is None:
+                del self._procname_gates[name]
+                continue
+            want = current == procname
+            if reg.enabled != want:
+                self._callbacks.set_enabled(name, want)
+

@@ -55,6 +55,9 @@ class CallbackRegistry:
         self._instance = instance
         self._with_guest_paused = instance.with_guest_paused
         self.named: Dict[str, Registration] = {}
+        #: set by the Panda: procname=NAME keeps a callback on only while a
+        #: process of that name runs (needs OS introspection)
+        self.procname_gate: Optional[Callable[[str, str], None]] = None
         self._seed_callbacks: Dict[Tuple[int, int, int], Any] = {}
         self._plugins: Dict[str, Tuple[Any, Any, Any]] = {}     # name -> (handle, init, thunk)
         self._plugin_handles: Dict[int, Any] = {}              # address -> panda_plugin*
@@ -146,7 +149,7 @@ class CallbackRegistry:
 
     def register_named(self, callback: CallbackType, function: Any, name: Optional[str] = None,
                        enabled: bool = True, procname: Optional[str] = None) -> None:
-        if procname is not None:
+        if procname is not None and self.procname_gate is None:
             unsupported("procname=", "OS introspection (process names from guest kernel structures)")
         cbt = cbtype_of(callback)
         cfn = as_cfunction(cbt, function)
@@ -161,6 +164,8 @@ class CallbackRegistry:
         self.named[name] = Registration(name, cbt, cfn, plugin, True)
         if not enabled:
             self.set_enabled(name, False)
+        if procname is not None and self.procname_gate is not None:
+            self.procname_gate(name, procname)
 
     def decorator_for(self, cbt: CallbackType) -> Callable[..., Any]:
         def decorator(fn: Optional[Callable[..., Any]] = None, *, name: Optional[str] = None,

@@ -197,3 +197,27 @@ def test_memory_read_formats_as_pandare(machine):
         assert read("str") == b"name"               # pandare: ffi.string's bytes
         assert read("int") == int.from_bytes(b"name\0rest", "little")
     assert type(panda.physical_memory_read(0x4000, 4)) is bytes   # the default
+
+
+def test_procname_keeps_a_callback_to_one_process():
+    panda = Panda(generic="i386", verbose=False)
+    names, user_blocks = [], [0]
+
+    @panda.queue_blocking
+    def go():
+        panda.revert_sync("root")
+
+        @panda.cb_before_block_exec(procname="uname")
+        def bbe(cpu, tb):
+            # as pandare's, by address space: kernel code the interrupts run
+            # meanwhile counts too; user code is the process's own
+            if tb.pc < 0xC0000000:
+                names.append(panda.get_process_name(cpu))
+                user_blocks[0] += 1
+
+        panda.run_serial_cmd("uname -a; cat /proc/version > /dev/null")
+        panda.end_analysis()
+
+    panda.run()
+    assert set(names) == {"uname"} and user_blocks[0] > 100, (set(names), user_blocks)
+    panda.close()

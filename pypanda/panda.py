@@ -283,7 +283,8 @@ class Panda:
         self.plugins = Plugins(self)
         self._symbol_hooks: Optional[SymbolHooks] = None
         self._procname_gates: Dict[str, str] = {}      # callback name -> process name
-        self._callbacks.procname_gate = self._gate_by_procname
+        if self._instance.is_pc:        # the bare machine has no OS to name processes
+            self._callbacks.procname_gate = self._gate_by_procname
         self._hooks = Hooks(self._instance)
         self._hook_of_function: Dict[Any, Hook] = {}
         self._mem_hook_of_function: Dict[Any, MemHook] = {}

@@ -283,6 +283,7 @@ class Panda:
         self.plugins = Plugins(self)
         self._symbol_hooks: Optional[SymbolHooks] = None
         self._procname_gates: Dict[str, str] = {}      # callback name -> process name
+        self._ppp_registered: Dict[str, List[Tuple[str, str, Callable[..., Any]]]] = {}
         if self._instance.is_pc:        # the bare machine has no OS to name processes
             self._callbacks.procname_gate = self._gate_by_procname
         self._hooks = Hooks(self._instance)
@@ -944,6 +945,26 @@ class Panda:
         (``syscalls2``, ``osi``, ``osi_linux``); others raise UnsupportedError."""
         self.plugins.load(name, args)
 
+    def require(self, name: str) -> None:
+        """pandare's require: load plugin ``name`` if it is not loaded."""
+        self.plugins.load(name)
+
+    def unload_plugin(self, name: str) -> None:
+        """pandare's unload_plugin: plugin ``name``'s callbacks stop."""
+        self.plugins.unload(name)
+
+    def unload_plugins(self) -> None:
+        """pandare's unload_plugins: every native plugin unloaded."""
+        self.plugins.unload_all()
+
+    def disable_ppp(self, name: str) -> None:
+        """pandare's disable_ppp: the PPP callback registered as function
+        ``name`` (its __name__, or the name given to :meth:`ppp`) stops."""
+        for plugin_name, attr, fn in list(self._ppp_registered.get(name, [])):
+            if plugin_name in self.plugins:
+                self.plugins[plugin_name].unregister(attr, fn)
+        self._ppp_registered.pop(name, None)
+
     def ppp(self, plugin_name: str, attr: str, name: Optional[str] = None,
             autoload: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator: register the function as plugin ``plugin_name``'s
@@ -951,6 +972,8 @@ class Panda:
         ``@panda.ppp("osi", "on_task_change")``)."""
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
             self.plugins.load(plugin_name).register(attr, fn)
+            key = name or getattr(fn, "__name__", repr(fn))
+            self._ppp_registered.setdefault(str(key), []).append((plugin_name, attr, fn))
             return fn
         return decorator
 

@@ -106,6 +106,28 @@ class Syscalls2:
                                 f"system call {call!r}")
         return self._names[call]
 
+    def unregister(self, name: str, fn: Optional[Callable[..., Any]] = None) -> None:
+        """Drop ``fn`` (default: every function) from callback ``name``."""
+        lists: List[List[Callable[..., Any]]] = []
+        if name in self._all:
+            lists.append(self._all[name])
+        elif name.startswith("on_sys_"):
+            enter = name.endswith("_enter")
+            call = name[len("on_sys_"):-len("_enter" if enter else "_return")]
+            lists.extend(v for k, v in self._by_name.items() if k == (call, enter))
+        for lst in lists:
+            lst[:] = [f for f in lst if fn is not None and f is not fn]
+
+    def unload(self) -> None:
+        """Stop watching: the tap forgets this plugin's subscriptions."""
+        tap = self._tap_on()
+        for number, enter in self._subscribed:
+            tap.unwatch(number, enter, not enter, self._dispatch)
+        self._subscribed.clear()
+        self._by_name.clear()
+        for lst in self._all.values():
+            lst.clear()
+
     # -- dispatch (from the tap: only watched calls get here)
     def _dispatch(self, cpu: Any, call: Any, is_return: bool) -> None:
         if self._table is None:
@@ -167,6 +189,15 @@ class OsiPlugin:
                 return False
         self._task_change.append(fn)
 
+    def unregister(self, name: str, fn: Optional[Callable[..., Any]] = None) -> None:
+        if name == "on_task_change":
+            self._task_change[:] = [f for f in self._task_change if fn is not None and f is not fn]
+
+    def unload(self) -> None:
+        self._task_change.clear()
+        if "__osi_on_task_change" in self._panda._callbacks.named:
+            self._panda.delete_callback("__osi_on_task_change")
+
     # the C functions pandare scripts call through panda.plugins['osi']
     def get_current_process(self, cpu: Any) -> Optional[OsiProc]:
         return self._panda.get_current_process(cpu)
@@ -189,6 +220,12 @@ class OsiLinuxPlugin:
 
     def register(self, name: str, fn: Callable[..., Any]) -> None:
         raise CallbackError(f"osi_linux has no callback {name!r}; osi's on_task_change is the one OSI callback")
+
+    def unregister(self, name: str, fn: Optional[Callable[..., Any]] = None) -> None:
+        pass
+
+    def unload(self) -> None:
+        pass
 
     def osi_linux_fd_to_filename(self, cpu: Any, proc: Optional[OsiProc], fd: int) -> Optional[bytes]:
         intro: Introspection = self._panda._introspection
@@ -220,8 +257,25 @@ class Plugins:
             self._loaded[name] = NATIVE[name](self._panda)
         return self._loaded[name]
 
+    def unload(self, name: str) -> None:
+        """pandare's unload_plugin: the plugin's callbacks stop (osi_linux
+        goes with osi)."""
+        if name == "osi" and "osi_linux" in self._loaded:
+            self.unload("osi_linux")
+        plugin = self._loaded.pop(name, None)
+        if plugin is not None:
+            plugin.unload()
+
+    def unload_all(self) -> None:
+        for name in list(self._loaded):
+            self.unload(name)
+
     def __getitem__(self, name: str) -> Any:
         return self.load(name)
+
+    def keys(self) -> List[str]:
+        """The plugins loaded (pandare scripts test ``"osi" in panda.plugins.keys()``)."""
+        return list(self._loaded)
 
     def __contains__(self, name: object) -> bool:
         return name in self._loaded

@@ -221,3 +221,39 @@ def test_procname_keeps_a_callback_to_one_process():
     panda.run()
     assert set(names) == {"uname"} and user_blocks[0] > 100, (set(names), user_blocks)
     panda.close()
+
+
+def test_plugins_unload_and_disable_ppp():
+    panda = Panda(generic="i386", verbose=False)
+    writes, opens = [], []
+
+    @panda.ppp("syscalls2", "on_sys_write_enter")
+    def on_write(cpu, pc, fd, buf, count):
+        writes.append(count)
+
+    @panda.ppp("syscalls2", "on_sys_openat_enter")
+    def on_open(cpu, pc, dfd, filename, flags, mode):
+        opens.append(panda.read_str(cpu, filename))
+
+    counts = {}
+
+    @panda.queue_blocking
+    def go():
+        panda.revert_sync("root")
+        panda.run_serial_cmd("cat /etc/hostname")
+        counts["first"] = (len(writes), len(opens))
+        panda.disable_ppp("on_write")
+        panda.run_serial_cmd("cat /etc/hostname")
+        counts["second"] = (len(writes), len(opens))
+        panda.unload_plugin("syscalls2")
+        panda.run_serial_cmd("cat /etc/hostname")
+        counts["third"] = (len(writes), len(opens))
+        panda.end_analysis()
+
+    panda.run()
+    (w1, o1), (w2, o2), (w3, o3) = counts["first"], counts["second"], counts["third"]
+    assert w1 > 0 and o1 > 0
+    assert w2 == w1 and o2 > o1            # writes no longer seen, opens still
+    assert (w3, o3) == (w2, o2)            # nothing once syscalls2 is unloaded
+    assert "syscalls2" not in panda.plugins.keys()
+    panda.close()

@@ -573,10 +573,11 @@ class PyPluginManager:
 
         def remove() -> None:
             registry = panda._callbacks
-            regs = list(owned.named) + [r for r in registry.named.values() if _owned_by(r.cfn, plugin)]
+            regs: List[Any] = list(owned.named) + [r for r in registry.named.values() if _owned_by(r.cfn, plugin)]
             for reg in regs:
-                if registry.named.get(reg.name) is reg:
-                    registry.delete(reg.name)
+                cb_name = reg.name
+                if registry.named.get(cb_name) is reg:
+                    registry.delete(cb_name)
             hooks = list(owned.hooks) + [h for h in list(panda._hooks.by_id.values())
                                          + list(panda._hooks.mem_by_id.values()) if _owned_by(h.fn, plugin)]
             for h in hooks:

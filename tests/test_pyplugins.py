@@ -318,7 +318,7 @@ def test_errors(machine, tmp_path):
     with pytest.raises(PyPluginError, match="no PyPlugin 'Counter' is loaded"):
         mgr.get_plugin(Counter)
     with pytest.raises(PyPluginError, match="not loaded through panda.pyplugins.load"):
-        Counter.__new__(Counter).ppp
+        _ = Counter.__new__(Counter).ppp
     assert not hasattr(mgr.ppp, "Nobody")            # an AttributeError, so hasattr works
 
 
@@ -340,6 +340,14 @@ def test_syscalls2_from_a_pyplugin_linux():
         def uninit(self):
             self.final = list(self.writes)
 
+    class Blocks(PyPlugin):
+        def __init__(self, panda):
+            self.count = 0
+
+            @panda.cb_before_block_exec
+            def blocks_bbe(cpu, tb):
+                self.count += 1
+
     panda.pyplugins.load(WriteWatcher, {"fd": "1"})
     watcher = panda.pyplugins.get_plugin(WriteWatcher)
     out = {}
@@ -347,12 +355,21 @@ def test_syscalls2_from_a_pyplugin_linux():
     @panda.queue_blocking
     def driver():
         out["echo"] = panda.run_serial_cmd("echo hi")
+        # load and unload from the driver thread while the guest runs (pandare's own test unloads so)
+        panda.pyplugins.load(Blocks)
+        blocks = out["plugin"] = panda.pyplugins.get_plugin(Blocks)
+        out["ls"] = panda.run_serial_cmd("ls /")
+        panda.pyplugins.unload(Blocks)
+        out["blocks"] = blocks.count
+        panda.run_serial_cmd("true")
         panda.end_analysis()
 
     try:
         panda.run()
         assert out["echo"].strip() == "hi"
         assert b"hi\n" in watcher.writes
+        assert out["blocks"] > 0 and out["plugin"].count == out["blocks"]   # none counted after the unload
+        assert "blocks_bbe" not in panda._callbacks.names() and "bin" in out["ls"]
         assert watcher.final == watcher.writes       # uninit ran when run() returned
         syscalls2 = panda.plugins["syscalls2"]
         assert all(fns == [] for fns in syscalls2._by_name.values())   # its callback went with it

@@ -29,9 +29,10 @@ As in pandare, plugins talk to each other through "PPP": a method marked
 What pypanda adds to pandare's behaviour: everything a plugin registers
 while its ``__init__`` runs (named callbacks, ``@panda.ppp`` callbacks of
 the native plugins, address and memory hooks), every callback or hook
-whose function is one of the plugin's methods or is defined inside them,
-and the functions it registered on other plugins' PPP callbacks, are
-removed when the plugin is unloaded (pandare leaves them to the plugin's
+whose function is one of the plugin's methods or a function using the
+plugin's ``self`` (registered at any time), and the functions it
+registered on other plugins' PPP callbacks, are removed when the plugin
+is unloaded (pandare leaves them to the plugin's
 ``uninit``).  ``panda.run()`` unloads every PyPlugin when it returns, as
 pandare's does (``uninit`` runs then); set
 ``panda.pyplugins.unload_on_run_end = False`` to keep them loaded across
@@ -316,14 +317,18 @@ def _unwrap(fn: Any) -> Any:
 
 
 def _owned_by(fn: Any, plugin: PyPlugin) -> bool:
-    """Is ``fn`` one of ``plugin``'s methods, or a function defined inside them?"""
+    """Is ``fn`` one of ``plugin``'s methods, or a function defined inside
+    them that uses the plugin (``self`` in its closure)?"""
     fn = _unwrap(fn)
     if getattr(fn, "__self__", None) is plugin:
         return True
-    cls = type(plugin)
-    qualname = getattr(fn, "__qualname__", None)
-    return (isinstance(qualname, str) and qualname.startswith(cls.__qualname__ + ".")
-            and getattr(fn, "__module__", None) == cls.__module__)
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            if cell.cell_contents is plugin:
+                return True
+        except ValueError:      # an empty cell
+            continue
+    return False
 
 
 def _internal(fn: Any) -> bool:

@@ -381,3 +381,36 @@ def test_exported_in_package():
     import pypanda
     assert pypanda.PyPlugin is PyPlugin and "PyPlugin" in pypanda.__all__
     assert textwrap.dedent(PyPlugin.__doc__ or "")
+
+
+def test_unload_takes_later_registrations_and_spares_a_subclass(machine):
+    panda, labels = machine(SUM_LOOP)
+    panda.pyplugins.unload_on_run_end = False
+
+    class Base(PyPlugin):
+        def __init__(self, panda):
+            self.blocks = 0
+
+            @panda.cb_before_block_exec(name=f"bbe_{type(self).__name__}")
+            def bbe(cpu, tb):
+                self.blocks += 1
+
+        @PyPlugin.ppp_export
+        def watch_done(self):
+            # registered after __init__: still the plugin's (a bound method)
+            panda.hook(labels["done"])(self.at_done)
+
+        def at_done(self, cpu, tb, h):
+            self.done_hits = getattr(self, "done_hits", 0) + 1
+
+    class Derived(Base):
+        pass
+
+    panda.pyplugins.load([Base, Derived])
+    base, derived = panda.pyplugins.get_plugin(Base), panda.pyplugins.get_plugin(Derived)
+    panda.pyplugins.ppp.Base.watch_done()
+    assert len(panda.hooks) == 1
+    panda.pyplugins.unload(Base)
+    assert panda.hooks == {} and panda._callbacks.names() == ["bbe_Derived"]
+    panda.run()
+    assert (base.blocks, derived.blocks) == (0, SUM_BLOCKS) and not hasattr(base, "done_hits")

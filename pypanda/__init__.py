@@ -14,6 +14,7 @@ from .errors import (ArchError, ArgumentError, CallbackError, EngineError, Guest
 from .guest_files import GuestCommandError
 from .ffi import CPUState, MachineState, Monitor, TranslationBlock, pyp
 from .panda import Panda
+from .pyplugin import PyPlugin, PyPluginError
 from .utils import progress
 
 # pandare's ``ffi`` (after the submodule pypanda.ffi is imported, whose
@@ -23,7 +24,7 @@ from .compat import blocking, ffi  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
-    "Panda", "pyp", "progress", "blocking", "ffi",
+    "Panda", "PyPlugin", "PyPluginError", "pyp", "progress", "blocking", "ffi",
     "CPUState", "TranslationBlock", "Monitor", "MachineState",
     "CallbackType", "callback_types",
     "PandaError", "OptionError", "UnsupportedError", "StateError", "MemoryAccessError",

@@ -18,7 +18,7 @@ import shlex
 import weakref
 from ctypes import byref, c_char_p
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _abi, _lib
 from ._instance import Instance
@@ -39,6 +39,9 @@ from .registry import CallbackRegistry
 from .running import Runner
 from .syscalls import SyscallTap
 from .utils import progress
+
+if TYPE_CHECKING:
+    from .pyplugin import PyPluginManager
 
 #: The register helpers per arch; the arch's facts (word size, endianness,
 #: CPU models) come from the library itself (panda_arch_info).
@@ -391,8 +394,12 @@ class Panda:
         main thread and SIGINT has Python's default handler) stops the run
         at once and raises KeyboardInterrupt.  If the run was a replay, an
         exception ends the replay as well.  ``run()`` may be called again
-        afterwards and continues where the guest stopped."""
+        afterwards and continues where the guest stopped.  When it returns,
+        the PyPlugins are unloaded (pandare's behaviour; see
+        :attr:`pyplugins`)."""
         self._runner.run()
+        if "_pyplugin_manager" in self.__dict__:
+            self._pyplugin_manager._run_ended()
 
     def end_analysis(self) -> None:
         """Stop the run at the next instruction boundary; ``run()`` returns.
@@ -964,6 +971,16 @@ class Panda:
             if plugin_name in self.plugins:
                 self.plugins[plugin_name].unregister(attr, fn)
         self._ppp_registered.pop(name, None)
+
+    @property
+    def pyplugins(self) -> "PyPluginManager":
+        """pandare's ``panda.pyplugins``: the :class:`~pypanda.pyplugin.PyPluginManager`
+        that loads, finds and unloads PyPlugins (made on first use)."""
+        mgr = self.__dict__.get("_pyplugin_manager")
+        if mgr is None:
+            from .pyplugin import PyPluginManager
+            mgr = self.__dict__["_pyplugin_manager"] = PyPluginManager(self)
+        return mgr
 
     def ppp(self, plugin_name: str, attr: str, name: Optional[str] = None,
             autoload: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -1,0 +1,110 @@
+"""pandare's ``ProcWriteCapture``: mirror what guest processes write."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Optional, Set, Union
+
+from ._common import check_arch
+
+
+class ProcWriteCapture:
+    """Capture ``write`` system calls into files on the host.
+
+    ``console_capture=True``: every write to fd 1, 2 or 3, or to a file
+    whose path has ``tty`` in it, is appended to ``log_dir/console.out``
+    (boot messages are the kernel's printk, not writes, and are not there).
+
+    ``proc_name="name"``: every write of processes with that name (their
+    comm) is appended to ``log_dir/name/<path of the file, / made _>``, with
+    ``.stdout`` / ``.stderr`` added for fds 1 and 2: ``echo hi >
+    /tmp/x`` from ``sh`` gives ``log_dir/sh/_tmp_x``.  Both can be on.
+
+    ``log_dir`` defaults to the current directory (pandare's: its own
+    package directory); ``rm_existing_logs`` empties the directories first.
+    """
+
+    def __init__(self, panda: Any, console_capture: bool = False, proc_name: Optional[str] = None,
+                 log_dir: Optional[Union[str, Path]] = None, rm_existing_logs: bool = False) -> None:
+        check_arch(panda, "ProcWriteCapture")
+        self._panda = panda
+        self._files_written: Set[str] = set()
+        self._rm = rm_existing_logs
+        self._console_capture = console_capture
+        self._proc_name = proc_name
+        self._proc_printed_err = False
+        self._console_printed_err = False
+        base = Path(log_dir) if log_dir is not None else Path.cwd()
+        self._console_log_dir = base
+        self._proc_log_dir: Optional[Path] = base.joinpath(proc_name) if proc_name else None
+        if self._rm:
+            if self._proc_log_dir is not None and self._proc_log_dir.exists():
+                shutil.rmtree(self._proc_log_dir)
+            if console_capture and (base / "console.out").exists():
+                (base / "console.out").unlink()
+        self._console_log_dir.mkdir(parents=True, exist_ok=True)
+        if self._proc_log_dir is not None:
+            self._proc_log_dir.mkdir(parents=True, exist_ok=True)
+
+        @panda.ppp("syscalls2", "on_sys_write_enter")
+        def proc_write_capture_on_sys_write_enter(cpu: Any, pc: int, fd: int, buf: int, cnt: int) -> None:
+            self._on_write(cpu, fd, buf, cnt)
+
+    def _file_path(self, cpu: Any, fd: int) -> str:
+        try:
+            name = self._panda.get_file_name(cpu, fd)
+        except Exception:
+            name = None
+        return name.decode("utf8", "replace") if name else f"fd{fd}"
+
+    def _read(self, cpu: Any, buf: int, cnt: int) -> Optional[bytes]:
+        if cnt == 0:
+            return b""
+        try:
+            return bytes(self._panda.virtual_memory_read(cpu, buf, cnt))
+        except ValueError:
+            return None     # the kernel will answer -EFAULT; nothing was written
+
+    def _append(self, log_file: Path, data: bytes) -> None:
+        with open(log_file, "ab") as f:
+            f.write(data)
+        self._files_written.add(str(log_file))
+
+    def _on_write(self, cpu: Any, fd: int, buf: int, cnt: int) -> None:
+        data: Optional[bytes] = None
+        read_done = False
+        if self._console_capture:
+            to_console = fd in (1, 2, 3) or "tty" in self._file_path(cpu, fd)
+            if to_console:
+                data = self._read(cpu, buf, cnt)
+                read_done = True
+                if data is not None:
+                    if fd == 2:
+                        self._console_printed_err = True
+                    self._append(self._console_log_dir.joinpath("console.out"), data)
+        if self._proc_name and self._proc_log_dir is not None:
+            if self._panda.get_process_name(cpu) != self._proc_name:
+                return
+            if not read_done:
+                data = self._read(cpu, buf, cnt)
+            if data is None:
+                return
+            file_path = self._file_path(cpu, fd)
+            if fd == 1:
+                file_path += ".stdout"
+            elif fd == 2:
+                file_path += ".stderr"
+                self._proc_printed_err = True
+            self._append(self._proc_log_dir.joinpath(file_path.replace("//", "_").replace("/", "_")), data)
+
+    def proc_printed_err(self) -> bool:
+        """True once the named process has written to its stderr."""
+        return self._proc_printed_err
+
+    def console_printed_post_boot_err(self) -> bool:
+        """True once anything wrote to fd 2 (console capture)."""
+        return self._console_printed_err
+
+    def get_files_written(self) -> Set[str]:
+        """The host paths of the log files written so far."""
+        return self._files_written

@@ -380,9 +380,9 @@ class FileFaker(FileHook):
                 set_retval(panda, cpu, new)
         elif name in ("fstat64", "newfstat", "statx", "fstatat64"):
             if get_retval(panda, cpu) == 0:
-                kind, buf = {"fstat64": ("stat64", a[1]), "newfstat": ("stat", a[1]),
-                             "statx": ("statx", a[4]), "fstatat64": ("stat64", a[2])}[name]
-                _patch_stat(panda, cpu, kind, buf, hfd.get_size(), hfd.get_mode())
+                kind, arg = {"fstat64": ("stat64", 1), "newfstat": ("stat", 1),
+                             "statx": ("statx", 4), "fstatat64": ("stat64", 2)}[name]
+                _patch_stat(panda, cpu, kind, a[arg], hfd.get_size(), hfd.get_mode())
         elif name in ("sendfile64", "sendfile"):
             set_retval(panda, cpu, -EINVAL)
         elif name == "close":

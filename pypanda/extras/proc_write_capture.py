@@ -11,9 +11,10 @@ from ._common import check_arch
 class ProcWriteCapture:
     """Capture ``write`` system calls into files on the host.
 
-    ``console_capture=True``: every write to fd 1, 2 or 3, or to a file
-    whose path has ``tty`` in it, is appended to ``log_dir/console.out``
-    (boot messages are the kernel's printk, not writes, and are not there).
+    ``console_capture=True``: every write to a file whose path has ``tty``
+    or ``console`` in it (or, while OSI cannot name the file, to fd 1, 2 or
+    3, all pandare checks) is appended to ``log_dir/console.out`` (the
+    kernel's own messages are printk, not writes, and are not there).
 
     ``proc_name="name"``: every write of processes with that name (their
     comm) is appended to ``log_dir/name/<path of the file, / made _>``, with
@@ -57,6 +58,18 @@ class ProcWriteCapture:
             name = None
         return name.decode("utf8", "replace") if name else f"fd{fd}"
 
+    def _is_console(self, cpu: Any, fd: int) -> bool:
+        # pandare takes fds 1-3 for the console; here that is the guess only
+        # while the file cannot be named (before the kernel is up), so a
+        # redirected stdout is not console output
+        try:
+            name = self._panda.get_file_name(cpu, fd)
+        except Exception:
+            name = None
+        if name is None:
+            return fd in (1, 2, 3)
+        return b"tty" in name or b"console" in name
+
     def _read(self, cpu: Any, buf: int, cnt: int) -> Optional[bytes]:
         if cnt == 0:
             return b""
@@ -74,7 +87,7 @@ class ProcWriteCapture:
         data: Optional[bytes] = None
         read_done = False
         if self._console_capture:
-            to_console = fd in (1, 2, 3) or "tty" in self._file_path(cpu, fd)
+            to_console = self._is_console(cpu, fd)
             if to_console:
                 data = self._read(cpu, buf, cnt)
                 read_done = True

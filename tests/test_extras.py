@@ -192,6 +192,7 @@ def control(fakeio: bytes) -> Dict[str, str]:
         "echo real > /tmp/b; cat /tmp/a; echo rc=$?",
         "stty -F /etc/passwd; echo rc=$?",
         "/tmp/fakeio",
+        "/tmp/run_me",
     ], programs=(("fakeio", fakeio),))
     return out
 
@@ -203,6 +204,7 @@ def test_control_natively(control: Dict[str, str]) -> None:
     stty = control["stty -F /etc/passwd; echo rc=$?"]
     assert "rc=1" in stty and "speed" not in stty
     assert FAKEIO_OUT not in control["/tmp/fakeio"]
+    assert "/tmp/run_me: not found" in control["/tmp/run_me"]
 
 
 def test_file_faker(fakeio: bytes) -> None:
@@ -249,6 +251,7 @@ def test_file_hook() -> None:
     def setup(panda: Panda) -> FileHook:
         hook = FileHook(panda)
         hook.rename_file("/tmp/a", "/tmp/longer_than_the_old_name")
+        hook.rename_file("/tmp/run_me", "/bin/busybox")
         return hook
 
     long_name = "/tmp/longer_than_the_old_name"
@@ -258,6 +261,8 @@ def test_file_hook() -> None:
         "ls /tmp/a",                                     # statx of the renamed path
         "ls /tmp",                                       # no /tmp/a was made
         "p=/tmp/a; echo ${p}_",                          # the shell's own string is untouched
+        "/tmp/run_me",                                   # execve: busybox, called run_me
+        "echo after",
     ]
     out, hook = boot(setup, cmds)
     assert out[cmds[0]] == "real"
@@ -265,7 +270,9 @@ def test_file_hook() -> None:
     assert out["ls /tmp/a"] == "/tmp/a"
     assert out["ls /tmp"].split() == [long_name.rsplit("/", 1)[1]]
     assert out["p=/tmp/a; echo ${p}_"] == "/tmp/a_"
-    assert hook.renamed_files() == [("/tmp/a", long_name)]
+    assert out["/tmp/run_me"] == "run_me: applet not found"
+    assert out["echo after"] == "after"
+    assert hook.renamed_files() == [("/tmp/a", long_name), ("/tmp/run_me", "/bin/busybox")]
 
 
 def test_ioctl_faker() -> None:
@@ -321,3 +328,36 @@ def test_proc_write_capture(tmp_path: Path) -> None:
     # the shell's echo of the typed line is there, the write to /tmp/out is not
     assert console.count(b"hello pypanda") == 1 and b"'hello pypanda' > /tmp/out" in console
     assert cap.get_files_written() == {str(p) for p in logs.iterdir()} | {str(tmp_path / "console.out")}
+
+
+def test_pandare_examples_port() -> None:
+    """pandare's examples fake_files.py and ioctl_introspection.py, with
+    pandare's module names and the extras made on the driver thread."""
+    from pypanda.extras.fileFaker import FakeFile as FakeFile2, FileFaker as FileFaker2
+    from pypanda.extras.ioctl_faker import IoctlFaker as IoctlFaker2
+
+    panda = Panda(generic="i386")
+    faker = FileFaker2(panda)
+    faker.replace_file("/foo", FakeFile2("hello world\n"))
+    out: Dict[str, Any] = {}
+
+    @panda.queue_blocking
+    def run_cmd() -> None:
+        ioctl_faker = IoctlFaker2(panda, use_osi_linux=True)
+        panda.revert_sync("root")
+        panda.run_serial_cmd("cd / && ls -l")
+        out["normal"] = list(ioctl_faker.get_unmodified_returns())
+        out["faked"] = list(ioctl_faker.get_forced_returns())
+        out["hello"] = clean(panda.run_serial_cmd("cat /foo"))
+        panda.run_serial_cmd("echo hi > /foo")
+        out["hi"] = clean(panda.run_serial_cmd("cat /foo"))
+        panda.end_analysis()
+
+    try:
+        panda.run()
+    finally:
+        panda.close()
+    faker.close()
+    assert out["hello"] == "hello world" and out["hi"] == "hi"
+    assert out["faked"] == []
+    assert any(i.proc_name == "ls" and i.file_name == "/dev/ttyS0" for i in out["normal"])

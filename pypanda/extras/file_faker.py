@@ -393,3 +393,6 @@ class FileFaker(FileHook):
         for _, hfd in self.hooked_fds.values():
             hfd.close()
         self.hooked_fds.clear()
+
+
+__all__ = ["FakeFile", "FileFaker", "HyperFD"]

@@ -177,3 +177,6 @@ class FileHook:
     def renamed_files(self) -> List[Tuple[str, str]]:
         """The rename rules, (old, new)."""
         return [(k, v.rstrip(b"\x00").decode("utf8", "replace")) for k, v in self._renamed_files.items()]
+
+
+__all__ = ["FileHook"]

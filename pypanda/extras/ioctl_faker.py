@@ -159,3 +159,6 @@ class IoctlFaker:
     def get_unmodified_returns(self, with_buf_only: bool = False) -> Any:
         """The ioctls left as they were."""
         return self._get_returns(self._unmodified_returns, with_buf_only)
+
+
+__all__ = ["Ioctl", "IoctlCmd", "IoctlCmdBits", "IoctlFaker"]

@@ -121,3 +121,6 @@ class ProcWriteCapture:
     def get_files_written(self) -> Set[str]:
         """The host paths of the log files written so far."""
         return self._files_written
+
+
+__all__ = ["ProcWriteCapture"]

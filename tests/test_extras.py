@@ -12,6 +12,7 @@ into .bss buffers on pages it has never touched.
 from __future__ import annotations
 
 import base64
+import hashlib
 import subprocess
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
@@ -209,14 +210,22 @@ def test_control_natively(control: Dict[str, str]) -> None:
 
 def test_file_faker(fakeio: bytes) -> None:
     fake = FakeFile(SECRET)
+    big = bytes(range(256)) * 40 + b"tail"          # 10244 bytes: sendfile in 4 KiB steps
+    sendfiles: List[int] = []
 
     def setup(panda: Panda) -> FileFaker:
         faker = FileFaker(panda)
         faker.replace_file("/etc/secret", fake)
+        faker.replace_file("/etc/big", FakeFile(big))
+
+        @panda.ppp("syscalls2", "on_sys_sendfile64_return")
+        def sendfile_ret(cpu: Any, pc: int, out_fd: int, in_fd: int, offset: int, count: int) -> None:
+            if panda.get_process_name(cpu) == "cat":
+                sendfiles.append(panda.arch.get_retval(cpu, convention="syscall"))
         return faker
 
     cmds = [
-        "cat /etc/secret",                              # sendfile64 refused, then read
+        "cat /etc/secret",                              # sendfile64 made a write
         "head -c 4 /etc/secret; echo '<'",
         "dd if=/etc/secret bs=3 skip=1 2>/dev/null",    # lseek, reads of 3
         "ls -l /etc//secret",                           # statx by (normalized) path
@@ -227,9 +236,22 @@ def test_file_faker(fakeio: bytes) -> None:
         "ls /etc",
         "echo written > /etc/secret; cat /etc/secret",  # O_TRUNC, then write
         "head -c 8 /dev/zero | od -An -tx1",            # the backing file is untouched
+        "cat /etc/big | md5sum",
     ]
     out, faker = boot(setup, cmds, programs=(("fakeio", fakeio),))
     assert out["cat /etc/secret"] == SECRET.strip("\n")
+    assert out["cat /etc/big | md5sum"].split()[0] == hashlib.md5(big).hexdigest()
+    # each cat's sendfiles, up to the 0 at the end: /etc/secret, /etc/passwd
+    # (real), /etc/secret once written, /etc/big in short sendfiles of at most
+    # 4 KiB (as much as fits below the stack pointer)
+    runs: List[List[int]] = [[]]
+    for n in sendfiles:
+        runs[-1].append(n)
+        if n == 0:
+            runs.append([])
+    assert len(runs) == 5 and runs[-1] == []
+    assert runs[0] == [len(SECRET), 0] and runs[2] == [len("written\n"), 0]
+    assert sum(runs[3]) == len(big) and 0 < max(runs[3]) <= 4096 and len(runs[3]) > 3
     assert out["head -c 4 /etc/secret; echo '<'"] == "fake<"
     assert out["dd if=/etc/secret bs=3 skip=1 2>/dev/null"] == "e contents"
     ls = out["ls -l /etc//secret"].split()

@@ -5,9 +5,10 @@ file (``disk_file``, opened read-only whatever the program asked for) so
 the kernel hands out a real file descriptor; from then on every use of that
 open file is answered from the :class:`FakeFile`: ``read``, ``readv``,
 ``pread64``, ``write``, ``writev``, ``pwrite64``, ``lseek``, ``_llseek``,
-``fstat64``/``newfstat``/``statx`` (the size), and ``sendfile`` from it
-fails with ``-EINVAL`` so a program falls back to ``read`` (busybox ``cat``
-does).  The kernel is given nothing to do for the faked calls (their counts
+``fstat64``/``newfstat``/``statx`` (the size), and ``sendfile``/``sendfile64``
+from it, which becomes the kernel's ``write`` of the fake data (placed on the
+user stack below its pointer, up to 4 KiB a call; where there is no room it
+fails with ``-EINVAL``, and busybox's ``cat`` then falls back to ``read``).  The kernel is given nothing to do for the faked calls (their counts
 are set to 0 on entry), so the real file is neither read nor written.
 
 The open file is tracked by its kernel ``struct file`` (OSI), not by
@@ -300,8 +301,40 @@ class FileFaker(FileHook):
             neutralize(2, 0)
             neutralize(4, SEEK_CUR)
         elif name in ("sendfile64", "sendfile"):
-            neutralize(1, 0xFFFFFFFF)         # -EBADF from the kernel; -EINVAL to the program
+            if not self._sendfile_as_write(cpu, name, hfd, args, saved):
+                neutralize(1, 0xFFFFFFFF)     # -EBADF from the kernel; -EINVAL to the program
+                saved[-1] = -1
         self._fd_pending[call_key(panda, cpu)] = (name, hfd, saved)
+
+    def _sendfile_as_write(self, cpu: Any, name: str, hfd: HyperFD, args: Tuple[Any, ...],
+                           saved: Dict[int, int]) -> bool:
+        """Make sendfile(out, faked, offp, count) the kernel's write(out, data,
+        n) of the fake data, put on the user stack below its pointer (up to
+        4 KiB a call, as a short sendfile).  False if there is no room."""
+        panda = self._panda
+        offp, count = int(args[2]), int(args[3])
+        if offp:
+            size = 8 if name == "sendfile64" else 4
+            raw = bytes(panda.virtual_memory_read(cpu, offp, size))
+            pos = int.from_bytes(raw, "little", signed=True)
+        else:
+            pos = hfd.offset
+        esp = int(panda.arch.get_reg(cpu, "ESP"))
+        for chunk in (4096, 512, 64):
+            data = hfd.file.read(min(count, chunk), pos) if pos >= 0 else b""
+            addr = (esp - 512 - len(data)) & ~0xF
+            try:
+                if data:
+                    panda.virtual_memory_write(cpu, addr, data)
+            except ValueError:
+                continue
+            for num, value in ((0, int(args[0])), (1, addr), (2, len(data))):
+                saved[num] = get_arg(panda, cpu, num)
+                set_arg(panda, cpu, num, value)
+            panda.arch.set_reg(cpu, "EAX", 4)     # __NR_write; the tap still reports the sendfile
+            saved[-1] = pos
+            return True
+        return False
 
     def _return_fd_cb(self, name: str, fd_pos: int, cpu: Any, args: Tuple[Any, ...]) -> None:
         if not self._fd_pending:
@@ -314,8 +347,11 @@ class FileFaker(FileHook):
         del self._fd_pending[key]
         _, hfd, saved = pending
         for num, value in saved.items():
-            set_arg(panda, cpu, num, value)
+            if num >= 0:
+                set_arg(panda, cpu, num, value)
         a = [int(x) for x in args]
+        if name in ("sendfile64", "sendfile"):
+            a.append(saved.get(-1, -1))     # where the emulated sendfile read from
         try:
             self._fake_return(name, cpu, hfd, a)
         except ValueError as e:     # guest memory that is not there
@@ -384,7 +420,15 @@ class FileFaker(FileHook):
                              "statx": ("statx", 4), "fstatat64": ("stat64", 2)}[name]
                 _patch_stat(panda, cpu, kind, a[arg], hfd.get_size(), hfd.get_mode())
         elif name in ("sendfile64", "sendfile"):
-            set_retval(panda, cpu, -EINVAL)
+            pos, n = a[4], get_retval(panda, cpu)
+            if pos < 0:
+                set_retval(panda, cpu, -EINVAL)
+            elif n > 0:             # the write went through: move the offset
+                if a[2]:
+                    size = 8 if name == "sendfile64" else 4
+                    panda.virtual_memory_write(cpu, a[2], (pos + n).to_bytes(size, "little", signed=True))
+                else:
+                    hfd.offset = pos + n
         elif name == "close":
             pass    # other fds may share the open file; a reused struct file is noticed by its inode
 

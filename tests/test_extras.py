@@ -132,6 +132,23 @@ iov: .long buf, 4, buf+4, 6
     .lcomm pad2, 8192
     .lcomm far2, 64
 """
+WRITEV = r"""
+    .globl _start
+_start:
+    mov $146, %eax          # writev(1, iov, 3)
+    mov $1, %ebx
+    mov $iov, %ecx
+    mov $3, %edx
+    int $0x80
+    mov $1, %eax            # exit(0)
+    xor %ebx, %ebx
+    int $0x80
+    .data
+a: .ascii "vec"
+b: .ascii "tor\n"
+iov: .long a, 3, a, 0, b, 4
+"""
+
 # readv 4+6 | _llseek's result | read 3 | pread64 at 5 | lseek(-3, END) | read to EOF | st_size
 FAKEIO_OUT = "fake conte|02|ke |cont|11|ts\n|14|"
 
@@ -326,14 +343,21 @@ def test_ioctl_faker_ignore() -> None:
 def test_proc_write_capture(tmp_path: Path) -> None:
     (tmp_path / "echo").mkdir()
     (tmp_path / "echo" / "stale").write_bytes(b"old")
+    writev = static_elf(tmp_path, "wv", WRITEV)
+    wv_dir = tmp_path / "wvlogs"
+    wv_caps: List[ProcWriteCapture] = []
 
     def setup(panda: Panda) -> ProcWriteCapture:
+        wv_caps.append(ProcWriteCapture(panda, proc_name="wv", log_dir=wv_dir))   # a second one, stacked
         return ProcWriteCapture(panda, console_capture=True, proc_name="echo", log_dir=tmp_path,
                                 rm_existing_logs=True)
 
     cmds = ["/bin/echo -n 'hello pypanda' > /tmp/out", "/bin/echo second line",
-            "echo builtin > /tmp/other", "/bin/echo oops >&2", "ls /nonexistent"]
-    out, cap = boot(setup, cmds)
+            "echo builtin > /tmp/other", "/bin/echo oops >&2", "ls /nonexistent", "/tmp/wv > /tmp/v"]
+    out, cap = boot(setup, cmds, programs=(("wv", writev),))
+    assert [p.name for p in (wv_dir / "wv").iterdir()] == ["_tmp_v.stdout"]
+    assert (wv_dir / "wv" / "_tmp_v.stdout").read_bytes() == b"vector\n"     # writev's three buffers
+    assert wv_caps[0].get_files_written() == {str(wv_dir / "wv" / "_tmp_v.stdout")}
     assert out["/bin/echo second line"] == "second line"
     logs = tmp_path / "echo"
     files = sorted(p.name for p in logs.iterdir())

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import shutil
+import struct
 from pathlib import Path
 from typing import Any, Optional, Set, Union
 
-from ._common import check_arch
+from ._common import check_arch, get_retval
 
 
 class ProcWriteCapture:
-    """Capture ``write`` system calls into files on the host.
+    """Capture ``write`` (and ``writev``) system calls into files on the host.
 
     ``console_capture=True``: every write to a file whose path has ``tty``
     or ``console`` in it (or, while OSI cannot name the file, to fd 1, 2 or
@@ -18,8 +19,13 @@ class ProcWriteCapture:
 
     ``proc_name="name"``: every write of processes with that name (their
     comm) is appended to ``log_dir/name/<path of the file, / made _>``, with
-    ``.stdout`` / ``.stderr`` added for fds 1 and 2: ``echo hi >
-    /tmp/x`` from ``sh`` gives ``log_dir/sh/_tmp_x``.  Both can be on.
+    ``.stdout`` / ``.stderr`` added for fds 1 and 2 (by number, as
+    pandare): ``/bin/echo hi > /tmp/x`` gives ``log_dir/echo/_tmp_x.stdout``
+    holding ``hi\n``.  Both can be on, and several captures stacked.
+
+    The bytes are taken as the call returns, as many as it wrote (pandare
+    takes ``count`` bytes at the entry, which fails on a buffer the program
+    has not touched yet).
 
     ``log_dir`` defaults to the current directory (pandare's: its own
     package directory); ``rm_existing_logs`` empties the directories first.
@@ -47,9 +53,16 @@ class ProcWriteCapture:
         if self._proc_log_dir is not None:
             self._proc_log_dir.mkdir(parents=True, exist_ok=True)
 
-        @panda.ppp("syscalls2", "on_sys_write_enter")
-        def proc_write_capture_on_sys_write_enter(cpu: Any, pc: int, fd: int, buf: int, cnt: int) -> None:
+        # at the return, not the entry (pandare's): the bytes the kernel took,
+        # from memory it has paged in
+        @panda.ppp("syscalls2", "on_sys_write_return")
+        def proc_write_capture_on_sys_write_return(cpu: Any, pc: int, fd: int, buf: int, cnt: int) -> None:
             self._on_write(cpu, fd, buf, cnt)
+
+        # not in pandare's: writev too (one write of its buffers, in order)
+        @panda.ppp("syscalls2", "on_sys_writev_return")
+        def proc_write_capture_on_sys_writev_return(cpu: Any, pc: int, fd: int, vec: int, vlen: int) -> None:
+            self._on_write(cpu, fd, vec, vlen, iovec=True)
 
     def _file_path(self, cpu: Any, fd: int) -> str:
         try:
@@ -70,26 +83,42 @@ class ProcWriteCapture:
             return fd in (1, 2, 3)
         return b"tty" in name or b"console" in name
 
-    def _read(self, cpu: Any, buf: int, cnt: int) -> Optional[bytes]:
+    def _read(self, cpu: Any, buf: int, cnt: int, iovec: bool = False, limit: Optional[int] = None) -> Optional[bytes]:
         if cnt == 0:
             return b""
+        read = self._panda.virtual_memory_read
         try:
-            return bytes(self._panda.virtual_memory_read(cpu, buf, cnt))
+            if not iovec:
+                return bytes(read(cpu, buf, cnt))
+            if cnt > 1024:      # UIO_MAXIOV: the kernel refuses it
+                return None
+            raw = bytes(read(cpu, buf, 8 * cnt))
+            parts = []
+            for i in range(cnt):
+                base, length = struct.unpack_from("<II", raw, 8 * i)
+                if length:
+                    parts.append(bytes(read(cpu, base, length)))
+            return b"".join(parts)[:limit]
         except ValueError:
-            return None     # the kernel will answer -EFAULT; nothing was written
+            return None     # paged out again since the kernel read it
 
     def _append(self, log_file: Path, data: bytes) -> None:
         with open(log_file, "ab") as f:
             f.write(data)
         self._files_written.add(str(log_file))
 
-    def _on_write(self, cpu: Any, fd: int, buf: int, cnt: int) -> None:
+    def _on_write(self, cpu: Any, fd: int, buf: int, cnt: int, iovec: bool = False) -> None:
+        written = get_retval(self._panda, cpu)
+        if written <= 0:
+            return
+        if not iovec:
+            cnt = min(cnt, written)
         data: Optional[bytes] = None
         read_done = False
         if self._console_capture:
             to_console = self._is_console(cpu, fd)
             if to_console:
-                data = self._read(cpu, buf, cnt)
+                data = self._read(cpu, buf, cnt, iovec, written)
                 read_done = True
                 if data is not None:
                     if fd == 2:
@@ -99,7 +128,7 @@ class ProcWriteCapture:
             if self._panda.get_process_name(cpu) != self._proc_name:
                 return
             if not read_done:
-                data = self._read(cpu, buf, cnt)
+                data = self._read(cpu, buf, cnt, iovec, written)
             if data is None:
                 return
             file_path = self._file_path(cpu, fd)

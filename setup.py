@@ -47,7 +47,7 @@ class PlatformWheel(bdist_wheel):
 
 
 setup(
-    packages=["pypanda", "pypanda.osi"],
+    packages=["pypanda", "pypanda.osi", "pypanda.extras"],
     # data/osiprobe: the C probe pypanda.osi compiles against linux-headers
     package_data={"pypanda": ["lib/libpanda_*.so", "py.typed", "data/*.sh", "data/osiprobe/*"]},
     # Only package_data goes in the wheel; MANIFEST.in only shapes the sdist.

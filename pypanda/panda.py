@@ -38,7 +38,7 @@ from .record_replay import RecordReplay
 from .registry import CallbackRegistry
 from .running import Runner
 from .syscalls import SyscallTap
-from .utils import progress
+from .utils import file_sha256, progress
 
 if TYPE_CHECKING:
     from .pyplugin import PyPluginManager
@@ -63,11 +63,7 @@ READ_STR_LIMIT = 1 << 20
 
 @functools.lru_cache(maxsize=8)
 def _file_digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(path)     # once per library file and process
 
 
 def guest_dir(name: str) -> Path:

@@ -1,7 +1,10 @@
 """Small helpers shared by scripts."""
 from __future__ import annotations
 
+import hashlib
 import sys
+from pathlib import Path
+from typing import Union
 
 try:
     from colorama import Fore, Style
@@ -17,3 +20,12 @@ def progress(msg: str) -> None:
     """Print ``[pypanda] msg`` with a green prefix, as the original pypanda did."""
     print(Fore.GREEN + "[pypanda] " + Fore.RESET + Style.BRIGHT + msg + Style.RESET_ALL,
           file=sys.stdout, flush=True)
+
+
+def file_sha256(path: Union[str, Path]) -> str:
+    """The SHA-256 of a file, read a MiB at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

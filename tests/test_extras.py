@@ -11,14 +11,13 @@ into .bss buffers on pages it has never touched.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
-import subprocess
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
+from guest_programs import install, static_elf
 from pypanda import Panda
 from pypanda.extras import FakeFile, FileFaker, FileHook, IoctlFaker, ProcWriteCapture
 
@@ -153,21 +152,6 @@ iov: .long a, 3, a, 0, b, 4
 FAKEIO_OUT = "fake conte|02|ke |cont|11|ts\n|14|"
 
 
-def static_elf(tmp: Path, name: str, source: str) -> bytes:
-    src, obj, exe = tmp / f"{name}.s", tmp / f"{name}.o", tmp / name
-    src.write_text(source)
-    subprocess.run(["as", "--32", "-o", str(obj), str(src)], check=True)
-    subprocess.run(["ld", "-m", "elf_i386", "-static", "-nostdlib", "-s", "-o", str(exe), str(obj)], check=True)
-    return exe.read_bytes()
-
-
-def install(panda: Panda, name: str, data: bytes) -> None:
-    """Type a program into the guest through the serial console."""
-    text = base64.b64encode(data).decode()
-    panda.run_serial_cmd(f"rm -f /tmp/{name}.b64")
-    for i in range(0, len(text), 600):
-        panda.run_serial_cmd(f"echo -n {text[i:i + 600]} >> /tmp/{name}.b64")
-    panda.run_serial_cmd(f"base64 -d /tmp/{name}.b64 > /tmp/{name}; chmod +x /tmp/{name}")
 
 
 def clean(text: str) -> str:

@@ -11,17 +11,15 @@ program's calls, live and in a replay of the same command.
 """
 from __future__ import annotations
 
-import base64
 import json
 import re
-import subprocess
 import warnings
 from collections import Counter
-from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
 
+from guest_programs import install, static_elf
 from pypanda import Panda
 from pypanda.panda import guest_dir
 from pypanda.osi.linux import OsiWarning
@@ -124,21 +122,6 @@ msg: .ascii "ok\n"
 SYSPROG_CALLS = Counter({20: 3, 4: 2, 64: 1, 45: 1, 17: 1, 1000: 1, 252: 1})
 
 
-def static_elf(tmp: Path, name: str, source: str) -> bytes:
-    src, obj, exe = tmp / f"{name}.s", tmp / f"{name}.o", tmp / name
-    src.write_text(source)
-    subprocess.run(["as", "--32", "-o", str(obj), str(src)], check=True)
-    subprocess.run(["ld", "-m", "elf_i386", "-static", "-nostdlib", "-s", "-o", str(exe), str(obj)], check=True)
-    return exe.read_bytes()
-
-
-def install(panda: Panda, name: str, data: bytes) -> None:
-    """Type a program into the guest through the serial console."""
-    text = base64.b64encode(data).decode()
-    panda.run_serial_cmd(f"rm -f /tmp/{name}.b64")
-    for i in range(0, len(text), 600):
-        panda.run_serial_cmd(f"echo -n {text[i:i + 600]} >> /tmp/{name}.b64")
-    panda.run_serial_cmd(f"base64 -d /tmp/{name}.b64 > /tmp/{name}; chmod +x /tmp/{name}")
 
 
 def parse_ps(text: str) -> Dict[int, Tuple[int, str]]:

@@ -234,7 +234,7 @@ def _seed_cache(prof: Profile, tmp: Path) -> Path:
     src = profmod.default_cache_dir()
     shutil.copytree(src / "btf", cache / "btf")
     (cache / "images").mkdir(parents=True)
-    sha = profmod._sha256_file(IMAGE)
+    sha = profmod.file_sha256(IMAGE)
     (cache / "images" / sha).write_text(f"{prof.build_id} {profmod.generator_id()}\n")
     prof.save(cache / f"{prof.build_id}.json")
     return cache
@@ -253,7 +253,7 @@ def test_corrupt_cache_is_rebuilt(prof: Profile, tmp_path: Path, monkeypatch: py
     elif damage == "garbage":
         f.write_bytes(os.urandom(4096))
     elif damage == "other-code":      # made by an older pypanda.osi
-        index = cache / "images" / profmod._sha256_file(IMAGE)
+        index = cache / "images" / profmod.file_sha256(IMAGE)
         index.write_text(f"{prof.build_id} 0123456789abcdef\n")
     elif damage == "wrong-type":
         d = json.loads(text)

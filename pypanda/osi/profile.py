@@ -55,6 +55,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 from . import kimage
 from .btf import BTF
+from ..utils import file_sha256
 from .errors import ProfileError
 
 FORMAT = 1
@@ -835,12 +836,6 @@ def _build_profile(data: bytes, btf: Optional[PathLike], cache_dir: Optional[Pat
     return Profile(prof)
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _load_cached(path: Path, progress: ProgressFn) -> Optional[Profile]:
@@ -882,7 +877,7 @@ def profile_for(kernel: PathLike, *, btf: Optional[PathLike] = None,
         raise ProfileError(f"{path} is not a file")
     # The image's hash maps to its build id (and the code that made the
     # profile), so a cached profile needs no decompression.
-    index = cdir / "images" / _sha256_file(path)
+    index = cdir / "images" / file_sha256(path)
     if btf is None and index.is_file():
         try:
             bid, gen = index.read_text().split()

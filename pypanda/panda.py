@@ -38,6 +38,7 @@ from .record_replay import RecordReplay
 from .registry import CallbackRegistry
 from .running import Runner
 from .syscalls import SyscallTap
+from .compat import ffi as _compat_ffi
 from .utils import file_sha256, progress
 
 if TYPE_CHECKING:
@@ -268,6 +269,8 @@ class Panda:
         self._finalizer = weakref.finalize(self, _destroy, instance, weakref.ref(self))
 
         self.callback = callback_types
+        #: pandare's panda.ffi (:data:`pypanda.ffi`: the cffi subset its scripts use)
+        self.ffi = _compat_ffi
         self.arch: PandaArch = arch_cls(self._instance)
         self._console = Console(self._instance, expect_prompt, serial_buffer_limit)
         self._memory = Memory(self._instance, self.register_size, self.bits)

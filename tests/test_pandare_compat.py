@@ -35,7 +35,9 @@ def test_callback_arguments_read_fields_directly(machine):
     assert [s[2] for s in seen[1:]] == [2, 2, 1]
 
 
-def test_ffi_subset():
+def test_ffi_subset(machine):
+    panda, _ = machine("hlt")
+    assert panda.ffi is ffi                           # pandare scripts write panda.ffi.string(...)
     assert ffi.string("sh") == b"sh" and ffi.string(b"a\0b") == b"a"
     with pytest.raises(TypeError):
         ffi.string(ffi.NULL)

@@ -1018,6 +1018,14 @@ class Panda:
 
     in_kernel_mode = in_kernel
 
+    def in_kernel_code_linux(self, cpu: Any = None) -> bool:
+        """Is the CPU running Linux kernel code (its pc in the kernel's half
+        of the address space)?  (pandare's in_kernel_code_linux)"""
+        cpu = cpu if cpu is not None else self.get_cpu()
+        prof = self._introspection._profile
+        start = int(prof.data["page_offset"]) if prof is not None else 0xC0000000
+        return self.arch.get_pc(cpu) >= start
+
     def current_sp(self, cpu: Any = None) -> int:
         """The stack pointer (pandare's current_sp)."""
         return self.arch.get_reg(cpu if cpu is not None else self.get_cpu(), getattr(self.arch, "reg_sp", "ESP"))

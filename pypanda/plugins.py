@@ -106,6 +106,11 @@ class Syscalls2:
                                 f"system call {call!r}")
         return self._names[call]
 
+    def get_syscall_retval(self, cpu: Any) -> int:
+        """At a ``_return`` callback: the call's return value (negative:
+        -errno), as syscalls2's C function of that name gives it."""
+        return self._panda.arch.get_retval(cpu, convention="syscall")
+
     def unregister(self, name: str, fn: Optional[Callable[..., Any]] = None) -> None:
         """Drop ``fn`` (default: every function) from callback ``name``."""
         lists: List[List[Callable[..., Any]]] = []

@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 from ._instance import Instance
 from ._lib import PluginPtr
 from .callbacks import callback_types
-from .console import Console
+from .console import Console, GuestStopped
 from .errors import StateError
 from .ffi import callback_state
 from .record_replay import RR_REPLAYING, RecordReplay
@@ -244,6 +244,11 @@ class Runner:
             try:
                 func()
             except BaseException as exc:  # noqa: B902 - re-raised by run()
+                if isinstance(exc, GuestStopped) and not self._instance.running and not self.guest_halted:
+                    # the script ended the run (end_analysis) while this one
+                    # waited on the console: pandare's async thread just
+                    # stops there too
+                    return
                 if stop.is_set() and self._driver is not threading.current_thread():
                     # its run() has returned without it (below): nobody is
                     # left to re-raise it, so it is reported here

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,8 +47,14 @@ def scripts(checkout: Path) -> List[Path]:
 
 def run_one(path: Path, timeout: float) -> Tuple[str, float, str]:
     with tempfile.TemporaryDirectory(prefix="pandare-suite-") as d:
-        script = Path(d) / path.name
-        script.write_text(port(path.read_text(errors="replace")))
+        # the script's folder comes along (its data files, helper modules),
+        # every .py in it ported the same way
+        work = Path(d) / path.parent.name
+        shutil.copytree(path.parent, work, ignore=shutil.ignore_patterns("*.qcow*", "*.iso", ".git"))
+        for py in work.rglob("*.py"):
+            py.write_text(port(py.read_text(errors="replace")))
+        script = work / path.name
+        d = str(work)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         t0 = time.monotonic()
         try:

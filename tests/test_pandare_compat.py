@@ -259,3 +259,26 @@ def test_plugins_unload_and_disable_ppp():
     assert (w3, o3) == (w2, o2)            # nothing once syscalls2 is unloaded
     assert "syscalls2" not in panda.plugins.keys()
     panda.close()
+
+
+def test_syscall_retval_and_kernel_code():
+    """pandare's osi_syscalls.py reads a read's return with syscalls2's
+    get_syscall_retval, and in_kernel_code_linux tells kernel code apart."""
+    panda = Panda(generic="i386", verbose=False)
+    got, kernel_pcs = [], []
+
+    @panda.ppp("syscalls2", "on_sys_read_return")
+    def read_ret(cpu, pc, fd, buf, count):
+        if panda.get_process_name(cpu) == "head":
+            got.append(panda.plugins["syscalls2"].get_syscall_retval(cpu))
+            kernel_pcs.append(panda.in_kernel_code_linux(cpu))
+
+    @panda.queue_blocking
+    def go():
+        panda.revert_sync("root")
+        panda.run_serial_cmd("head -c 5 /etc/passwd; head -c 5 /nonexistent")
+        panda.end_analysis()
+
+    panda.run()
+    assert got and got[0] > 0 and not any(kernel_pcs)     # the return site is user code
+    panda.close()

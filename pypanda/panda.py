@@ -789,9 +789,11 @@ class Panda:
         if path is not None:
             try:
                 self._rr.save_file(str(path))
-                for old in path.parent.glob("root-*.snap"):
-                    if old != path:     # an older guest's, library's or command line's
-                        old.unlink()
+                # keep the three newest (other command lines of this guest
+                # may be in use); older libraries' and guests' go
+                kept = sorted(path.parent.glob("root-*.snap"), key=lambda f: f.stat().st_mtime, reverse=True)
+                for old in kept[3:]:
+                    old.unlink()
             except (PandaError, OSError):
                 pass                    # a read-only cache: it only costs the boot
         self._rr.revert("root")
@@ -845,10 +847,12 @@ class Panda:
 
     def record_cmd(self, guest_command: str, copy_directory: Optional[str] = None,
                    iso_name: Optional[str] = None, setup_command: Optional[str] = None,
-                   recording_name: str = "recording", snap_name: Optional[str] = None,
+                   recording_name: str = "recording", snap_name: Optional[str] = "root",
                    ignore_errors: bool = False) -> str:
-        """pandare's record_cmd: (revert to ``snap_name``,) copy
-        ``copy_directory`` in with :meth:`copy_to_guest`, run
+        """pandare's record_cmd: revert to ``snap_name`` (pandare's default
+        "root": a generic guest's root snapshot, see :meth:`revert_sync`; a
+        machine without one records from where it is; None: no revert),
+        copy ``copy_directory`` in with :meth:`copy_to_guest`, run
         ``setup_command``, type ``guest_command``, start recording, press
         Enter, wait for the prompt, stop recording.  Returns the command's
         output.  From a function queued with ``@panda.queue_blocking``."""
@@ -856,7 +860,14 @@ class Panda:
         if copy_directory is not None:
             guest_files.require_blocking_context(self._instance)
             copy = lambda: self.copy_to_guest(copy_directory, iso_name)  # noqa: E731
-        return self._rr.record_cmd(guest_command, copy, setup_command, recording_name, snap_name)
+        if snap_name is not None:
+            self._console.require_driver("record_cmd")
+            try:
+                self.revert_sync(snap_name)
+            except SnapshotError:
+                if snap_name != "root":
+                    raise
+        return self._rr.record_cmd(guest_command, copy, setup_command, recording_name, None)
 
     def recording_exists(self, name: str) -> bool:
         """Are ``name``-rr-snp and ``name``-rr-nondet.log there?"""

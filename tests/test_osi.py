@@ -246,7 +246,7 @@ def _syscall_run(panda: Panda, tally: Counter, opened: List[str], writes: List[i
     @panda.queue_blocking
     def go():
         if record:
-            out["text"] = panda.record_cmd(command, recording_name=record)
+            out["text"] = panda.record_cmd(command, recording_name=record, snap_name=None)
         else:
             out["text"] = panda.run_serial_cmd(command)
         panda.end_analysis()

@@ -282,3 +282,22 @@ def test_syscall_retval_and_kernel_code():
     panda.run()
     assert got and got[0] > 0 and not any(kernel_pcs)     # the return site is user code
     panda.close()
+
+
+def test_record_cmd_reverts_to_root_by_default(tmp_path):
+    """pandare's record_cmd(snap_name="root"): what the guest did before is
+    gone; snap_name=None records from where the guest is."""
+    panda = Panda(generic="i386", verbose=False)
+    out = {}
+
+    @panda.queue_blocking
+    def go():
+        panda.run_serial_cmd("echo marker > /tmp/m")
+        out["none"] = panda.record_cmd("cat /tmp/m", recording_name=str(tmp_path / "a"), snap_name=None)
+        out["root"] = panda.record_cmd("cat /tmp/m", recording_name=str(tmp_path / "b"))
+        panda.end_analysis()
+
+    panda.run()
+    assert out["none"] == "marker"
+    assert "can't open '/tmp/m'" in out["root"]
+    panda.close()

@@ -241,7 +241,28 @@ class OsiLinuxPlugin:
         return intro.osi.fd_pos(proc or intro.osi.current(), fd)
 
 
-NATIVE = {"syscalls2": Syscalls2, "osi": OsiPlugin, "osi_linux": OsiLinuxPlugin}
+class AsidStoryPlugin:
+    """PANDA's ``asidstory`` plugin: collects from its load on; when it is
+    unloaded it writes its table to the file ``asidstory`` (PANDA's name,
+    in the current folder), as the C plugin does at exit."""
+
+    def __init__(self, panda: Any) -> None:
+        from .asidstory import AsidStory
+        self._panda = panda
+        self.story = AsidStory(panda)
+
+    def register(self, name: str, fn: Callable[..., Any]) -> None:
+        raise CallbackError(f"asidstory has no callback {name!r}")
+
+    def unregister(self, name: str, fn: Optional[Callable[..., Any]] = None) -> None:
+        pass
+
+    def unload(self) -> None:
+        with open("asidstory", "w") as f:
+            f.write(self.story.table())
+
+
+NATIVE = {"syscalls2": Syscalls2, "osi": OsiPlugin, "osi_linux": OsiLinuxPlugin, "asidstory": AsidStoryPlugin}
 
 
 class Plugins:

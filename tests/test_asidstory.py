@@ -73,3 +73,16 @@ def test_in_a_script_counts_add_up(recording):
     assert sum(p.count for p in procs) == story.end - story.start
     assert "uname" in text and "[kernel]" in text and " sh " in text
     panda.close()
+
+
+def test_as_pandas_plugin_writes_its_file(recording, tmp_path, monkeypatch):
+    """pandare's load_plugin("asidstory") ... unload_plugin("asidstory"): the
+    table goes to the file ``asidstory``, as PANDA's C plugin writes it."""
+    monkeypatch.chdir(tmp_path)
+    panda = Panda(generic="i386", verbose=False)
+    panda.load_plugin("asidstory")
+    panda.run_replay(recording)
+    panda.unload_plugin("asidstory")
+    text = (tmp_path / "asidstory").read_text()
+    assert " uname " in text and " sleep " in text and "Count" in text
+    panda.close()

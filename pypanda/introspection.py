@@ -58,8 +58,6 @@ class Introspection:
         self.os_version = parsed
         if self._profile is not None:
             self._check_release(self._profile.data.get("release"), "the running kernel")
-        if self._osi is not None:
-            self._osi.os_version = parsed
 
     # ---- the profile ------------------------------------------------------------
 
@@ -115,7 +113,8 @@ class Introspection:
     @property
     def osi(self) -> LinuxOSI:
         if self._osi is None:
-            self._osi = LinuxOSI(self.profile(), self._read_phys, self._reg, self._ram_size, self.os_version)
+            # os_version was checked against the profile as it was made
+            self._osi = LinuxOSI(self.profile(), self._read_phys, self._reg, self._ram_size)
         return self._osi
 
     def kernel_symbol(self, name: str) -> int:

@@ -18,7 +18,7 @@ import lzma
 import re
 import struct
 import zlib
-from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from .errors import ProfileError
 
@@ -46,28 +46,26 @@ def bzimage_payload(data: bytes) -> bytes:
     return data[start:start + payload_length]
 
 
+def _decompress_stream(dec: Any, errors: Any, name: str, payload: bytes) -> bytes:
+    """One whole xz or gzip stream (bounded by MAX_VMLINUX) from a
+    decompressor object, which stops at the stream's end: the kernel's
+    4-byte size trailer follows it."""
+    try:
+        out = dec.decompress(payload, MAX_VMLINUX)
+    except errors as exc:
+        raise ProfileError(f"corrupt {name} payload in the bzImage: {exc}") from None
+    if not dec.eof:
+        raise ProfileError(f"the bzImage's {name} payload is truncated or larger than 1 GiB")
+    return bytes(out)
+
+
 def _inflate(payload: bytes) -> bytes:
     if payload[:6] == b"\xfd7zXZ\x00":
         # The kernel's xz_wrap.sh records the BCJ x86 filter in the block
-        # header, so FORMAT_XZ undoes it.  A decompressor object (not
-        # lzma.decompress) because 4 bytes of size follow the stream.
-        dx = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-        try:
-            out = dx.decompress(payload, MAX_VMLINUX)
-        except lzma.LZMAError as exc:
-            raise ProfileError(f"corrupt xz payload in the bzImage: {exc}") from None
-        if not dx.eof:
-            raise ProfileError("the bzImage's xz payload is truncated or larger than 1 GiB")
-        return out
+        # header, so FORMAT_XZ undoes it.
+        return _decompress_stream(lzma.LZMADecompressor(format=lzma.FORMAT_XZ), lzma.LZMAError, "xz", payload)
     if payload[:2] == b"\x1f\x8b":
-        dz = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out = dz.decompress(payload, MAX_VMLINUX)
-        except zlib.error as exc:
-            raise ProfileError(f"corrupt gzip payload in the bzImage: {exc}") from None
-        if not dz.eof:
-            raise ProfileError("the bzImage's gzip payload is truncated or larger than 1 GiB")
-        return out
+        return _decompress_stream(zlib.decompressobj(16 + zlib.MAX_WBITS), zlib.error, "gzip", payload)
     if payload[:4] == b"\x28\xb5\x2f\xfd":
         try:
             import zstandard  # type: ignore[import-not-found]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import posixpath
 import struct
-import warnings
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import PandaError
@@ -236,11 +235,10 @@ class LinuxOSI:
     """
 
     def __init__(self, profile: Any, read_phys: Callable[[int, int], bytes],
-                 reg: Callable[[str], int], ram_size: int, os_version: Any = None) -> None:
+                 reg: Callable[[str], int], ram_size: int) -> None:
         self.profile = profile
         self._reg = reg
         self._ram_size = ram_size
-        self.os_version = os_version
         data = profile.data
         self.bits = int(data["bits"])
         if self.bits != 32:
@@ -250,7 +248,6 @@ class LinuxOSI:
         self.slide: Optional[int] = None
         self._banner = str(data["banner"]).encode()
         self._banner_addr = int(data["banner_addr"])
-        self._os_version_checked = False
         self._fields: Dict[str, Tuple[int, int]] = {k: (int(v[0]), int(v[1]))
                                                     for k, v in data["fields"].items()}
         self._arrays: Dict[str, int] = {k: int(v) for k, v in data.get("arrays", {}).items()}
@@ -306,7 +303,6 @@ class LinuxOSI:
             self.mem.lowmem_end = self.mem.page_offset + self._ram_size
         if not self.mem.page_offset < self.mem.lowmem_end <= 0xFFFFFFFF:
             self.mem.lowmem_end = self.mem.page_offset + min(self._ram_size, 896 << 20)
-        self._check_os_version()
         return True
 
     def _banner_at(self, pa: int) -> bool:
@@ -314,17 +310,6 @@ class LinuxOSI:
             return self.mem.phys(pa, len(self._banner)) == self._banner
         except _Unreadable:
             return False
-
-    def _check_os_version(self) -> None:
-        if self._os_version_checked or self.os_version is None:
-            return
-        self._os_version_checked = True
-        release = self.profile.data.get("release")
-        wanted = getattr(self.os_version, "release", None)
-        if wanted and release and wanted != release:
-            warnings.warn(f"os_version says kernel {wanted}, but the guest runs {release} "
-                          f"({self.profile.data.get('banner')}); pypanda uses the running kernel's profile",
-                          OsiWarning, stacklevel=3)
 
     def _ready(self) -> None:
         if not self.locate():

@@ -285,6 +285,7 @@ class Panda:
         self.plugins = Plugins(self)
         self._symbol_hooks: Optional[SymbolHooks] = None
         self._procname_gates: Dict[str, str] = {}      # callback name -> process name
+        self._procname_armed = False
         self._ppp_registered: Dict[str, List[Tuple[str, str, Callable[..., Any]]]] = {}
         if self._instance.is_pc:        # the bare machine has no OS to name processes
             self._callbacks.procname_gate = self._gate_by_procname
@@ -1055,7 +1056,10 @@ class Panda:
         prctl return (a process takes its new name there).  By address
         space, as pandare's: kernel code that runs meanwhile (interrupts,
         kernel threads borrowing the address space) is included."""
-        if not self._procname_gates:
+        if not self._procname_armed:
+            # once: the gates may all go and new ones come (no second set of
+            # watchers calling _apply_procname_gates twice)
+            self._procname_armed = True
             self.ppp("osi", "on_task_change")(self._apply_procname_gates)
             for call in ("execve", "prctl"):
                 self.ppp("syscalls2", f"on_sys_{call}_return")(
